@@ -1,0 +1,192 @@
+// Node-API surface of the native core. Everything here validates arguments and moves
+// typed-array pointers to the C++ core; no policy, no IO. src/native.ts declares it.
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "correl.h"
+#include "fft_plans.h"
+
+namespace {
+
+// Error with a Node-style `code`, thrown back to JS as an exception.
+Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& msg, bool type = false) {
+  Napi::Error err = type ? Napi::TypeError::New(env, msg) : Napi::Error::New(env, msg);
+  err.Set("code", Napi::String::New(env, code));
+  return err;
+}
+
+[[noreturn]] void ThrowArg(Napi::Env env, const std::string& name, const std::string& expected) {
+  throw MakeError(env, "ERR_INVALID_ARG_TYPE", "Expected " + expected + " for " + name, true);
+}
+
+double GetNumber(Napi::Object o, const char* name, bool optional = false, double def = 0) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined() && optional) return def;
+  if (!v.IsNumber()) ThrowArg(o.Env(), name, "a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+int GetPositiveInt(Napi::Object o, const char* name) {
+  const double d = GetNumber(o, name);
+  if (!(d >= 1 && d == static_cast<int>(d))) ThrowArg(o.Env(), name, "a positive integer");
+  return static_cast<int>(d);
+}
+
+template <typename T>
+T GetTyped(Napi::Object o, const char* name, napi_typedarray_type type, const char* type_name) {
+  Napi::Value v = o.Get(name);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+    ThrowArg(o.Env(), name, std::string("a ") + type_name);
+  return v.As<T>();
+}
+
+// Correlates every window of one pass of one pair on libuv's pool (optionally split
+// over several threads) and fills output typed arrays allocated on the JS thread, so
+// results cross the boundary without a copy.
+class CorrelWorker : public Napi::AsyncWorker {
+ public:
+  CorrelWorker(Napi::Env env, Napi::Object args, int threads)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), threads_(threads) {
+    Napi::Float32Array im0 = GetTyped<Napi::Float32Array>(args, "im0", napi_float32_array, "Float32Array");
+    Napi::Float32Array im1 = GetTyped<Napi::Float32Array>(args, "im1", napi_float32_array, "Float32Array");
+    Napi::Int32Array s0 = GetTyped<Napi::Int32Array>(args, "starts0", napi_int32_array, "Int32Array");
+    Napi::Int32Array s1 = GetTyped<Napi::Int32Array>(args, "starts1", napi_int32_array, "Int32Array");
+    in_.ny = GetPositiveInt(args, "height");
+    in_.nx = GetPositiveInt(args, "width");
+    in_.h0 = GetPositiveInt(args, "h0");
+    in_.w0 = GetPositiveInt(args, "w0");
+    in_.h1 = GetPositiveInt(args, "h1");
+    in_.w1 = GetPositiveInt(args, "w1");
+    const size_t npix = static_cast<size_t>(in_.ny) * in_.nx;
+    if (im0.ElementLength() != npix) ThrowArg(env, "im0", "height*width = " + std::to_string(npix) + " elements");
+    if (im1.ElementLength() != npix) ThrowArg(env, "im1", "height*width = " + std::to_string(npix) + " elements");
+    if (s0.ElementLength() % 2 != 0) ThrowArg(env, "starts0", "an even length (row, col pairs)");
+    if (s1.ElementLength() != s0.ElementLength()) ThrowArg(env, "starts1", "the same length as starts0");
+    for (const int s : {in_.h0, in_.w0, in_.h1, in_.w1})
+      if (s < 4 || s > 4096) ThrowArg(env, "window shape", "sizes between 4 and 4096 pixels");
+    in_.n = static_cast<int>(s0.ElementLength() / 2);
+    in_.displacement_max = static_cast<float>(GetNumber(args, "displacementMax", true, 0));
+    in_.subpix = static_cast<int>(GetNumber(args, "subpix", true, fi::kGaussian2));
+    if (in_.subpix < 0 || in_.subpix > 3) ThrowArg(env, "subpix", "0 (none), 1 (centroid), 2 (2d_gaussian2) or 3 (2d_gaussian)");
+    in_.nsubpix = static_cast<int>(GetNumber(args, "nsubpix", true, 1));
+    if (in_.nsubpix < 1 || in_.nsubpix > 8) ThrowArg(env, "nsubpix", "an integer between 1 and 8");
+    in_.im0 = im0.Data();
+    in_.im1 = im1.Data();
+    in_.starts0 = s0.Data();
+    in_.starts1 = s1.Data();
+
+    Napi::Float32Array dx = Napi::Float32Array::New(env, in_.n);
+    Napi::Float32Array dy = Napi::Float32Array::New(env, in_.n);
+    Napi::Float32Array correl = Napi::Float32Array::New(env, in_.n);
+    Napi::Uint8Array code = Napi::Uint8Array::New(env, in_.n);
+    out_ = {dx.Data(), dy.Data(), correl.Data(), code.Data()};
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("dx", dx);
+    result.Set("dy", dy);
+    result.Set("correl", correl);
+    result.Set("code", code);
+    // Keep inputs and outputs alive (and their memory in place) while the pool works.
+    keep_ = Napi::Persistent(Napi::Object::New(env));
+    keep_.Set("args", args);
+    keep_.Set("result", result);
+  }
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      const int nt = std::max(1, std::min(threads_, in_.n / 16));
+      if (nt == 1) {
+        fi::CorrelateRange(in_, out_, 0, in_.n);
+        return;
+      }
+      std::vector<std::thread> pool;
+      const int chunk = (in_.n + nt - 1) / nt;
+      for (int t = 0; t < nt; ++t) {
+        const int b = t * chunk, e = std::min(in_.n, b + chunk);
+        if (b < e) pool.emplace_back([this, b, e] { fi::CorrelateRange(in_, out_, b, e); });
+      }
+      for (auto& th : pool) th.join();
+    } catch (const std::exception& e) {
+      SetError(std::string("native correlation failed: ") + e.what());
+    }
+  }
+  void OnOK() override { deferred_.Resolve(keep_.Get("result")); }
+  void OnError(const Napi::Error& e) override {
+    Napi::Error err = MakeError(Env(), "ERR_FLUIDIMAGE_NATIVE", e.Message());
+    deferred_.Reject(err.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference keep_;
+  fi::PassInput in_;
+  fi::PassOutput out_;
+  int threads_;
+};
+
+Napi::Value CorrelatePass(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) ThrowArg(env, "the pass description", "an object");
+  int threads = 1;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsNumber()) ThrowArg(env, "threads", "a number");
+    threads = std::max(1, std::min(256, info[1].As<Napi::Number>().Int32Value()));
+  }
+  auto* worker = new CorrelWorker(env, info[0].As<Napi::Object>(), threads);
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
+}
+
+Napi::Value TimeFftOnly(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber())
+    ThrowArg(env, "timeFftOnly(height, width, count)", "three numbers");
+  const int ny = info[0].As<Napi::Number>().Int32Value(), nx = info[1].As<Napi::Number>().Int32Value();
+  const int count = info[2].As<Napi::Number>().Int32Value();
+  if (ny < 4 || nx < 4 || count < 1) ThrowArg(env, "timeFftOnly(height, width, count)", "height, width >= 4 and count >= 1");
+  return Napi::Number::New(env, fi::TimeFftOnly(ny, nx, count));
+}
+
+Napi::Value SetPlannerEffort(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString() || !fi::SetPlannerEffort(info[0].As<Napi::String>()))
+    ThrowArg(env, "effort", "'estimate', 'measure' or 'patient'");
+  return env.Undefined();
+}
+
+Napi::Value PathArgCall(const Napi::CallbackInfo& info, bool (*fn)(const std::string&)) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) ThrowArg(env, "path", "a string");
+  return Napi::Boolean::New(env, fn(info[0].As<Napi::String>()));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("correlatePass", Napi::Function::New(env, CorrelatePass));
+  exports.Set("timeFftOnly", Napi::Function::New(env, TimeFftOnly));
+  exports.Set("setPlannerEffort", Napi::Function::New(env, SetPlannerEffort));
+  exports.Set("getPlannerEffort", Napi::Function::New(env, [](const Napi::CallbackInfo& i) {
+    return Napi::String::New(i.Env(), fi::GetPlannerEffort());
+  }));
+  exports.Set("planCount", Napi::Function::New(env, [](const Napi::CallbackInfo& i) {
+    return Napi::Number::New(i.Env(), fi::NumCachedPlans());
+  }));
+  exports.Set("importWisdom", Napi::Function::New(env, [](const Napi::CallbackInfo& i) {
+    return PathArgCall(i, fi::ImportWisdom);
+  }));
+  exports.Set("exportWisdom", Napi::Function::New(env, [](const Napi::CallbackInfo& i) {
+    return PathArgCall(i, fi::ExportWisdom);
+  }));
+  exports.Set("fftwVersion", Napi::String::New(env, fftwf_version));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(fluidimage_native, Init)

@@ -1,0 +1,253 @@
+#include "correl.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "fft_plans.h"
+
+namespace fi {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// Copies the window starting at (r0, c0) of size (h, w) into the FFT box (H, W) at
+// offset (oy, ox), mean removed over the pixels inside the image, zero elsewhere.
+// Returns the energy (sum of squares after mean removal); -1 if no pixel is inside.
+double LoadWindow(const float* im, int ny, int nx, int r0, int c0, int h, int w,
+                  float* box, int H, int W, int oy, int ox) {
+  std::memset(box, 0, sizeof(float) * static_cast<size_t>(H) * W);
+  const int ra = std::max(r0, 0), rb = std::min(r0 + h, ny);
+  const int ca = std::max(c0, 0), cb = std::min(c0 + w, nx);
+  if (ra >= rb || ca >= cb) return -1.0;
+  double sum = 0.0;
+  for (int r = ra; r < rb; ++r) {
+    const float* src = im + static_cast<size_t>(r) * nx;
+    for (int c = ca; c < cb; ++c) sum += src[c];
+  }
+  const double count = static_cast<double>(rb - ra) * (cb - ca);
+  const float mean = static_cast<float>(sum / count);
+  double energy = 0.0;
+  for (int r = ra; r < rb; ++r) {
+    const float* src = im + static_cast<size_t>(r) * nx;
+    float* dst = box + static_cast<size_t>(r - r0 + oy) * W + (ox - c0);
+    for (int c = ca; c < cb; ++c) {
+      const float v = src[c] - mean;
+      dst[c] = v;
+      energy += static_cast<double>(v) * v;
+    }
+  }
+  return energy;
+}
+
+inline int Wrap(int i, int n) { return ((i % n) + n) % n; }
+
+// The (2R+1)^2 neighbourhood of the peak, each value divided by the number of pixel
+// pairs that overlap at its lag. Without this, the triangular overlap weighting of a
+// windowed correlation pulls sub-pixel estimates towards zero displacement by about
+// (peak width)^2 / window size (the loss-of-pairs bias).
+struct Map {
+  static constexpr int kMaxR = 8;
+  float v[(2 * kMaxR + 1) * (2 * kMaxR + 1)];
+  int R;
+  float at(int dy, int dx) const { return v[(dy + R) * (2 * R + 1) + (dx + R)]; }
+};
+
+// Number of overlapping positions of supports [o0, o0+n0) and [o1, o1+n1) at lag l.
+inline double Overlap1D(int o0, int n0, int o1, int n1, int l) {
+  const int lo = std::max(o0, o1 - l), hi = std::min(o0 + n0, o1 + n1 - l);
+  return std::max(0, hi - lo);
+}
+
+// Sub-pixel offset by a weighted centroid of the positive values around the peak.
+bool Centroid(const Map& m, int n, float* sy, float* sx) {
+  double s = 0, sxw = 0, syw = 0;
+  for (int j = -n; j <= n; ++j)
+    for (int i = -n; i <= n; ++i) {
+      const double v = m.at(j, i);
+      if (v <= 0) continue;
+      s += v;
+      sxw += v * i;
+      syw += v * j;
+    }
+  if (!(s > 0)) return false;
+  *sx = static_cast<float>(sxw / s);
+  *sy = static_cast<float>(syw / s);
+  return true;
+}
+
+// Nine-point least-squares fit of a 2D Gaussian (log of the 3x3 neighbourhood),
+// Nobach & Honkanen 2005; handles elliptic, rotated peaks.
+bool Gaussian2(const Map& m, float* sy, float* sx) {
+  double L[3][3];
+  for (int j = -1; j <= 1; ++j)
+    for (int i = -1; i <= 1; ++i) {
+      const double v = m.at(j, i);
+      if (!(v > 0)) return false;
+      L[j + 1][i + 1] = std::log(v);
+    }
+  double c10 = 0, c01 = 0, c11 = 0, c20 = 0, c02 = 0;
+  for (int j = -1; j <= 1; ++j)
+    for (int i = -1; i <= 1; ++i) {
+      const double l = L[j + 1][i + 1];
+      c10 += i * l;
+      c01 += j * l;
+      c11 += i * j * l;
+      c20 += (3 * i * i - 2) * l;
+      c02 += (3 * j * j - 2) * l;
+    }
+  c10 /= 6;
+  c01 /= 6;
+  c11 /= 4;
+  c20 /= 6;
+  c02 /= 6;
+  const double den = 4 * c20 * c02 - c11 * c11;
+  if (!(std::fabs(den) > 1e-12)) return false;
+  const double dx = (c11 * c01 - 2 * c10 * c02) / den;
+  const double dy = (c11 * c10 - 2 * c01 * c20) / den;
+  if (!(std::fabs(dx) < 1.0 && std::fabs(dy) < 1.0)) return false;
+  *sx = static_cast<float>(dx);
+  *sy = static_cast<float>(dy);
+  return true;
+}
+
+// Separable three-point Gaussian estimator along each axis.
+bool Gaussian1(const Map& m, float* sy, float* sx) {
+  const double c0 = m.at(0, 0);
+  const double xm = m.at(0, -1), xp = m.at(0, 1);
+  const double ym = m.at(-1, 0), yp = m.at(1, 0);
+  if (!(c0 > 0 && xm > 0 && xp > 0 && ym > 0 && yp > 0)) return false;
+  const double l0 = std::log(c0);
+  const double dxd = 2 * std::log(xm) - 4 * l0 + 2 * std::log(xp);
+  const double dyd = 2 * std::log(ym) - 4 * l0 + 2 * std::log(yp);
+  if (!(dxd < 0 && dyd < 0)) return false;
+  const double dx = (std::log(xm) - std::log(xp)) / dxd;
+  const double dy = (std::log(ym) - std::log(yp)) / dyd;
+  if (!(std::fabs(dx) < 1.0 && std::fabs(dy) < 1.0)) return false;
+  *sx = static_cast<float>(dx);
+  *sy = static_cast<float>(dy);
+  return true;
+}
+
+}  // namespace
+
+void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int end) {
+  const int H = std::max(in.h0, in.h1), W = std::max(in.w0, in.w1);
+  const Plan2D& plan = GetPlan(H, W);
+  const size_t nr = static_cast<size_t>(H) * W, nc = static_cast<size_t>(H) * (W / 2 + 1);
+  AlignedBuf a(nr), b(nr), corr(nr);
+  AlignedCBuf fa(nc), fb(nc);
+  // Windows are centred in the FFT box, so zero lag means centres aligned.
+  const int oy0 = (H - in.h0) / 2, ox0 = (W - in.w0) / 2;
+  const int oy1 = (H - in.h1) / 2, ox1 = (W - in.w1) / 2;
+  // Search region: lags up to half the box minus one (so the 3x3 neighbourhood of
+  // the peak is not aliased), reduced to displacement_max when given.
+  const int ly_max = H / 2 - 1, lx_max = W / 2 - 1;
+  const double dmax = in.displacement_max;
+  const double dmax2 = dmax > 0 ? dmax * dmax : std::numeric_limits<double>::infinity();
+  auto inside = [&](int ly, int lx) {
+    return std::abs(ly) <= ly_max && std::abs(lx) <= lx_max &&
+           static_cast<double>(ly) * ly + static_cast<double>(lx) * lx <= dmax2;
+  };
+
+  for (int k = begin; k < end; ++k) {
+    const int r0 = in.starts0[2 * k], c0 = in.starts0[2 * k + 1];
+    const int r1 = in.starts1[2 * k], c1 = in.starts1[2 * k + 1];
+    const double e0 = LoadWindow(in.im0, in.ny, in.nx, r0, c0, in.h0, in.w0, a.p, H, W, oy0, ox0);
+    const double e1 = LoadWindow(in.im1, in.ny, in.nx, r1, c1, in.h1, in.w1, b.p, H, W, oy1, ox1);
+    if (e0 < 0 || e1 < 0) {
+      out.dx[k] = out.dy[k] = out.correl[k] = kNaN;
+      out.code[k] = kOutside;
+      continue;
+    }
+    if (!(e0 > 0 && e1 > 0)) {
+      out.dx[k] = out.dy[k] = out.correl[k] = kNaN;
+      out.code[k] = kNoTexture;
+      continue;
+    }
+    fftwf_execute_dft_r2c(plan.r2c, a.p, fa.p);
+    fftwf_execute_dft_r2c(plan.r2c, b.p, fb.p);
+    // conj(A) * B: its inverse transform peaks at the displacement from window 0 to 1.
+    for (size_t i = 0; i < nc; ++i) {
+      const float ar = fa.p[i][0], ai = fa.p[i][1], br = fb.p[i][0], bi = fb.p[i][1];
+      fa.p[i][0] = ar * br + ai * bi;
+      fa.p[i][1] = ar * bi - ai * br;
+    }
+    fftwf_execute_dft_c2r(plan.c2r, fa.p, corr.p);
+    const float norm = static_cast<float>(1.0 / (static_cast<double>(nr) * std::sqrt(e0 * e1)));
+
+    int best_y = 0, best_x = 0;
+    float best = -std::numeric_limits<float>::infinity();
+    for (int ly = -ly_max; ly <= ly_max; ++ly) {
+      const float* row = corr.p + static_cast<size_t>(Wrap(ly, H)) * W;
+      for (int lx = -lx_max; lx <= lx_max; ++lx) {
+        if (!inside(ly, lx)) continue;
+        const float v = row[Wrap(lx, W)];
+        if (v > best) {
+          best = v;
+          best_y = ly;
+          best_x = lx;
+        }
+      }
+    }
+    const double base_y = (r1 - oy1) - (r0 - oy0);
+    const double base_x = (c1 - ox1) - (c0 - ox0);
+    out.correl[k] = best * norm;
+    const bool border = !inside(best_y - 1, best_x) || !inside(best_y + 1, best_x) ||
+                        !inside(best_y, best_x - 1) || !inside(best_y, best_x + 1);
+    if (border) {
+      out.dx[k] = out.dy[k] = kNaN;
+      out.code[k] = kPeakOnBorder;
+      continue;
+    }
+    Map map;
+    map.R = std::min(Map::kMaxR, std::max(1, in.nsubpix));
+    for (int dy = -map.R; dy <= map.R; ++dy) {
+      const int ly = best_y + dy;
+      const double wy = Overlap1D(oy0, in.h0, oy1, in.h1, ly);
+      for (int dx = -map.R; dx <= map.R; ++dx) {
+        const int lx = best_x + dx;
+        const double w = wy * Overlap1D(ox0, in.w0, ox1, in.w1, lx);
+        const float c = corr.p[static_cast<size_t>(Wrap(ly, H)) * W + Wrap(lx, W)];
+        map.v[(dy + map.R) * (2 * map.R + 1) + (dx + map.R)] = w > 0 ? static_cast<float>(c / w) : 0.f;
+      }
+    }
+    float sy = 0, sx = 0;
+    uint8_t code = kOk;
+    bool ok = true;
+    switch (in.subpix) {
+      case kNoSubpix: break;
+      case kCentroid: ok = Centroid(map, map.R, &sy, &sx); break;
+      case kGaussian: ok = Gaussian1(map, &sy, &sx); break;
+      default: ok = Gaussian2(map, &sy, &sx); break;
+    }
+    if (!ok) {
+      sy = sx = 0;
+      if (in.subpix != kCentroid) Centroid(map, map.R, &sy, &sx);
+      code = kSubpixFallback;
+    }
+    out.dy[k] = static_cast<float>(base_y + best_y + sy);
+    out.dx[k] = static_cast<float>(base_x + best_x + sx);
+    out.code[k] = code;
+  }
+}
+
+double TimeFftOnly(int ny, int nx, int count) {
+  const Plan2D& plan = GetPlan(ny, nx);
+  const size_t nr = static_cast<size_t>(ny) * nx, nc = static_cast<size_t>(ny) * (nx / 2 + 1);
+  AlignedBuf a(nr), b(nr), corr(nr);
+  AlignedCBuf fa(nc), fb(nc);
+  for (size_t i = 0; i < nr; ++i) a.p[i] = b.p[i] = static_cast<float>(i % 7);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int k = 0; k < count; ++k) {
+    fftwf_execute_dft_r2c(plan.r2c, a.p, fa.p);
+    fftwf_execute_dft_r2c(plan.r2c, b.p, fb.p);
+    fftwf_execute_dft_c2r(plan.c2r, fa.p, corr.p);
+  }
+  const auto t1 = std::chrono::steady_clock::now();
+  return std::chrono::duration<double>(t1 - t0).count();
+}
+
+}  // namespace fi

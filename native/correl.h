@@ -1,0 +1,47 @@
+// Cross-correlation of all interrogation windows of one PIV pass (no Node-API here,
+// so the core can be driven from the addon, a benchmark or a C++ test alike).
+#pragma once
+#include <cstdint>
+
+namespace fi {
+
+enum SubpixMethod : int { kNoSubpix = 0, kCentroid = 1, kGaussian2 = 2, kGaussian = 3 };
+
+// Per-vector status written by CorrelatePass. Values are part of the JS contract
+// (src/native.ts mirrors them).
+enum VecCode : uint8_t {
+  kOk = 0,
+  kPeakOnBorder = 1,    // max on the edge of the search region: displacement unreliable (NaN)
+  kSubpixFallback = 2,  // Gaussian fit impossible, centroid used (value kept)
+  kNoTexture = 3,       // a window has zero variance (NaN)
+  kOutside = 4,         // a window lies entirely outside the image (NaN)
+};
+
+struct PassInput {
+  const float* im0 = nullptr;  // first image, ny*nx, row-major
+  const float* im1 = nullptr;  // second image
+  int ny = 0, nx = 0;
+  int h0 = 0, w0 = 0;  // window shape in im0
+  int h1 = 0, w1 = 0;  // window shape in im1
+  const int32_t* starts0 = nullptr;  // n * (row, col) of the top-left corner in im0
+  const int32_t* starts1 = nullptr;  // n * (row, col) in im1 (may be outside the image)
+  int n = 0;
+  float displacement_max = 0.f;  // radius of the peak search around zero lag; <= 0: whole map
+  int subpix = kGaussian2;
+  int nsubpix = 1;  // half-size of the centroid neighbourhood
+};
+
+struct PassOutput {
+  float* dx = nullptr;      // displacement along columns (centre of window 1 - centre of window 0 + lag)
+  float* dy = nullptr;      // displacement along rows
+  float* correl = nullptr;  // normalised peak value (identical windows give 1)
+  uint8_t* code = nullptr;  // VecCode
+};
+
+// Correlates windows [begin, end). Thread-safe; uses the shared FFTW plan cache.
+void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int end);
+
+// FFT work only (2 r2c + 1 c2r per window), the lower bound of a pass: returns seconds.
+double TimeFftOnly(int ny, int nx, int count);
+
+}  // namespace fi

@@ -1,0 +1,27 @@
+/** `fluidimage info FILE.h5`: what a result file holds. */
+import { readPivSummary, type Stats } from '../io/pivfile.js';
+
+const fmt = (s: Stats) => (s.count === 0 ? 'no valid vector' :
+  `mean ${s.mean!.toFixed(3)}, min ${s.min!.toFixed(3)}, max ${s.max!.toFixed(3)}`);
+
+export async function runInfo(path: string, json: boolean): Promise<number> {
+  const s = await readPivSummary(path);
+  if (json) {
+    process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+    return 0;
+  }
+  const lines = [
+    `${path}`,
+    `  images: ${s.names.join(' + ')} (${s.shape_images[0]} x ${s.shape_images[1]} pixels, rows x columns)`,
+    `  passes: ${s.nb_passes}`,
+  ];
+  for (const p of s.passes) {
+    const pct = p.nb_vectors ? ((100 * p.nb_rejected) / p.nb_vectors).toFixed(1) : '0';
+    lines.push(`  piv${p.index}: grid ${p.shape_grid[0]} x ${p.shape_grid[1]}, ${p.nb_vectors} vectors, ` +
+      `${p.nb_rejected} rejected (${pct}%)${p.has_final ? ', final field' : ''}`);
+    lines.push(`    dx: ${fmt(p.deltaxs)}`);
+    lines.push(`    dy: ${fmt(p.deltays)}`);
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}

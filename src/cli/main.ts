@@ -1,0 +1,108 @@
+/** The command line: one sub-command per file in this folder. */
+import yargs, { type Argv } from 'yargs';
+import { pivSchema } from '../params/piv.js';
+import { defaults } from '../params/schema.js';
+import { formatParams } from '../params/load.js';
+import { SYNTH_CASE_NAMES, SYNTH_CASES } from '../works/synth/cases.js';
+import { VERSION } from '../version.js';
+import { EXIT_OK, EXIT_USAGE, reportError } from './common.js';
+
+const PARAM_SCHEMAS = { piv: pivSchema } as const;
+
+/** Options shared by the commands that process a series. */
+function seriesOptions<T>(y: Argv<T>) {
+  return y
+    .positional('path', { type: 'string', describe: 'Directory, image file or glob of the series', demandOption: true })
+    .option('config', { alias: 'c', type: 'string', describe: 'Params file (YAML or JSON), e.g. from "fluidimage params piv"' })
+    .option('set', { type: 'string', array: true, describe: 'Override one parameter: --set piv0.shape_crop_im0=32 (repeatable)' })
+    .option('output', { alias: 'o', type: 'string', describe: 'Output directory (default: <input dir>.piv)' })
+    .option('how', { type: 'string', choices: ['complete', 'recompute', 'new_dir'], describe: 'complete: only missing results (default); recompute: all; new_dir: a fresh directory' })
+    .option('executor', { type: 'string', choices: ['auto', 'local', 'sequential', 'mpi'] as const, default: 'auto' as const, describe: 'How items are spread: local (all cores, default), sequential (debugging)' })
+    .option('workers', { type: 'number', describe: 'Pairs computed at once (default: number of cores)' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No progress output' })
+    .check((a) => {
+      if (a.workers !== undefined && !(Number.isInteger(a.workers) && a.workers >= 1)) {
+        throw new Error(`Expected a positive integer for --workers but received ${String(a.workers)}`);
+      }
+      return true;
+    });
+}
+
+/** Runs the command line; resolves to the process exit status. */
+export async function main(argv: string[]): Promise<number> {
+  let status = EXIT_OK;
+  const guard = (fn: () => Promise<number>) => async () => {
+    try {
+      status = await fn();
+    } catch (e) {
+      status = reportError(e);
+    }
+  };
+  const parser = yargs(argv)
+    .scriptName('fluidimage')
+    .version(VERSION)
+    .usage('$0 <command> [options]\n\nPIV and image processing of large series of fluid-mechanics images.')
+    .command('piv <path>', 'PIV of a series of image pairs (one HDF5 file per pair)', (y) => seriesOptions(y),
+      (a) => guard(async () => (await import('./piv.js')).runPiv({
+        path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
+        executor: a.executor as 'auto', workers: a.workers, quiet: a.quiet,
+      }))())
+    .command('params <topology>', 'Print the documented default parameters (a valid params file)', (y) => y
+      .positional('topology', { type: 'string', choices: Object.keys(PARAM_SCHEMAS), demandOption: true })
+      .option('format', { type: 'string', choices: ['yaml', 'json'] as const, default: 'yaml' as const }),
+    (a) => guard(async () => {
+      const schema = PARAM_SCHEMAS[a.topology as keyof typeof PARAM_SCHEMAS];
+      process.stdout.write(formatParams(schema, defaults(schema), a.format as 'yaml' | 'json'));
+      return EXIT_OK;
+    })())
+    .command('info <file>', 'Summary of a PIV result file', (y) => y
+      .positional('file', { type: 'string', demandOption: true })
+      .option('json', { type: 'boolean', default: false }),
+    (a) => guard(async () => (await import('./info.js')).runInfo(a.file as string, a.json))())
+    .command('synth <case>', `Synthetic image pairs with a known displacement field (${SYNTH_CASE_NAMES.map((n) => `${n}: ${SYNTH_CASES[n].doc}`).join('; ')})`, (y) => y
+      .positional('case', { type: 'string', choices: SYNTH_CASE_NAMES, demandOption: true })
+      .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'Directory to write the images to' })
+      .option('size', { type: 'number', array: true, default: [256], describe: 'Image size: N or NY NX' })
+      .option('pairs', { type: 'number', default: 2 })
+      .option('density', { type: 'number', default: 0.035, describe: 'Particles per pixel' })
+      .option('diameter', { type: 'number', default: 2.5, describe: 'Particle image diameter (e^-2), pixels' })
+      .option('bit-depth', { type: 'number', choices: [8, 16] })
+      .option('noise', { type: 'number', describe: 'Noise standard deviation, fraction of full scale' })
+      .option('seed', { type: 'number', default: 1 })
+      .option('dx', { type: 'number', describe: 'Override the uniform displacement along x' })
+      .option('dy', { type: 'number', describe: 'Override the uniform displacement along y' })
+      .option('format', { type: 'string', choices: ['png', 'tif', 'bmp'] as const, default: 'png' as const })
+      .check((a) => {
+        const size = a.size as number[];
+        if (!(size.length === 1 || size.length === 2) || !size.every((s) => Number.isInteger(s) && s >= 16 && s <= 16384)) {
+          throw new Error(`Expected one or two integers between 16 and 16384 for --size but received ${size.join(' ')}`);
+        }
+        if (!(Number.isInteger(a.pairs) && a.pairs >= 1)) throw new Error(`Expected a positive integer for --pairs but received ${a.pairs}`);
+        if (!(a.density > 0 && a.density < 1)) throw new Error(`Expected a number in (0, 1) for --density but received ${a.density}`);
+        if (!(a.diameter > 0.5 && a.diameter < 20)) throw new Error(`Expected a number in (0.5, 20) for --diameter but received ${a.diameter}`);
+        return true;
+      }),
+    (a) => guard(async () => (await import('./synth.js')).runSynth({
+      caseName: a.case as string, output: a.output, size: a.size as number[], pairs: a.pairs, density: a.density,
+      diameter: a.diameter, bitDepth: a['bit-depth'] as 8 | 16 | undefined, noise: a.noise, seed: a.seed,
+      format: a.format as 'png', dx: a.dx, dy: a.dy,
+    }))())
+    .demandCommand(1, 'Name a command (fluidimage --help lists them)')
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('h', 'help')
+    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    .exitProcess(false)
+    .fail((msg, err) => {
+      if (err) throw err;
+      process.stderr.write(`fluidimage: error: ${msg}\nRun 'fluidimage --help' for the commands and options.\n`);
+      status = EXIT_USAGE;
+    });
+  try {
+    await parser.parseAsync();
+  } catch (e) {
+    return reportError(e);
+  }
+  return status;
+}

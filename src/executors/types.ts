@@ -1,0 +1,49 @@
+/**
+ * What an executor runs: a list of independent items, each read, computed and
+ * written. Executors decide where and how many at once; they know nothing of PIV.
+ */
+import type { ItemOutcome } from '../report/progress.js';
+
+export interface Job<I, D, R> {
+  /** Items still to be processed. */
+  items: readonly I[];
+  /** A short name of an item for progress and error reports. */
+  name(item: I): string;
+  /** Input of one item (image reading); runs ahead of compute. */
+  read(item: I): Promise<D>;
+  /** The work itself. */
+  compute(data: D, item: I): Promise<R>;
+  /** Output of one item (atomic file write). */
+  write(result: R, item: I): Promise<void>;
+}
+
+export interface ExecutorOptions {
+  /** Items computed at once. */
+  workers: number;
+  /** Called after each item, successful or not. */
+  onItem(outcome: ItemOutcome): void;
+}
+
+export type Executor = <I, D, R>(job: Job<I, D, R>, opts: ExecutorOptions) => Promise<void>;
+
+/** Runs one item through read, compute and write; never throws. */
+export async function runItem<I, D, R>(job: Job<I, D, R>, item: I, data: Promise<Settled<D>>): Promise<ItemOutcome> {
+  const t0 = performance.now();
+  const name = job.name(item);
+  try {
+    const d = await data;
+    if (!d.ok) throw d.error;
+    const r = await job.compute(d.value, item);
+    await job.write(r, item);
+    return { name, ok: true, seconds: (performance.now() - t0) / 1000 };
+  } catch (e) {
+    return { name, ok: false, error: e instanceof Error ? e.message : String(e), seconds: (performance.now() - t0) / 1000 };
+  }
+}
+
+export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** A promise that never rejects, so reads started ahead cannot become unhandled rejections. */
+export function settle<T>(p: Promise<T>): Promise<Settled<T>> {
+  return p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+}

@@ -1,0 +1,70 @@
+/** Reading params files (YAML or JSON), `--set KEY=VALUE` overrides, printing as a file. */
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import type { ParamTree } from '../works/piv/types.js';
+import { defaults, leafAt, merge, ParamError, setAt, type Group, type Node } from './schema.js';
+
+/** Loads a params file; errors name the file and, for bad values, the key. */
+export async function loadParamsFile(schema: Group, path: string, base?: ParamTree): Promise<ParamTree> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new ParamError('-c', `Cannot read params file ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new ParamError('-c', `Cannot parse params file ${path}: ${(e as Error).message}`);
+  }
+  if (data === null || data === undefined) return base ?? defaults(schema);
+  try {
+    return merge(schema, base ?? defaults(schema), data);
+  } catch (e) {
+    if (e instanceof ParamError) throw new ParamError(e.key, `${e.message} (in ${path})`);
+    throw e;
+  }
+}
+
+/** Applies `KEY=VALUE` overrides; values are parsed as YAML scalars ("32", "true", "null", "[64, 32]"). */
+export function applySets(schema: Group, tree: ParamTree, sets: readonly string[]): ParamTree {
+  let out = tree;
+  for (const s of sets) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new ParamError(s, `Expected KEY=VALUE for --set but received ${JSON.stringify(s)}`);
+    const key = s.slice(0, eq).trim();
+    const raw = s.slice(eq + 1);
+    leafAt(schema, key); // unknown keys fail before the value is parsed
+    let value: unknown;
+    try {
+      value = parseYaml(raw);
+    } catch {
+      value = raw;
+    }
+    if (value === undefined) value = null;
+    out = setAt(schema, out, key, value);
+  }
+  return out;
+}
+
+function commentedYaml(node: Group, tree: ParamTree, indent: string): string {
+  let out = '';
+  for (const [name, child] of Object.entries(node.children) as [string, Node][]) {
+    out += `${indent}# ${child.doc}\n`;
+    if (child.kind === 'group') {
+      out += `${indent}${name}:\n${commentedYaml(child, tree[name] as ParamTree, indent + '  ')}`;
+    } else {
+      const value = toYaml({ [name]: tree[name] }, { flow: false }).trimEnd();
+      out += value.split('\n').map((l) => indent + l).join('\n') + '\n';
+    }
+  }
+  return out;
+}
+
+/** A valid params file: YAML with one comment per parameter, or JSON. */
+export function formatParams(schema: Group, tree: ParamTree, format: 'yaml' | 'json'): string {
+  if (format === 'json') return JSON.stringify(tree, null, 2) + '\n';
+  return `# ${schema.doc} (fluidimage). Load with -c FILE; override with --set key=value.\n` +
+    commentedYaml(schema, tree, '');
+}

@@ -1,0 +1,97 @@
+/**
+ * Parameters of the PIV topology, with Fluidimage's names and defaults. This is the
+ * single source of truth: `fluidimage params piv` prints it, params files and `--set`
+ * are checked against it.
+ */
+import {
+  bool, custom, group, invalid, num, numOrNull, str, strOrNull, type Group,
+} from './schema.js';
+
+/** A window shape: one size (square) or [ny, nx]. */
+function shape(v: unknown, key: string, nullable: boolean): number | number[] | null {
+  if (v === null && nullable) return null;
+  const ok = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 4 && n <= 4096;
+  if (ok(v)) return v;
+  if (Array.isArray(v) && v.length === 2 && v.every(ok)) return [v[0] as number, v[1] as number];
+  throw invalid(key, `an integer window size between 4 and 4096 or a pair [ny, nx]${nullable ? ' (or null)' : ''}`, v);
+}
+
+/** Pixels (number > 0), a percentage of the window size ("30%"), or null (no limit). */
+export function displacementMax(v: unknown, key: string): number | string | null {
+  if (v === null) return null;
+  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v;
+  if (typeof v === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v);
+    if (m && Number(m[1]) > 0 && Number(m[1]) <= 100) return `${Number(m[1])}%`;
+  }
+  throw invalid(key, 'a displacement in pixels (> 0), a percentage of the window size such as "30%", or null', v);
+}
+
+function indStart(v: unknown, key: string): number | string {
+  if (v === 'first') return v;
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
+  throw invalid(key, 'an integer >= 0 or "first"', v);
+}
+
+function coeffZoom(v: unknown, key: string): number | number[] {
+  const ok = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 8;
+  if (ok(v)) return v;
+  if (Array.isArray(v) && v.length >= 1 && v.every(ok)) return v as number[];
+  throw invalid(key, 'an integer between 1 and 8, or a list of them (one per pass after the first)', v);
+}
+
+function useTps(v: unknown, key: string): boolean | string {
+  if (v === true || v === false || v === 'last') return v;
+  throw invalid(key, 'true, false or "last"', v);
+}
+
+export const SUBPIX_METHODS = ['2d_gaussian2', '2d_gaussian', 'centroid', 'no_subpix'] as const;
+
+export const pivSchema: Group = group('Parameters of the PIV topology', {
+  series: group('Which images and which pairs', {
+    path: strOrNull(null, 'Directory, file or glob of the images (the command-line PATH sets it)'),
+    str_subset: str('pairs', 'Which images form one item: "pairs", "i:i+2", "i:i+4:2", "i,0:2" (frames a,b of index i), ...'),
+    ind_start: custom<number | string>('first', 'First value of the index i ("first": the smallest index found)', indStart),
+    ind_stop: numOrNull(null, 'Last value of the index i, excluded (null: up to the last possible item)', { integer: true, min: 0 }),
+    ind_step: num(1, 'Step of the index i', { integer: true, min: 1 }),
+  }),
+  piv0: group('First pass', {
+    shape_crop_im0: custom<number | number[]>(48, 'Interrogation window size in image 0 (pixels, or [ny, nx])', (v, k) => shape(v, k, false) as number | number[]),
+    shape_crop_im1: custom<number | number[] | null>(null, 'Window size in image 1 (null: same as image 0)', (v, k) => shape(v, k, true)),
+    displacement_max: custom<number | string | null>(null, 'Largest displacement searched in the first pass: pixels, "NN%" of the window size, or null (half the window)', displacementMax),
+    method_correl: str('fftw', 'Correlation method (FFTW, normalised, mean removed)', ['fftw'] as const),
+    method_subpix: str('2d_gaussian2', 'Sub-pixel peak fit (2d_gaussian2 falls back to centroid where the fit is impossible)', SUBPIX_METHODS),
+    nsubpix: numOrNull(null, "Half-size of the neighbourhood used by the centroid fit (null: 1)", { integer: true, min: 1, max: 8 }),
+    nb_peaks_to_search: num(1, 'Number of correlation peaks searched (secondary peaks come in a later version)', { integer: true, min: 1, max: 1 }),
+    particle_radius: num(3, 'Typical particle image radius in pixels (used by the secondary-peak search)', { min: 0, above: undefined }),
+    grid: group('Grid of interrogation windows', {
+      overlap: num(0.5, 'Overlap of neighbouring windows, fraction of the window size', { min: 0, max: 0.95 }),
+    }),
+  }),
+  mask: group('Region of interest', {
+    strcrop: strOrNull(null, 'Rectangular region "y0:y1, x0:x1" (Python slice syntax, ends excluded, may be empty)'),
+  }),
+  fix: group('Rejection of spurious vectors after each pass', {
+    correl_min: num(0.2, 'Reject vectors whose normalised correlation peak is below this', { min: 0, max: 1 }),
+    threshold_diff_neighbour: numOrNull(10, 'Reject vectors differing from the mean of their neighbours by more than this (pixels; null: off)', { above: 0 }),
+    displacement_max: custom<number | string | null>(null, 'Reject displacements larger than this (pixels or "NN%" of the window; null: off)', displacementMax),
+  }),
+  multipass: group('Refinement passes', {
+    number: num(1, 'Number of passes', { integer: true, min: 1, max: 8 }),
+    coeff_zoom: custom<number | number[]>(2, 'Window size divisor from one pass to the next (an integer or one per pass)', coeffZoom),
+    use_tps: custom<boolean | string>('last', 'Thin-plate-spline smoothing: true, false or "last" (this version interpolates linearly; TPS comes with the accuracy work)', useTps),
+    subdom_size: num(200, 'TPS subdomain size (vectors)', { integer: true, min: 10 }),
+    smoothing_coef: num(5.0, 'TPS smoothing coefficient', { min: 0 }),
+    threshold_tps: num(1.5, 'TPS: replace vectors differing from the smoothed field by more than this (pixels)', { above: 0 }),
+  }),
+  saving: group('Where and how results are written', {
+    path: strOrNull(null, 'Output directory (null: "<input dir>.<postfix>")'),
+    how: str('complete', 'complete: only missing results; recompute: all; new_dir: a fresh directory', ['complete', 'recompute', 'new_dir'] as const),
+    postfix: str('piv', 'Suffix of the default output directory and prefix of result names'),
+  }),
+  compute: group('Execution', {
+    fftw_planner: str('measure', 'FFTW planner effort (plans are made once per window shape)', ['estimate', 'measure', 'patient'] as const),
+    fftw_wisdom: strOrNull(null, 'File to load FFTW wisdom from and save it to (null: none)'),
+    verbose: bool(false, 'Print one line per pair'),
+  }),
+});

@@ -1,0 +1,69 @@
+/**
+ * The PIV topology: series of image pairs -> read -> PIV work -> one HDF5 file per
+ * pair, over any executor.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { readImage, toFloat32 } from '../io/images.js';
+import { writePivFile } from '../io/pivfile.js';
+import { ParamError } from '../params/schema.js';
+import { buildSeries, defaultOutputDir, resultName, type Item, type SeriesParams } from '../series/series.js';
+import { PROGRAM, VERSION } from '../version.js';
+import type { PairImages } from '../works/piv/work.js';
+import { WorkPIV } from '../works/piv/work.js';
+import type { ParamTree, PivResult } from '../works/piv/types.js';
+import type { Job } from '../executors/types.js';
+import { prepareOutputDir, type HowMode } from './output.js';
+
+export interface PlannedJob<I, D, R> {
+  job: Job<I, D, R>;
+  outputDir: string;
+  /** Items skipped because their result exists (`how: complete`). */
+  skipped: number;
+  total: number;
+}
+
+/** Reads both images of a pair as float32; sizes must match. */
+export async function readPair(item: Item): Promise<PairImages> {
+  if (item.missing.length > 0) throw new Error(`missing image(s): ${item.missing.join(', ')}`);
+  const [a, b] = await Promise.all([readImage(item.paths[0]), readImage(item.paths[1])]);
+  if (a.width !== b.width || a.height !== b.height) {
+    throw new Error(`images of one pair must have the same size: ${item.names[0]} is ${a.width}x${a.height}, ` +
+      `${item.names[1]} is ${b.width}x${b.height}`);
+  }
+  return {
+    im0: toFloat32(a), im1: toFloat32(b), height: a.height, width: a.width,
+    names: [item.names[0], item.names[1]], paths: [item.paths[0], item.paths[1]],
+  };
+}
+
+/**
+ * Plans a PIV job from resolved parameters: the items still to compute, the output
+ * directory, and the read/compute/write steps.
+ */
+export async function planPiv(params: ParamTree, opts: { threadsPerItem: number }): Promise<PlannedJob<Item, PairImages, PivResult>> {
+  const series = params.series as ParamTree;
+  const saving = params.saving as ParamTree;
+  if (series.path === null || series.path === '') {
+    throw new ParamError('series.path', 'Expected a directory, file or glob of images for series.path (the PATH argument)');
+  }
+  const work = new WorkPIV(params, opts.threadsPerItem);
+  const items = await buildSeries(series as unknown as SeriesParams);
+  const sizes = new Set(items.map((it) => it.paths.length));
+  if (!sizes.has(2) || sizes.size > 1) {
+    throw new ParamError('series.str_subset', `PIV needs pairs of images, but series.str_subset ${JSON.stringify(series.str_subset)} selects ${[...sizes].join(' or ')} image(s) per item`);
+  }
+  const postfix = saving.postfix as string;
+  const outputDir = await prepareOutputDir((saving.path as string | null) ?? defaultOutputDir(series.path as string, postfix),
+    saving.how as HowMode);
+  const outPath = (item: Item) => join(outputDir, resultName(item, postfix));
+  const todo = saving.how === 'complete' ? items.filter((it) => !existsSync(outPath(it))) : items;
+  const job: Job<Item, PairImages, PivResult> = {
+    items: todo,
+    name: (item) => item.names.join(' + '),
+    read: readPair,
+    compute: (pair) => work.calcul(pair),
+    write: (result, item) => writePivFile(outPath(item), result, { program: PROGRAM, version: VERSION }),
+  };
+  return { job, outputDir, skipped: items.length - todo.length, total: items.length };
+}

@@ -1,0 +1,88 @@
+/**
+ * Interpolation helpers for fields on rectilinear grids (the grids of PIV passes):
+ * filling rejected (NaN) vectors from their neighbours, bilinear interpolation to
+ * arbitrary points with nearest-value extrapolation outside the grid.
+ */
+
+/**
+ * Replaces NaN values by the mean of their valid 8-neighbours, repeating until none
+ * is left (a front moving inwards from the valid vectors). All-NaN fields become 0.
+ */
+export function fillNaN(values: Float32Array, ny: number, nx: number): Float32Array {
+  const out = Float32Array.from(values);
+  let missing: number[] = [];
+  for (let i = 0; i < out.length; i++) if (Number.isNaN(out[i])) missing.push(i);
+  if (missing.length === out.length) return out.fill(0);
+  while (missing.length > 0) {
+    const still: number[] = [];
+    const updates: [number, number][] = [];
+    for (const idx of missing) {
+      const iy = Math.floor(idx / nx);
+      const ix = idx - iy * nx;
+      let s = 0;
+      let c = 0;
+      for (let dy = -1; dy <= 1; dy++) {
+        const y = iy + dy;
+        if (y < 0 || y >= ny) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const x = ix + dx;
+          if ((dx === 0 && dy === 0) || x < 0 || x >= nx) continue;
+          const v = out[y * nx + x];
+          if (!Number.isNaN(v)) {
+            s += v;
+            c++;
+          }
+        }
+      }
+      if (c > 0) updates.push([idx, s / c]);
+      else still.push(idx);
+    }
+    // Apply after the sweep so the result does not depend on the visiting order.
+    for (const [idx, v] of updates) out[idx] = v;
+    missing = still;
+  }
+  return out;
+}
+
+/** Index i such that axis[i] <= v < axis[i+1], clamped to [0, n-2]; axis increasing. */
+function cell(axis: ArrayLike<number>, v: number): number {
+  let lo = 0;
+  let hi = axis.length - 1;
+  if (hi < 1) return 0;
+  if (v <= axis[0]) return 0;
+  if (v >= axis[hi]) return hi - 1;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (axis[mid] <= v) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Bilinear interpolation of `values` (ny*nx, x fastest, no NaN) given on the grid
+ * xAxis x yAxis, at points (px[i], py[i]). Outside the grid the nearest edge value
+ * is used (no extrapolation of gradients).
+ */
+export function interpGrid(xAxis: ArrayLike<number>, yAxis: ArrayLike<number>, values: Float32Array,
+  px: ArrayLike<number>, py: ArrayLike<number>): Float32Array {
+  const nx = xAxis.length;
+  const ny = yAxis.length;
+  const out = new Float32Array(px.length);
+  for (let k = 0; k < px.length; k++) {
+    const x = Math.min(Math.max(px[k], xAxis[0]), xAxis[nx - 1]);
+    const y = Math.min(Math.max(py[k], yAxis[0]), yAxis[ny - 1]);
+    const i = cell(xAxis, x);
+    const j = cell(yAxis, y);
+    const tx = nx > 1 ? (x - xAxis[i]) / (xAxis[i + 1] - xAxis[i]) : 0;
+    const ty = ny > 1 ? (y - yAxis[j]) / (yAxis[j + 1] - yAxis[j]) : 0;
+    const i1 = Math.min(i + 1, nx - 1);
+    const j1 = Math.min(j + 1, ny - 1);
+    const v00 = values[j * nx + i];
+    const v01 = values[j * nx + i1];
+    const v10 = values[j1 * nx + i];
+    const v11 = values[j1 * nx + i1];
+    out[k] = (1 - ty) * ((1 - tx) * v00 + tx * v01) + ty * ((1 - tx) * v10 + tx * v11);
+  }
+  return out;
+}

@@ -1,0 +1,206 @@
+/**
+ * The PIV work: one image pair in, one multipass result out. Knows nothing of files,
+ * series or executors: images arrive as Float32Array, the result is a PivResult.
+ */
+import { native, SUBPIX_CODES, VEC_CODES, type SubpixMethod } from '../../native.js';
+import { ParamError } from '../../params/schema.js';
+import type { ParamTree, PassResult, PivResult } from './types.js';
+import { ERROR_CODES, ERROR_MESSAGES, VectorErrors } from './errors.js';
+import { applyFix } from './fix.js';
+import { makeGrid, parseStrcrop, roundHalfEven, type Grid } from './grid.js';
+import { fillNaN, interpGrid } from './interp.js';
+
+/** Two images of one pair, as float32 (exact values of 8/16-bit data). */
+export interface PairImages {
+  im0: Float32Array;
+  im1: Float32Array;
+  height: number;
+  width: number;
+  names: [string, string];
+  paths: [string, string];
+}
+
+interface PassConfig {
+  shape0: [number, number];
+  shape1: [number, number];
+  /** Peak search radius around the predicted displacement (pixels), 0 = whole map. */
+  searchMax: number;
+  /** fix.displacement_max resolved for this window, Infinity = off. */
+  fixDisplacementMax: number;
+}
+
+type Shape = number | number[];
+const asShape = (s: Shape): [number, number] => (Array.isArray(s) ? [s[0], s[1]] : [s, s]);
+
+/** Pixels from a displacement_max value (number, "NN%" of the larger window side, or null). */
+function resolveDisplacement(v: unknown, window: [number, number]): number {
+  if (v === null || v === undefined) return Number.POSITIVE_INFINITY;
+  if (typeof v === 'number') return v;
+  return (parseFloat(String(v)) / 100) * Math.max(window[0], window[1]);
+}
+
+/** The PIV computation configured by a resolved parameter tree (params/piv.ts). */
+export class WorkPIV {
+  readonly params: ParamTree;
+  private readonly passes: PassConfig[];
+  private readonly overlap: number;
+  private readonly subpix: number;
+  private readonly nsubpix: number;
+  private readonly correlMin: number;
+  private readonly thresholdDiff: number;
+  private readonly strcrop: string | null;
+
+  /** `threads` > 1 splits each pass over several native threads (one pair at a time). */
+  constructor(params: ParamTree, private readonly threads = 1) {
+    this.params = params;
+    const piv0 = params.piv0 as ParamTree;
+    const fix = params.fix as ParamTree;
+    const mp = params.multipass as ParamTree;
+    const first0 = asShape(piv0.shape_crop_im0 as Shape);
+    const first1 = piv0.shape_crop_im1 === null ? first0 : asShape(piv0.shape_crop_im1 as Shape);
+    const number = mp.number as number;
+    const zooms = Array.isArray(mp.coeff_zoom) ? (mp.coeff_zoom as number[]) : [mp.coeff_zoom as number];
+    if (Array.isArray(mp.coeff_zoom) && zooms.length !== number - 1) {
+      throw new ParamError('multipass.coeff_zoom', `Expected an integer or a list of multipass.number - 1 = ${number - 1} integers for multipass.coeff_zoom but received ${JSON.stringify(mp.coeff_zoom)}`);
+    }
+    this.passes = [];
+    // Sizes divide cumulatively and are truncated afterwards (48 -> 24 -> 12; 32/3 -> 10).
+    let f0: [number, number] = [...first0];
+    let f1: [number, number] = [...first1];
+    for (let k = 0; k < number; k++) {
+      if (k > 0) {
+        const z = zooms[Math.min(k - 1, zooms.length - 1)];
+        f0 = [f0[0] / z, f0[1] / z];
+        f1 = [f1[0] / z, f1[1] / z];
+      }
+      const s0: [number, number] = [Math.trunc(f0[0]), Math.trunc(f0[1])];
+      const s1: [number, number] = [Math.trunc(f1[0]), Math.trunc(f1[1])];
+      if (Math.min(...s0, ...s1) < 4) {
+        throw new ParamError('multipass.coeff_zoom', `Expected windows of at least 4 pixels, but pass ${k} would use ${s0.join('x')} (piv0.shape_crop_im0 ${first0.join('x')}, multipass.number ${number}, multipass.coeff_zoom ${JSON.stringify(mp.coeff_zoom)})`);
+      }
+      const search = resolveDisplacement(piv0.displacement_max, s0);
+      this.passes.push({
+        shape0: s0,
+        shape1: s1,
+        searchMax: Number.isFinite(search) ? search : 0,
+        fixDisplacementMax: resolveDisplacement(fix.displacement_max, s0),
+      });
+    }
+    this.overlap = (piv0.grid as ParamTree).overlap as number;
+    this.subpix = SUBPIX_CODES[piv0.method_subpix as SubpixMethod];
+    this.nsubpix = (piv0.nsubpix as number | null) ?? 1;
+    this.correlMin = fix.correl_min as number;
+    this.thresholdDiff = fix.threshold_diff_neighbour === null ? Number.POSITIVE_INFINITY : fix.threshold_diff_neighbour as number;
+    this.strcrop = (params.mask as ParamTree).strcrop as string | null;
+  }
+
+  /** Window shapes of the passes, e.g. for benchmarks and reports. */
+  get passShapes(): [number, number][] {
+    return this.passes.map((p) => p.shape0);
+  }
+
+  async calcul(pair: PairImages): Promise<PivResult> {
+    const { height, width } = pair;
+    if (pair.im0.length !== height * width || pair.im1.length !== height * width) {
+      throw new Error(`Images of one pair must have the same size (${pair.names[0]} and ${pair.names[1]})`);
+    }
+    const region = parseStrcrop(this.strcrop, [height, width]);
+    const results: PassResult[] = [];
+    let prev: { grid: Grid; dx: Float32Array; dy: Float32Array } | undefined;
+    for (const pass of this.passes) {
+      const grid = makeGrid(region, pass.shape0, this.overlap);
+      const r = await this.onePass(pair, pass, grid, prev);
+      results.push(r.result);
+      prev = { grid, dx: r.filledDx, dy: r.filledDy };
+    }
+    const last = results[results.length - 1];
+    const lastGrid = prev!.grid;
+    const [ny, nx] = last.shape_grid;
+    // Final grid: integer pixel positions nearest to the window centres.
+    const ixs = lastGrid.xs.map(Math.round);
+    const iys = lastGrid.ys.map(Math.round);
+    const ixvecs = new Float32Array(ny * nx);
+    const iyvecs = new Float32Array(ny * nx);
+    for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
+      ixvecs[j * nx + i] = ixs[i];
+      iyvecs[j * nx + i] = iys[j];
+    }
+    last.final = {
+      ixvecs_final: ixvecs,
+      iyvecs_final: iyvecs,
+      deltaxs_final: interpGrid(lastGrid.xs, lastGrid.ys, prev!.dx, ixvecs, iyvecs),
+      deltays_final: interpGrid(lastGrid.xs, lastGrid.ys, prev!.dy, ixvecs, iyvecs),
+    };
+    return {
+      names: pair.names,
+      paths: pair.paths,
+      shape_images: [height, width],
+      passes: results,
+      params: this.params,
+    };
+  }
+
+  private async onePass(pair: PairImages, pass: PassConfig, grid: Grid,
+    prev: { grid: Grid; dx: Float32Array; dy: Float32Array } | undefined) {
+    const ny = grid.ys.length;
+    const nx = grid.xs.length;
+    const n = ny * nx;
+    const xs = new Float32Array(n);
+    const ys = new Float32Array(n);
+    for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
+      xs[j * nx + i] = grid.xs[i];
+      ys[j * nx + i] = grid.ys[j];
+    }
+    // Displacement predicted by the previous pass, split symmetrically between the
+    // two windows (whole pixels: the residual is measured by this pass).
+    const predX = prev ? interpGrid(prev.grid.xs, prev.grid.ys, prev.dx, xs, ys) : undefined;
+    const predY = prev ? interpGrid(prev.grid.xs, prev.grid.ys, prev.dy, xs, ys) : undefined;
+    const starts0 = new Int32Array(2 * n);
+    const starts1 = new Int32Array(2 * n);
+    const [h0, w0] = pass.shape0;
+    const [h1, w1] = pass.shape1;
+    const padY = Math.floor((h1 - h0) / 2);
+    const padX = Math.floor((w1 - w0) / 2);
+    for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
+      const k = j * nx + i;
+      const sy = predY ? roundHalfEven(predY[k]) : 0;
+      const sx = predX ? roundHalfEven(predX[k]) : 0;
+      // Window 0 moves back by floor(s/2), window 1 forward by the rest; the vector
+      // is located midway between the two window centres (exact, maybe half-integer).
+      const offY0 = -Math.floor(sy / 2);
+      const offX0 = -Math.floor(sx / 2);
+      starts0[2 * k] = grid.startsY[j] + offY0;
+      starts0[2 * k + 1] = grid.startsX[i] + offX0;
+      starts1[2 * k] = grid.startsY[j] - padY + offY0 + sy;
+      starts1[2 * k + 1] = grid.startsX[i] - padX + offX0 + sx;
+      ys[k] = grid.ys[j] + offY0 + sy / 2;
+      xs[k] = grid.xs[i] + offX0 + sx / 2;
+    }
+    const out = await native().correlatePass({
+      im0: pair.im0, im1: pair.im1, height: pair.height, width: pair.width,
+      h0, w0, h1, w1, starts0, starts1,
+      displacementMax: pass.searchMax, subpix: this.subpix, nsubpix: this.nsubpix,
+    }, this.threads);
+    const errors = new VectorErrors(n);
+    for (let k = 0; k < n; k++) {
+      const c = out.code[k];
+      if (c === VEC_CODES.peakOnBorder) errors.add(k, ERROR_CODES.peakOnBorder, ERROR_MESSAGES.peakOnBorder);
+      else if (c === VEC_CODES.noTexture) errors.add(k, ERROR_CODES.other, ERROR_MESSAGES.noTexture);
+      else if (c === VEC_CODES.outside) errors.add(k, ERROR_CODES.other, ERROR_MESSAGES.outside);
+    }
+    applyFix(out.dx, out.dy, out.correl, errors, ny, nx, {
+      correlMin: this.correlMin,
+      displacementMax: pass.fixDisplacementMax,
+      thresholdDiffNeighbour: this.thresholdDiff,
+    });
+    const result: PassResult = {
+      xs, ys,
+      deltaxs: out.dx,
+      deltays: out.dy,
+      correls_max: out.correl,
+      errors: errors.toStored(),
+      shape_grid: [ny, nx],
+    };
+    return { result, filledDx: fillNaN(out.dx, ny, nx), filledDy: fillNaN(out.dy, ny, nx) };
+  }
+}
