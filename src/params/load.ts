@@ -43,7 +43,18 @@ export function applySets(schema: Group, tree: ParamTree, sets: readonly string[
       value = raw;
     }
     if (value === undefined) value = null;
-    out = setAt(schema, out, key, value);
+    try {
+      out = setAt(schema, out, key, value);
+    } catch (e) {
+      // Text that YAML reads as something else ("10:200, :" is a mapping) is kept as
+      // the plain string when the parameter takes strings.
+      if (typeof value === 'string') throw e;
+      try {
+        out = setAt(schema, out, key, raw);
+      } catch {
+        throw e;
+      }
+    }
   }
   return out;
 }

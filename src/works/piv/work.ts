@@ -39,6 +39,19 @@ function resolveDisplacement(v: unknown, window: [number, number]): number {
   return (parseFloat(String(v)) / 100) * Math.max(window[0], window[1]);
 }
 
+/**
+ * Offset of window 0 (start `start`, size `size`) for a whole-pixel shift `shift`
+ * between the two windows: -floor(shift/2) when both windows stay inside [0, len),
+ * else the nearest offset that keeps them inside (when one exists).
+ */
+export function shiftOffset(start: number, size: number, shift: number, len: number): number {
+  const ideal = -Math.floor(shift / 2);
+  const lo = Math.max(-start, -start - shift);
+  const hi = Math.min(len - size - start, len - size - start - shift);
+  if (lo > hi) return ideal;
+  return Math.min(hi, Math.max(lo, ideal));
+}
+
 /** The PIV computation configured by a resolved parameter tree (params/piv.ts). */
 export class WorkPIV {
   readonly params: ParamTree;
@@ -165,10 +178,11 @@ export class WorkPIV {
       const k = j * nx + i;
       const sy = predY ? roundHalfEven(predY[k]) : 0;
       const sx = predX ? roundHalfEven(predX[k]) : 0;
-      // Window 0 moves back by floor(s/2), window 1 forward by the rest; the vector
-      // is located midway between the two window centres (exact, maybe half-integer).
-      const offY0 = -Math.floor(sy / 2);
-      const offX0 = -Math.floor(sx / 2);
+      // Window 0 moves back by floor(s/2), window 1 forward by the rest, unless that
+      // pushes a window out of the image: then both slide (as Fluidimage) so that they
+      // stay inside. The vector is located midway between the two window centres.
+      const offY0 = shiftOffset(grid.startsY[j], h0, sy, pair.height);
+      const offX0 = shiftOffset(grid.startsX[i], w0, sx, pair.width);
       starts0[2 * k] = grid.startsY[j] + offY0;
       starts0[2 * k + 1] = grid.startsX[i] + offX0;
       starts1[2 * k] = grid.startsY[j] - padY + offY0 + sy;

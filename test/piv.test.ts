@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import { pivSchema } from '../params/piv.js';
+import { defaults, setAt } from '../params/schema.js';
+import { ERROR_CODES, VectorErrors } from '../works/piv/errors.js';
+import { applyFix } from '../works/piv/fix.js';
+import { axisStarts, makeGrid, parseStrcrop, roundHalfEven, stepFor } from '../works/piv/grid.js';
+import { fillNaN, interpGrid } from '../works/piv/interp.js';
+import type { ParamTree, PivResult } from '../works/piv/types.js';
+import { WorkPIV, type PairImages } from '../works/piv/work.js';
+import { makeField, type DisplacementField, type FieldSpec } from '../works/synth/fields.js';
+import { renderPair } from '../works/synth/particles.js';
+
+function params(sets: Record<string, unknown>): ParamTree {
+  let p = defaults(pivSchema);
+  for (const [k, v] of Object.entries(sets)) p = setAt(pivSchema, p, k, v);
+  return p;
+}
+
+function synthPair(spec: FieldSpec, size: number, seed = 1, noise = 0.01): { pair: PairImages; field: DisplacementField } {
+  const shape: [number, number] = [size, size];
+  const field = makeField(spec, shape);
+  const r = renderPair(field, { shape, density: 0.035, diameter: 2.5, bitDepth: 8, noise, seed });
+  return {
+    field,
+    pair: {
+      im0: Float32Array.from(r.im0), im1: Float32Array.from(r.im1), height: size, width: size,
+      names: ['a.png', 'b.png'], paths: ['/a.png', '/b.png'],
+    },
+  };
+}
+
+/** RMS error, bias and count of the valid vectors of the last pass against the truth. */
+function errorOf(result: PivResult, field: DisplacementField) {
+  const last = result.passes[result.passes.length - 1];
+  let se = 0;
+  let bx = 0;
+  let by = 0;
+  let n = 0;
+  let nan = 0;
+  for (let k = 0; k < last.xs.length; k++) {
+    if (Number.isNaN(last.deltaxs[k])) {
+      nan++;
+      continue;
+    }
+    const [tx, ty] = field(last.xs[k], last.ys[k]);
+    const ex = last.deltaxs[k] - tx;
+    const ey = last.deltays[k] - ty;
+    se += ex * ex + ey * ey;
+    bx += ex;
+    by += ey;
+    n++;
+  }
+  return { rms: Math.sqrt(se / (2 * n)), biasX: bx / n, biasY: by / n, n, nan };
+}
+
+describe('PIV grid (Fluidimage rules)', () => {
+  it('rounds half to even like Python', () => {
+    assert.deepEqual([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4, 2.6].map(roundHalfEven), [0, 2, 2, -0, -2, -2, 2, 3]);
+    assert.equal(stepFor(33, 0.5), 17); // 33 - round(16.5) = 33 - 16
+  });
+
+  it('places windows with regular steps and the extra last one only for large gaps', () => {
+    // Centres 16..80 in Fluidimage for len 100, window 32, overlap 0.5: starts 0..64, no extra.
+    assert.deepEqual(axisStarts(0, 100, 32, 16), [0, 16, 32, 48, 64]);
+    // len 110: gap 78 - 64 = 14 > floor(16 / 2.5) = 6: one more window aligned on the end.
+    assert.deepEqual(axisStarts(0, 110, 32, 16), [0, 16, 32, 48, 64, 78]);
+    // A window as large as the axis: one window.
+    assert.deepEqual(axisStarts(0, 32, 32, 16), [0]);
+    assert.deepEqual(axisStarts(0, 20, 32, 16), []);
+  });
+
+  it('gives exact (half-integer) centres and honours mask.strcrop', () => {
+    const region = parseStrcrop('30:250, 100:', [300, 400]);
+    assert.deepEqual(region, { y0: 30, y1: 250, x0: 100, x1: 400 });
+    const g = makeGrid(region, [32, 32], 0.5);
+    assert.equal(g.xs[0], 100 + 15.5);
+    assert.equal(g.ys[0], 30 + 15.5);
+    assert.ok(g.startsY[g.startsY.length - 1] + 32 <= 250);
+    assert.throws(() => parseStrcrop('10:5, :', [100, 100]), /empty region/);
+    assert.throws(() => parseStrcrop('abc', [100, 100]), /mask.strcrop/);
+    assert.throws(() => makeGrid(parseStrcrop(null, [20, 20]), [32, 32], 0.5), /does not fit/);
+  });
+});
+
+describe('PIV interpolation and fix', () => {
+  it('fills holes from neighbours and interpolates linear fields exactly', () => {
+    const nx = 5;
+    const ny = 4;
+    const xs = [0, 10, 20, 30, 40];
+    const ys = [0, 10, 20, 30];
+    const v = new Float32Array(nx * ny);
+    for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) v[j * nx + i] = 2 * xs[i] - ys[j];
+    const holes = Float32Array.from(v);
+    holes[7] = Number.NaN;
+    const filled = fillNaN(holes, ny, nx);
+    assert.ok(!filled.some(Number.isNaN));
+    assert.ok(Math.abs(filled[7] - v[7]) < 1e-4, 'a hole in a linear field is filled by the neighbour mean');
+    const out = interpGrid(xs, ys, v, [5, 33, -10, 100], [5, 12, 0, 50]);
+    assert.deepEqual(Array.from(out), [2 * 5 - 5, 2 * 33 - 12, 0, 2 * 40 - 30]);
+    assert.ok(fillNaN(Float32Array.from([NaN, NaN]), 1, 2).every((x) => x === 0));
+  });
+
+  it('rejects low correlation, large and outlying vectors with codes and Fluidimage messages', () => {
+    const ny = 5;
+    const nx = 5;
+    const dx = new Float32Array(25).fill(1);
+    const dy = new Float32Array(25).fill(0);
+    const correl = new Float32Array(25).fill(0.8);
+    correl[0] = 0.1;
+    dx[12] = 9; // outlier in the middle
+    dx[24] = 30; // too large
+    const errors = new VectorErrors(25);
+    applyFix(dx, dy, correl, errors, ny, nx, { correlMin: 0.2, displacementMax: 20, thresholdDiffNeighbour: 3 });
+    const stored = errors.toStored();
+    assert.deepEqual(Array.from(stored.keys), [0, 12, 24]);
+    assert.deepEqual(Array.from(stored.codes), [ERROR_CODES.correlMin, ERROR_CODES.diffNeighbour, ERROR_CODES.displacementMax]);
+    assert.equal(stored.values[0], 'correl < correl_min');
+    assert.match(stored.values[1], /^diff neighbour too large \(diff = 8\.00\)$/);
+    assert.ok(Number.isNaN(dx[12]) && Number.isNaN(dx[0]) && Number.isNaN(dx[24]));
+    assert.equal(dx[11], 1, 'neighbours of the outlier are kept');
+    // Two reasons for one vector are joined as Fluidimage does.
+    const e2 = new VectorErrors(1);
+    e2.add(0, 1, 'Correlation peak touching boundary.');
+    e2.add(0, 2, 'correl < correl_min');
+    assert.equal(e2.toStored().values[0], 'Correlation peak touching boundary. + correl < correl_min');
+    assert.equal(e2.toStored().codes[0], 1);
+  });
+});
+
+describe('PIV work on synthetic images', () => {
+  it('recovers a uniform sub-pixel shift in one pass (RMS < 0.05 px, 32 px windows)', async () => {
+    const { pair, field } = synthPair({ kind: 'uniform', dx: 3.3, dy: -1.7 }, 256);
+    const result = await new WorkPIV(params({ 'piv0.shape_crop_im0': 32 })).calcul(pair);
+    const e = errorOf(result, field);
+    assert.equal(result.passes.length, 1);
+    assert.deepEqual(result.passes[0].shape_grid, [15, 15]);
+    assert.equal(e.nan, 0);
+    assert.ok(e.rms < 0.05, `RMS ${e.rms}`);
+    assert.ok(Math.abs(e.biasX) < 0.01 && Math.abs(e.biasY) < 0.01, `bias ${e.biasX}, ${e.biasY}`);
+    const final = result.passes[0].final!;
+    assert.equal(final.deltaxs_final.length, 225);
+    assert.ok(!final.deltaxs_final.some(Number.isNaN));
+    assert.ok(final.ixvecs_final.every(Number.isInteger));
+  });
+
+  it('recovers integer shifts exactly enough with every sub-pixel method', async () => {
+    const { pair, field } = synthPair({ kind: 'uniform', dx: -4, dy: 2 }, 128, 3, 0);
+    for (const method of ['2d_gaussian2', '2d_gaussian', 'centroid', 'no_subpix']) {
+      const result = await new WorkPIV(params({ 'piv0.shape_crop_im0': 32, 'piv0.method_subpix': method })).calcul(pair);
+      const e = errorOf(result, field);
+      assert.ok(e.rms < (method === 'no_subpix' ? 1e-6 : 0.05), `${method}: RMS ${e.rms}`);
+    }
+  });
+
+  it('needs the multipass for a 14 px shift with 16 px final windows, and gets it', async () => {
+    const { pair, field } = synthPair({ kind: 'uniform', dx: 14, dy: -5.5 }, 256, 4);
+    const single = errorOf(await new WorkPIV(params({ 'piv0.shape_crop_im0': 16 })).calcul(pair), field);
+    assert.ok(single.nan + single.n > 0 && (single.rms > 1 || single.nan > single.n / 2),
+      `a single 16 px pass cannot measure 14 px (RMS ${single.rms}, ${single.nan} rejected)`);
+    const result = await new WorkPIV(params({ 'piv0.shape_crop_im0': 64, 'multipass.number': 3 })).calcul(pair);
+    assert.deepEqual(result.passes.map((p) => p.shape_grid[0]), [7, 15, 31]);
+    const e = errorOf(result, field);
+    assert.ok(e.nan <= 2, `${e.nan} rejected`);
+    assert.ok(e.rms < 0.08, `RMS ${e.rms}`);
+  });
+
+  it('measures a vortex better with several passes than with one', async () => {
+    const { pair, field } = synthPair({ kind: 'vortex', peak: 5, core: 30 }, 256, 5);
+    const one = errorOf(await new WorkPIV(params({ 'piv0.shape_crop_im0': 64 })).calcul(pair), field);
+    const three = errorOf(await new WorkPIV(params({ 'piv0.shape_crop_im0': 64, 'multipass.number': 3 })).calcul(pair), field);
+    assert.ok(three.rms < 0.6 * one.rms, `3 passes ${three.rms} vs 1 pass ${one.rms}`);
+    assert.ok(three.rms < 0.2, `RMS ${three.rms}`);
+  });
+
+  it('rejects vectors where image 1 is blanked and fills them in the final field', async () => {
+    const { pair } = synthPair({ kind: 'uniform', dx: 2.2, dy: 1.1 }, 256, 6);
+    // A patch of pure noise in image 1: vectors there correlate poorly.
+    const im1 = Float32Array.from(pair.im1);
+    let s = 12345;
+    for (let y = 96; y < 160; y++) for (let x = 96; x < 160; x++) {
+      s = (s * 1103515245 + 12345) & 0x7fffffff;
+      im1[y * 256 + x] = s % 200;
+    }
+    const result = await new WorkPIV(params({ 'piv0.shape_crop_im0': 32 })).calcul({ ...pair, im1 });
+    const last = result.passes[0];
+    assert.ok(last.errors.keys.length >= 4, `${last.errors.keys.length} rejected`);
+    for (const k of last.errors.keys) {
+      assert.ok(Number.isNaN(last.deltaxs[k]));
+      assert.ok(last.xs[k] > 60 && last.xs[k] < 196 && last.ys[k] > 60 && last.ys[k] < 196, 'rejections are in the patch');
+    }
+    const final = last.final!;
+    assert.ok(!final.deltaxs_final.some(Number.isNaN));
+    const mid = final.deltaxs_final[7 * 15 + 7];
+    assert.ok(Math.abs(mid - 2.2) < 0.2, `filled value ${mid}`);
+  });
+
+  it('limits the search to piv0.displacement_max (pixels or percent)', async () => {
+    const { pair } = synthPair({ kind: 'uniform', dx: 6, dy: 0 }, 128, 7);
+    const limited = await new WorkPIV(params({ 'piv0.shape_crop_im0': 32, 'piv0.displacement_max': 3 })).calcul(pair);
+    const p = limited.passes[0];
+    assert.ok(p.errors.keys.length > p.xs.length / 2, 'most vectors beyond the search radius are rejected');
+    const pct = await new WorkPIV(params({ 'piv0.shape_crop_im0': 32, 'piv0.displacement_max': '30%' })).calcul(pair);
+    const q = pct.passes[0];
+    assert.ok(q.errors.keys.length < q.xs.length / 10, '30% of 32 px = 9.6 px lets 6 px through');
+  });
+
+  it('rejects configurations that cannot work, naming the parameter', () => {
+    assert.throws(() => new WorkPIV(params({ 'piv0.shape_crop_im0': 12, 'multipass.number': 3 })), /multipass.coeff_zoom/);
+    assert.throws(() => new WorkPIV(params({ 'multipass.number': 3, 'multipass.coeff_zoom': [2] })), /multipass.coeff_zoom/);
+  });
+});
