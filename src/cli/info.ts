@@ -5,7 +5,10 @@ const fmt = (s: Stats) => (s.count === 0 ? 'no valid vector' :
   `mean ${s.mean!.toFixed(3)}, min ${s.min!.toFixed(3)}, max ${s.max!.toFixed(3)}`);
 
 export async function runInfo(path: string, json: boolean): Promise<number> {
-  const s = await readPivSummary(path);
+  const s = await readPivSummary(path).catch((e: unknown) => {
+    throw Object.assign(new Error(`Cannot read result file ${path}: ${(e as Error).message.replace(/^cannot open HDF5 file \S+ for reading: /, '')}`),
+      { code: 'ERR_RESULT_READ' });
+  });
   if (json) {
     process.stdout.write(JSON.stringify(s, null, 2) + '\n');
     return 0;

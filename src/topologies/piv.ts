@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readImage, toFloat32 } from '../io/images.js';
+import { imageInfo, readImage, toFloat32 } from '../io/images.js';
 import { writePivFile } from '../io/pivfile.js';
 import { ParamError } from '../params/schema.js';
 import { buildSeries, defaultOutputDir, resultName, type Item, type SeriesParams } from '../series/series.js';
@@ -23,10 +23,16 @@ export interface PlannedJob<I, D, R> {
   total: number;
 }
 
+/** A pair of the series: two files, or two frames of one multi-page file. */
+export type PivItem = Item & { frames?: [number, number] };
+
 /** Reads both images of a pair as float32; sizes must match. */
-export async function readPair(item: Item): Promise<PairImages> {
+export async function readPair(item: PivItem): Promise<PairImages> {
   if (item.missing.length > 0) throw new Error(`missing image(s): ${item.missing.join(', ')}`);
-  const [a, b] = await Promise.all([readImage(item.paths[0]), readImage(item.paths[1])]);
+  const [a, b] = await Promise.all([
+    readImage(item.paths[0], item.frames ? { frame: item.frames[0] } : {}),
+    readImage(item.paths[1], item.frames ? { frame: item.frames[1] } : {}),
+  ]);
   if (a.width !== b.width || a.height !== b.height) {
     throw new Error(`images of one pair must have the same size: ${item.names[0]} is ${a.width}x${a.height}, ` +
       `${item.names[1]} is ${b.width}x${b.height}`);
@@ -38,17 +44,36 @@ export async function readPair(item: Item): Promise<PairImages> {
 }
 
 /**
+ * The pairs of a series. Double-frame cameras often store frames a and b as the two
+ * pages of one TIFF: when the images have two pages and str_subset is "pairs", each
+ * file is one pair (page 0, page 1).
+ */
+async function pivItems(series: SeriesParams): Promise<PivItem[]> {
+  if (series.str_subset === 'pairs') {
+    const singles = await buildSeries({ ...series, str_subset: 'all1by1' });
+    const first = singles.find((it) => it.missing.length === 0);
+    const pages = first ? await imageInfo(first.paths[0]).then((i) => i.pages, () => 1) : 1;
+    if (pages === 2) {
+      return singles.map((it) => ({
+        ...it, paths: [it.paths[0], it.paths[0]], names: [it.names[0], it.names[0]], frames: [0, 1],
+      }));
+    }
+  }
+  return buildSeries(series);
+}
+
+/**
  * Plans a PIV job from resolved parameters: the items still to compute, the output
  * directory, and the read/compute/write steps.
  */
-export async function planPiv(params: ParamTree, opts: { threadsPerItem: number }): Promise<PlannedJob<Item, PairImages, PivResult>> {
+export async function planPiv(params: ParamTree, opts: { threadsPerItem: number }): Promise<PlannedJob<PivItem, PairImages, PivResult>> {
   const series = params.series as ParamTree;
   const saving = params.saving as ParamTree;
   if (series.path === null || series.path === '') {
     throw new ParamError('series.path', 'Expected a directory, file or glob of images for series.path (the PATH argument)');
   }
   const work = new WorkPIV(params, opts.threadsPerItem);
-  const items = await buildSeries(series as unknown as SeriesParams);
+  const items = await pivItems(series as unknown as SeriesParams);
   const sizes = new Set(items.map((it) => it.paths.length));
   if (!sizes.has(2) || sizes.size > 1) {
     throw new ParamError('series.str_subset', `PIV needs pairs of images, but series.str_subset ${JSON.stringify(series.str_subset)} selects ${[...sizes].join(' or ')} image(s) per item`);
@@ -56,11 +81,12 @@ export async function planPiv(params: ParamTree, opts: { threadsPerItem: number 
   const postfix = saving.postfix as string;
   const outputDir = await prepareOutputDir((saving.path as string | null) ?? defaultOutputDir(series.path as string, postfix),
     saving.how as HowMode);
-  const outPath = (item: Item) => join(outputDir, resultName(item, postfix));
+  const outPath = (item: PivItem) => join(outputDir,
+    resultName(item.frames ? { ...item, names: [item.names[0]] } : item, postfix));
   const todo = saving.how === 'complete' ? items.filter((it) => !existsSync(outPath(it))) : items;
-  const job: Job<Item, PairImages, PivResult> = {
+  const job: Job<PivItem, PairImages, PivResult> = {
     items: todo,
-    name: (item) => item.names.join(' + '),
+    name: (item) => (item.frames ? `${item.names[0]} (frames ${item.frames.join(', ')})` : item.names.join(' + ')),
     read: readPair,
     compute: (pair) => work.calcul(pair),
     write: (result, item) => writePivFile(outPath(item), result, { program: PROGRAM, version: VERSION }),

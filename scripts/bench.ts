@@ -1,0 +1,241 @@
+/**
+ * Benchmark (`npm run bench`): prints figures, asserts nothing.
+ *
+ *  - the machine, Node, FFTW and its planner effort;
+ *  - PIV of one synthetic 1024x1024 8-bit pair, (a) one 32 px pass and (b) three passes
+ *    64-32-16, 50 % overlap: s/pair with one worker, with N pairs at once, with N threads
+ *    inside one pair; the FFT-only lower bound of the same windows and its GFlop/s; the
+ *    RMS error against the known displacement;
+ *  - end to end: `runPiv` on 8 PNG pairs of 512x512 (reading, PIV, HDF5 writing), with
+ *    the default local executor and with --workers 1.
+ *
+ * A readable table, then one line of JSON with all the figures.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PairImages } from '../works/piv/work.js';
+import type { ParamTree, PivResult } from '../works/piv/types.js';
+
+/** N: pairs computed at once, threads inside one pair. */
+const WORKERS = availableParallelism();
+
+// libuv sizes its thread pool on first use, and the ESM loader already used it to load
+// this file: setting UV_THREADPOOL_SIZE here would come too late. Re-run with it set.
+if (Number(process.env.UV_THREADPOOL_SIZE ?? 0) < WORKERS + 2) {
+  const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, UV_THREADPOOL_SIZE: String(Math.max(4, WORKERS + 2)) },
+  });
+  process.exit(r.status ?? 1);
+}
+
+// Project modules only in the re-run process (dynamic imports: nothing loaded twice).
+const { native } = await import('../native.js');
+const { pivSchema } = await import('../params/piv.js');
+const { defaults, setAt } = await import('../params/schema.js');
+const { WorkPIV } = await import('../works/piv/work.js');
+const { SYNTH_CASES } = await import('../works/synth/cases.js');
+const { makeField } = await import('../works/synth/fields.js');
+const { renderPair } = await import('../works/synth/particles.js');
+const { writeImage } = await import('../io/images.js');
+const { runPiv } = await import('../cli/piv.js');
+
+/** Seconds of wall time spent in each timed measurement (one warm-up, then repetitions). */
+const BUDGET_S = 4;
+const SIZE = 1024;
+const E2E_SIZE = 512;
+const E2E_PAIRS = 8;
+const uniform = SYNTH_CASES.uniform;
+const [TRUE_DX, TRUE_DY] = [uniform.field.dx ?? 0, uniform.field.dy ?? 0];
+
+const now = (): number => performance.now() / 1000;
+const median = (v: number[]): number => {
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+/** 4 significant digits, for the JSON line. */
+const sig = (x: number): number => Number(x.toPrecision(4));
+
+/** Median seconds of `fn` after one warm-up; as many repetitions (3..15) as fit in BUDGET_S. */
+async function timeMedian(fn: () => Promise<unknown>): Promise<number> {
+  let t = now();
+  await fn();
+  const reps = Math.min(15, Math.max(3, Math.round(BUDGET_S / Math.max(now() - t, 1e-3))));
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    t = now();
+    await fn();
+    times.push(now() - t);
+  }
+  return median(times);
+}
+
+/** Default PIV parameters with some dotted keys set. */
+function params(sets: Record<string, number>): ParamTree {
+  let tree = defaults(pivSchema);
+  for (const [k, v] of Object.entries(sets)) tree = setAt(pivSchema, tree, k, v);
+  return tree;
+}
+
+/** RMS of the last pass's valid vectors against the known displacement, and the valid fraction. */
+function accuracy(r: PivResult): { rms: number; valid: number } {
+  const last = r.passes[r.passes.length - 1];
+  let sum = 0;
+  let n = 0;
+  for (let k = 0; k < last.deltaxs.length; k++) {
+    const ex = last.deltaxs[k] - TRUE_DX;
+    const ey = last.deltays[k] - TRUE_DY;
+    if (Number.isNaN(ex) || Number.isNaN(ey)) continue;
+    sum += ex * ex + ey * ey;
+    n++;
+  }
+  return { rms: Math.sqrt(sum / Math.max(n, 1)), valid: n / last.deltaxs.length };
+}
+
+interface CaseFigures {
+  windows: string;
+  vectors: number[];
+  /** Seconds per pair. */
+  oneWorker: number;
+  allWorkers: number;
+  threadsInPair: number;
+  fftOnly: number;
+  ratio: number;
+  /** FFT flops per pair (3 real FFTs of N points per window, 5/2 N log2 N each). */
+  flops: number;
+  gflops: number;
+  rms: number;
+  valid: number;
+}
+
+/** All PIV figures of one parameter set on one pair. */
+async function benchCase(tree: ParamTree, pair: PairImages): Promise<CaseFigures> {
+  const single = new WorkPIV(tree, 1);
+  const first = await single.calcul(pair); // also makes the FFTW plans
+  const shapes = single.passShapes;
+  const vectors = first.passes.map((p) => p.shape_grid[0] * p.shape_grid[1]);
+  const oneWorker = await timeMedian(() => single.calcul(pair));
+  // N pairs at once, one WorkPIV each (as the local executor does): throughput.
+  const works = Array.from({ length: WORKERS }, () => new WorkPIV(tree, 1));
+  const allWorkers = (await timeMedian(() => Promise.all(works.map((w) => w.calcul(pair))))) / WORKERS;
+  const threaded = new WorkPIV(tree, WORKERS);
+  const threadsInPair = await timeMedian(() => threaded.calcul(pair));
+  // FFT-only lower bound of the same windows (synchronous, one thread): median of 3.
+  const fftOnly = median([0, 1, 2].map(() =>
+    shapes.reduce((s, [h, w], k) => s + native().timeFftOnly(h, w, vectors[k]), 0)));
+  const flops = shapes.reduce((s, [h, w], k) => s + vectors[k] * 3 * 2.5 * h * w * Math.log2(h * w), 0);
+  return {
+    windows: shapes.map(([h, w]) => (h === w ? `${h}` : `${h}x${w}`)).join('-'),
+    vectors, oneWorker, allWorkers, threadsInPair, fftOnly,
+    ratio: oneWorker / fftOnly, flops, gflops: flops / fftOnly / 1e9, ...accuracy(first),
+  };
+}
+
+/** Runs `fn` with stdout muted (runPiv prints the output directory). */
+async function muted<T>(fn: () => Promise<T>): Promise<T> {
+  const write = process.stdout.write;
+  process.stdout.write = (() => true) as typeof process.stdout.write;
+  try {
+    return await fn();
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
+/** Pairs/s of the whole pipeline on a PNG series, default executor and --workers 1. */
+async function benchEndToEnd(): Promise<{ allWorkers: number; oneWorker: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'fluidimage-bench-'));
+  try {
+    const images = join(dir, 'images');
+    await mkdir(images);
+    const shape: [number, number] = [E2E_SIZE, E2E_SIZE];
+    for (let i = 1; i <= E2E_PAIRS; i++) {
+      const p = renderPair(makeField(uniform.field, shape),
+        { shape, density: 0.035, diameter: 2.5, bitDepth: 8, noise: uniform.noise, seed: 100 + i });
+      const base = join(images, `c${String(i).padStart(3, '0')}`);
+      await writeImage(`${base}a.png`, p.width, p.height, p.im0);
+      await writeImage(`${base}b.png`, p.width, p.height, p.im1);
+    }
+    const run = async (workers: number | undefined): Promise<void> => {
+      const code = await muted(() => runPiv({
+        path: images, output: join(dir, 'out'), how: 'recompute', executor: 'auto', workers, quiet: true,
+      }));
+      if (code !== 0) throw new Error(`runPiv exited with ${code}`);
+    };
+    const pairsPerS = async (workers: number | undefined) => E2E_PAIRS / await timeMedian(() => run(workers));
+    return { allWorkers: await pairsPerS(undefined), oneWorker: await pairsPerS(1) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Left-aligned first column, right-aligned others. */
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('   ')).join('\n');
+}
+
+const cpuModel = (): string => {
+  try {
+    const m = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) return m[1].trim();
+  } catch { /* not Linux */ }
+  return cpus()[0]?.model ?? 'unknown';
+};
+
+const base = params({});
+native().setPlannerEffort((base.compute as ParamTree).fftw_planner as 'estimate' | 'measure' | 'patient');
+const machine = {
+  cpu: cpuModel(), cores: cpus().length, workers: WORKERS, node: process.version,
+  fftw: native().fftwVersion, planner: native().getPlannerEffort(), uvThreadpool: Number(process.env.UV_THREADPOOL_SIZE),
+};
+console.log(`machine  ${machine.cpu}, ${machine.cores} cores (N = ${WORKERS} workers), libuv pool ${machine.uvThreadpool}`);
+console.log(`software Node ${machine.node}, ${machine.fftw}, planner ${machine.planner}\n`);
+
+// One pair, converted to float32 once, outside the timings.
+const shape: [number, number] = [SIZE, SIZE];
+const synth = renderPair(makeField(uniform.field, shape),
+  { shape, density: 0.035, diameter: 2.5, bitDepth: 8, noise: uniform.noise, seed: 1 });
+const pair: PairImages = {
+  im0: Float32Array.from(synth.im0), im1: Float32Array.from(synth.im1), height: SIZE, width: SIZE,
+  names: ['synth_a', 'synth_b'], paths: ['synth_a', 'synth_b'],
+};
+const cases = {
+  a: await benchCase(params({ 'piv0.shape_crop_im0': 32 }), pair),
+  b: await benchCase(params({ 'piv0.shape_crop_im0': 64, 'multipass.number': 3 }), pair),
+};
+const s = (x: number): string => x.toFixed(4);
+const rows: [string, (c: CaseFigures) => string][] = [
+  ['windows (px)', (c) => c.windows],
+  ['vectors per pass', (c) => c.vectors.join(' / ')],
+  ['1 worker (s/pair)', (c) => s(c.oneWorker)],
+  [`${WORKERS} pairs at once (s/pair)`, (c) => `${s(c.allWorkers)} (x${(c.oneWorker / c.allWorkers).toFixed(2)})`],
+  [`threads=${WORKERS} in one pair (s/pair)`, (c) => `${s(c.threadsInPair)} (x${(c.oneWorker / c.threadsInPair).toFixed(2)})`],
+  ['FFT only, 1 thread (s/pair)', (c) => s(c.fftOnly)],
+  ['1 worker / FFT only', (c) => c.ratio.toFixed(2)],
+  ['FFT GFlop per pair', (c) => (c.flops / 1e9).toFixed(3)],
+  ['FFT GFlop/s (1 thread)', (c) => c.gflops.toFixed(2)],
+  ['RMS error (px), valid', (c) => `${c.rms.toFixed(4)}, ${(100 * c.valid).toFixed(1)}%`],
+];
+console.log(`PIV of one ${SIZE}x${SIZE} 8-bit pair, uniform (${TRUE_DX}, ${TRUE_DY}) px, 50% overlap`);
+console.log(table([['', '(a) 1 pass', '(b) 3 passes'], ...rows.map(([label, f]) => [label, f(cases.a), f(cases.b)])]));
+
+const e2e = await benchEndToEnd();
+console.log(`\nEnd to end: runPiv on ${E2E_PAIRS} PNG pairs of ${E2E_SIZE}x${E2E_SIZE}, default parameters (read + PIV + HDF5)`);
+console.log(table([
+  ['executor', 'pairs/s'],
+  [`local, ${WORKERS} workers (default)`, e2e.allWorkers.toFixed(2)],
+  ['local, --workers 1', e2e.oneWorker.toFixed(2)],
+]));
+
+const round = (c: CaseFigures) => Object.fromEntries(Object.entries(c).map(([k, v]) =>
+  [k, typeof v === 'number' ? sig(v) : v])) as Record<string, number | string | number[]>;
+console.log(JSON.stringify({
+  machine, imageSize: SIZE, cases: { a: round(cases.a), b: round(cases.b) },
+  endToEnd: { size: E2E_SIZE, pairs: E2E_PAIRS, pairsPerSecond: { allWorkers: sig(e2e.allWorkers), oneWorker: sig(e2e.oneWorker) } },
+}));
