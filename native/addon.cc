@@ -2,12 +2,14 @@
 // typed-array pointers to the C++ core; no policy, no IO. src/native.ts declares it.
 #include <napi.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "correl.h"
+#include "deform.h"
 #include "fft_plans.h"
 
 namespace {
@@ -144,6 +146,113 @@ Napi::Value CorrelatePass(const Napi::CallbackInfo& info) {
   return p;
 }
 
+
+// Deforms both images of a pair along a displacement field given on a grid: image 0
+// is sampled at x - d/2, image 1 at x + d/2 (cubic B-splines), on libuv's pool.
+class DeformWorker : public Napi::AsyncWorker {
+ public:
+  DeformWorker(Napi::Env env, Napi::Object args, int threads)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), threads_(threads) {
+    Napi::Float32Array im0 = GetTyped<Napi::Float32Array>(args, "im0", napi_float32_array, "Float32Array");
+    Napi::Float32Array im1 = GetTyped<Napi::Float32Array>(args, "im1", napi_float32_array, "Float32Array");
+    Napi::Float32Array xs = GetTyped<Napi::Float32Array>(args, "xs", napi_float32_array, "Float32Array");
+    Napi::Float32Array ys = GetTyped<Napi::Float32Array>(args, "ys", napi_float32_array, "Float32Array");
+    Napi::Float32Array dx = GetTyped<Napi::Float32Array>(args, "dx", napi_float32_array, "Float32Array");
+    Napi::Float32Array dy = GetTyped<Napi::Float32Array>(args, "dy", napi_float32_array, "Float32Array");
+    ny_ = GetPositiveInt(args, "height");
+    nx_ = GetPositiveInt(args, "width");
+    const size_t npix = static_cast<size_t>(ny_) * nx_;
+    if (im0.ElementLength() != npix) ThrowArg(env, "im0", "height*width = " + std::to_string(npix) + " elements");
+    if (im1.ElementLength() != npix) ThrowArg(env, "im1", "height*width = " + std::to_string(npix) + " elements");
+    if (xs.ElementLength() < 1 || ys.ElementLength() < 1) ThrowArg(env, "xs/ys", "non-empty grid axes");
+    for (Napi::Float32Array axis : {xs, ys})
+      for (size_t i = 1; i < axis.ElementLength(); ++i)
+        if (!(axis[i] > axis[i - 1])) ThrowArg(env, "xs/ys", "strictly increasing grid axes");
+    const size_t ng = xs.ElementLength() * ys.ElementLength();
+    if (dx.ElementLength() != ng) ThrowArg(env, "dx", "xs.length*ys.length = " + std::to_string(ng) + " elements");
+    if (dy.ElementLength() != ng) ThrowArg(env, "dy", "xs.length*ys.length = " + std::to_string(ng) + " elements");
+    for (size_t i = 0; i < ng; ++i)
+      if (!std::isfinite(dx[i]) || !std::isfinite(dy[i])) ThrowArg(env, "dx/dy", "finite values (fill rejected vectors first)");
+    base_.ny = ny_;
+    base_.nx = nx_;
+    base_.xs = xs.Data();
+    base_.ys = ys.Data();
+    base_.gx = static_cast<int>(xs.ElementLength());
+    base_.gy = static_cast<int>(ys.ElementLength());
+    base_.dx = dx.Data();
+    base_.dy = dy.Data();
+    src_[0] = im0.Data();
+    src_[1] = im1.Data();
+    Napi::Float32Array out0 = Napi::Float32Array::New(env, npix);
+    Napi::Float32Array out1 = Napi::Float32Array::New(env, npix);
+    dst_[0] = out0.Data();
+    dst_[1] = out1.Data();
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("im0", out0);
+    result.Set("im1", out1);
+    keep_ = Napi::Persistent(Napi::Object::New(env));
+    keep_.Set("args", args);
+    keep_.Set("result", result);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      const size_t npix = static_cast<size_t>(ny_) * nx_;
+      std::vector<float> coef(npix);
+      for (int k = 0; k < 2; ++k) {
+        std::copy(src_[k], src_[k] + npix, coef.begin());
+        fi::BSplinePrefilter(coef.data(), ny_, nx_);
+        fi::DeformInput in = base_;
+        in.factor = k == 0 ? -0.5f : 0.5f;
+        const int nt = std::max(1, std::min(threads_, ny_ / 32));
+        if (nt == 1) {
+          fi::DeformRows(in, coef.data(), dst_[k], 0, ny_);
+          continue;
+        }
+        std::vector<std::thread> pool;
+        const int chunk = (ny_ + nt - 1) / nt;
+        for (int t = 0; t < nt; ++t) {
+          const int b = t * chunk, e = std::min(ny_, b + chunk);
+          if (b < e) pool.emplace_back([&, b, e] { fi::DeformRows(in, coef.data(), dst_[k], b, e); });
+        }
+        for (auto& th : pool) th.join();
+      }
+    } catch (const std::exception& e) {
+      SetError(std::string("native deformation failed: ") + e.what());
+    }
+  }
+  void OnOK() override { deferred_.Resolve(keep_.Get("result")); }
+  void OnError(const Napi::Error& e) override {
+    deferred_.Reject(MakeError(Env(), "ERR_FLUIDIMAGE_NATIVE", e.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference keep_;
+  fi::DeformInput base_;
+  const float* src_[2] = {nullptr, nullptr};
+  float* dst_[2] = {nullptr, nullptr};
+  int ny_ = 0, nx_ = 0;
+  int threads_;
+};
+
+int ThreadsArg(const Napi::CallbackInfo& info, size_t index) {
+  if (info.Length() <= index || info[index].IsUndefined()) return 1;
+  if (!info[index].IsNumber()) ThrowArg(info.Env(), "threads", "a number");
+  return std::max(1, std::min(256, info[index].As<Napi::Number>().Int32Value()));
+}
+
+Napi::Value DeformPair(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) ThrowArg(env, "the deformation description", "an object");
+  auto* worker = new DeformWorker(env, info[0].As<Napi::Object>(), ThreadsArg(info, 1));
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
+}
+
 Napi::Value TimeFftOnly(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber())
@@ -169,6 +278,7 @@ Napi::Value PathArgCall(const Napi::CallbackInfo& info, bool (*fn)(const std::st
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("correlatePass", Napi::Function::New(env, CorrelatePass));
+  exports.Set("deformPair", Napi::Function::New(env, DeformPair));
   exports.Set("timeFftOnly", Napi::Function::New(env, TimeFftOnly));
   exports.Set("setPlannerEffort", Napi::Function::New(env, SetPlannerEffort));
   exports.Set("getPlannerEffort", Napi::Function::New(env, [](const Napi::CallbackInfo& i) {

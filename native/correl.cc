@@ -14,8 +14,10 @@ namespace {
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 // Copies the window starting at (r0, c0) of size (h, w) into the FFT box (H, W) at
-// offset (oy, ox), mean removed over the pixels inside the image, zero elsewhere.
-// Returns the energy (sum of squares after mean removal); -1 if no pixel is inside.
+// offset (oy, ox), mean removed over the valid pixels (inside the image, not NaN),
+// zero elsewhere: pixels outside the image or masked (NaN, e.g. sampled outside by the
+// deformation) then neither bias the mean nor correlate.
+// Returns the energy (sum of squares after mean removal); -1 if no pixel is valid.
 double LoadWindow(const float* im, int ny, int nx, int r0, int c0, int h, int w,
                   float* box, int H, int W, int oy, int ox) {
   std::memset(box, 0, sizeof(float) * static_cast<size_t>(H) * W);
@@ -23,20 +25,29 @@ double LoadWindow(const float* im, int ny, int nx, int r0, int c0, int h, int w,
   const int ca = std::max(c0, 0), cb = std::min(c0 + w, nx);
   if (ra >= rb || ca >= cb) return -1.0;
   double sum = 0.0;
+  size_t count = 0;
   for (int r = ra; r < rb; ++r) {
     const float* src = im + static_cast<size_t>(r) * nx;
-    for (int c = ca; c < cb; ++c) sum += src[c];
+    for (int c = ca; c < cb; ++c) {
+      const float v = src[c];
+      if (v == v) {
+        sum += v;
+        ++count;
+      }
+    }
   }
-  const double count = static_cast<double>(rb - ra) * (cb - ca);
-  const float mean = static_cast<float>(sum / count);
+  if (count == 0) return -1.0;
+  const float mean = static_cast<float>(sum / static_cast<double>(count));
   double energy = 0.0;
   for (int r = ra; r < rb; ++r) {
     const float* src = im + static_cast<size_t>(r) * nx;
     float* dst = box + static_cast<size_t>(r - r0 + oy) * W + (ox - c0);
     for (int c = ca; c < cb; ++c) {
-      const float v = src[c] - mean;
-      dst[c] = v;
-      energy += static_cast<double>(v) * v;
+      const float v = src[c];
+      if (v != v) continue;
+      const float d = v - mean;
+      dst[c] = d;
+      energy += static_cast<double>(d) * d;
     }
   }
   return energy;

@@ -48,9 +48,29 @@ export interface PassOut {
   code: Uint8Array;
 }
 
+/** A displacement field on a rectilinear grid, to deform a pair of images with. */
+export interface DeformArgs {
+  im0: Float32Array;
+  im1: Float32Array;
+  height: number;
+  width: number;
+  /** Grid axes (strictly increasing), pixels. */
+  xs: Float32Array;
+  ys: Float32Array;
+  /** Displacement on the grid, ys.length * xs.length, x fastest, no NaN. */
+  dx: Float32Array;
+  dy: Float32Array;
+}
+
 export interface NativeCore {
   /** Correlates all windows on libuv's thread pool; `threads` splits the pass further. */
   correlatePass(args: PassArgs, threads?: number): Promise<PassOut>;
+  /**
+   * Resamples image 0 at x - d(x)/2 and image 1 at x + d(x)/2 (cubic B-splines, d
+   * interpolated bilinearly from the grid): correlating the results measures the
+   * residual displacement.
+   */
+  deformPair(args: DeformArgs, threads?: number): Promise<{ im0: Float32Array; im1: Float32Array }>;
   /** Seconds for `count` times (2 forward + 1 inverse) FFTs of one window shape. */
   timeFftOnly(height: number, width: number, count: number): number;
   setPlannerEffort(effort: 'estimate' | 'measure' | 'patient'): void;

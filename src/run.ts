@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 /**
- * Entry point (`fluidimage` / `node dist/run.js`). Sizes libuv's thread pool before
- * anything uses it (the native correlation and image decoding run there), then hands
- * over to the command line.
+ * Entry point (`fluidimage` / `node dist/run.js`).
+ *
+ * The native correlation and image decoding run on libuv's thread pool, whose size is
+ * read from UV_THREADPOOL_SIZE once, when the pool starts; under ES modules the loader
+ * has started it (4 threads) before this file runs. When more threads are needed, the
+ * program re-executes itself once with the variable set (forwarding signals and the
+ * exit status).
  */
+import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 
 function workersFromArgv(argv: readonly string[]): number | undefined {
@@ -15,11 +20,36 @@ function workersFromArgv(argv: readonly string[]): number | undefined {
   return undefined;
 }
 
-if (!process.env.UV_THREADPOOL_SIZE) {
-  const workers = workersFromArgv(process.argv) ?? availableParallelism();
-  // One slot per pair in flight plus room for file IO and image decoding.
-  process.env.UV_THREADPOOL_SIZE = String(Math.max(4, workers + 2));
+/** libuv's default pool size. */
+const DEFAULT_POOL = 4;
+
+async function start(): Promise<number> {
+  const args = process.argv.slice(2);
+  const launchedByMpi = ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_RANK', 'SLURM_STEP_ID'].some((k) => process.env[k] !== undefined);
+  if (!process.env.UV_THREADPOOL_SIZE && !launchedByMpi && args[0] === 'piv') {
+    // One slot per pair in flight plus room for file IO and image decoding.
+    const wanted = Math.max(DEFAULT_POOL, (workersFromArgv(args) ?? availableParallelism()) + 2);
+    if (wanted > DEFAULT_POOL) return reexec(wanted);
+  }
+  const { main } = await import('./cli/main.js');
+  return main(args);
 }
 
-const { main } = await import('./cli/main.js');
-process.exitCode = await main(process.argv.slice(2));
+/** Runs this program again with UV_THREADPOOL_SIZE set; resolves to its exit status. */
+function reexec(poolSize: number): Promise<number> {
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, UV_THREADPOOL_SIZE: String(poolSize) },
+  });
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGHUP'];
+  const forward = (s: NodeJS.Signals) => child.kill(s);
+  for (const s of signals) process.on(s, forward);
+  return new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      for (const s of signals) process.off(s, forward);
+      resolve(code ?? (signal ? 128 + 15 : 1));
+    });
+  });
+}
+
+process.exitCode = await start();

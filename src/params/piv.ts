@@ -83,6 +83,8 @@ export const pivSchema: Group = group('Parameters of the PIV topology', {
     subdom_size: num(200, 'TPS subdomain size (vectors)', { integer: true, min: 10 }),
     smoothing_coef: num(5.0, 'TPS smoothing coefficient', { min: 0 }),
     threshold_tps: num(1.5, 'TPS: replace vectors differing from the smoothed field by more than this (pixels)', { above: 0 }),
+    deform: bool(true, 'Passes after the first deform both images along the previous field (cubic B-splines) and measure the residual; false: whole-pixel window shift as Fluidimage'),
+    iterations_last: num(0, 'Extra deformation iterations at the final window size (each one more pass in the results)', { integer: true, min: 0, max: 5 }),
   }),
   saving: group('Where and how results are written', {
     path: strOrNull(null, 'Output directory (null: "<input dir>.<postfix>")'),

@@ -21,6 +21,8 @@ export interface PairImages {
 }
 
 interface PassConfig {
+  /** Deform the images along the previous pass's field (passes after the first). */
+  deform: boolean;
   shape0: [number, number];
   shape1: [number, number];
   /** Peak search radius around the predicted displacement (pixels), 0 = whole map. */
@@ -80,8 +82,10 @@ export class WorkPIV {
     // Sizes divide cumulatively and are truncated afterwards (48 -> 24 -> 12; 32/3 -> 10).
     let f0: [number, number] = [...first0];
     let f1: [number, number] = [...first1];
-    for (let k = 0; k < number; k++) {
-      if (k > 0) {
+    const deform = mp.deform as boolean;
+    const total = number + (number > 1 || deform ? (mp.iterations_last as number) : 0);
+    for (let k = 0; k < total; k++) {
+      if (k > 0 && k < number) {
         const z = zooms[Math.min(k - 1, zooms.length - 1)];
         f0 = [f0[0] / z, f0[1] / z];
         f1 = [f1[0] / z, f1[1] / z];
@@ -93,6 +97,7 @@ export class WorkPIV {
       }
       const search = resolveDisplacement(piv0.displacement_max, s0);
       this.passes.push({
+        deform: k > 0 && deform,
         shape0: s0,
         shape1: s1,
         searchMax: Number.isFinite(search) ? search : 0,
@@ -164,8 +169,7 @@ export class WorkPIV {
       xs[j * nx + i] = grid.xs[i];
       ys[j * nx + i] = grid.ys[j];
     }
-    // Displacement predicted by the previous pass, split symmetrically between the
-    // two windows (whole pixels: the residual is measured by this pass).
+    // Displacement predicted by the previous pass at the new window centres.
     const predX = prev ? interpGrid(prev.grid.xs, prev.grid.ys, prev.dx, xs, ys) : undefined;
     const predY = prev ? interpGrid(prev.grid.xs, prev.grid.ys, prev.dy, xs, ys) : undefined;
     const starts0 = new Int32Array(2 * n);
@@ -174,10 +178,20 @@ export class WorkPIV {
     const [h1, w1] = pass.shape1;
     const padY = Math.floor((h1 - h0) / 2);
     const padX = Math.floor((w1 - w0) / 2);
+    let images = { im0: pair.im0, im1: pair.im1 };
+    if (pass.deform && prev) {
+      // Both images deformed half-way each: windows stay centred on the grid and the
+      // correlation measures what the previous field did not explain.
+      images = await native().deformPair({
+        im0: pair.im0, im1: pair.im1, height: pair.height, width: pair.width,
+        xs: Float32Array.from(prev.grid.xs), ys: Float32Array.from(prev.grid.ys), dx: prev.dx, dy: prev.dy,
+      }, this.threads);
+    }
     for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
       const k = j * nx + i;
-      const sy = predY ? roundHalfEven(predY[k]) : 0;
-      const sx = predX ? roundHalfEven(predX[k]) : 0;
+      const deformed = pass.deform && prev;
+      const sy = predY && !deformed ? roundHalfEven(predY[k]) : 0;
+      const sx = predX && !deformed ? roundHalfEven(predX[k]) : 0;
       // Window 0 moves back by floor(s/2), window 1 forward by the rest, unless that
       // pushes a window out of the image: then both slide (as Fluidimage) so that they
       // stay inside. The vector is located midway between the two window centres.
@@ -191,10 +205,16 @@ export class WorkPIV {
       xs[k] = grid.xs[i] + offX0 + sx / 2;
     }
     const out = await native().correlatePass({
-      im0: pair.im0, im1: pair.im1, height: pair.height, width: pair.width,
+      im0: images.im0, im1: images.im1, height: pair.height, width: pair.width,
       h0, w0, h1, w1, starts0, starts1,
       displacementMax: pass.searchMax, subpix: this.subpix, nsubpix: this.nsubpix,
     }, this.threads);
+    if (pass.deform && predX && predY) {
+      for (let k = 0; k < n; k++) {
+        out.dx[k] += predX[k];
+        out.dy[k] += predY[k];
+      }
+    }
     const errors = new VectorErrors(n);
     for (let k = 0; k < n; k++) {
       const c = out.code[k];

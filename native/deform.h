@@ -1,0 +1,27 @@
+// Image deformation for iterative multigrid PIV: both images are resampled along a
+// displacement field (image 0 at x - d/2, image 1 at x + d/2) with cubic B-spline
+// interpolation, so that the correlation of the deformed windows measures a residual.
+#pragma once
+
+namespace fi {
+
+struct DeformInput {
+  const float* im = nullptr;  // ny*nx
+  int ny = 0, nx = 0;
+  // Displacement known on a rectilinear grid (gy rows at ys, gx columns at xs).
+  const float* xs = nullptr;
+  const float* ys = nullptr;
+  int gx = 0, gy = 0;
+  const float* dx = nullptr;  // gy*gx
+  const float* dy = nullptr;
+  // Sampling position = pixel + factor * d (factor -0.5 for image 0, +0.5 for image 1).
+  float factor = 0.f;
+};
+
+// In-place conversion of samples to cubic B-spline coefficients (mirror boundaries).
+void BSplinePrefilter(float* data, int ny, int nx);
+
+// Resamples rows [row_begin, row_end) of the image whose B-spline coefficients are `coef`.
+void DeformRows(const DeformInput& in, const float* coef, float* out, int row_begin, int row_end);
+
+}  // namespace fi
