@@ -11,6 +11,7 @@
 #include "correl.h"
 #include "deform.h"
 #include "fft_plans.h"
+#include "mpi.h"
 
 namespace {
 
@@ -294,6 +295,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     return PathArgCall(i, fi::ExportWisdom);
   }));
   exports.Set("fftwVersion", Napi::String::New(env, fftwf_version));
+  InitMpi(env, exports);
   return exports;
 }
 

@@ -1,0 +1,106 @@
+/**
+ * Accuracy benchmark (`npm run bench:accuracy`): synthetic 1024x1024 pairs with known
+ * displacement fields, PIV with 3 passes 64-32-16 px and 50% overlap, errors of the
+ * last pass against the truth at the vector positions. Prints figures; not a test.
+ *
+ * Options: --size N (default 1024), --cases a,b,... , --set key=value (PIV parameters).
+ */
+import { parseArgs } from 'node:util';
+import { applySets } from '../params/load.js';
+import { pivSchema } from '../params/piv.js';
+import { defaults } from '../params/schema.js';
+import type { PivResult } from '../works/piv/types.js';
+import { WorkPIV } from '../works/piv/work.js';
+import { SYNTH_CASES } from '../works/synth/cases.js';
+import { makeField, type DisplacementField } from '../works/synth/fields.js';
+import { renderPair } from '../works/synth/particles.js';
+
+const { values } = parseArgs({
+  options: {
+    size: { type: 'string', default: '1024' },
+    cases: { type: 'string', default: Object.keys(SYNTH_CASES).join(',') },
+    set: { type: 'string', multiple: true, default: [] },
+  },
+});
+const size = Number(values.size);
+const params = applySets(pivSchema, defaults(pivSchema), [
+  'piv0.shape_crop_im0=64', 'multipass.number=3', 'piv0.grid.overlap=0.5', ...(values.set ?? []),
+]);
+
+interface Errors { n: number; total: number; rms: number; biasX: number; biasY: number; over05: number; frac: number[] }
+
+/** Errors of the valid vectors of the last pass; `frac` collects fractional parts of dx. */
+function errorsOf(result: PivResult, field: DisplacementField): Errors {
+  const last = result.passes[result.passes.length - 1];
+  let se = 0;
+  let bx = 0;
+  let by = 0;
+  let n = 0;
+  let over = 0;
+  const frac: number[] = [];
+  for (let k = 0; k < last.xs.length; k++) {
+    const dx = last.deltaxs[k];
+    const dy = last.deltays[k];
+    if (Number.isNaN(dx) || Number.isNaN(dy)) continue;
+    const [tx, ty] = field(last.xs[k], last.ys[k]);
+    const ex = dx - tx;
+    const ey = dy - ty;
+    se += ex * ex + ey * ey;
+    bx += ex;
+    by += ey;
+    if (Math.hypot(ex, ey) > 0.5) over++;
+    frac.push(dx - Math.floor(dx));
+    n++;
+  }
+  return { n, total: last.xs.length, rms: Math.sqrt(se / (2 * n)), biasX: bx / n, biasY: by / n, over05: over / n, frac };
+}
+
+const pad = (s: string | number, w: number) => String(s).padStart(w);
+console.log(`Accuracy on ${size}x${size} synthetic pairs (Gaussian particles d=2.5 px, 0.035 ppp), ` +
+  `PIV ${(params.piv0 as { shape_crop_im0: number }).shape_crop_im0} px x ${(params.multipass as { number: number }).number} passes, ` +
+  `deform=${String((params.multipass as { deform: boolean }).deform)}`);
+console.log(['case', 'passes', 'vectors', 'valid', 'RMS (px)', 'bias x', 'bias y', '>0.5px', 's/pair'].map((h, i) => pad(h, i === 0 ? 14 : 9)).join(' '));
+const all: Record<string, unknown> = {};
+for (const name of values.cases!.split(',')) {
+  const c = SYNTH_CASES[name];
+  if (!c) throw new Error(`unknown case ${name}; known: ${Object.keys(SYNTH_CASES).join(', ')}`);
+  const shape: [number, number] = [size, size];
+  const field = makeField(c.field, shape);
+  const r = renderPair(field, { shape, density: 0.035, diameter: 2.5, bitDepth: c.bitDepth, noise: c.noise, seed: 7 });
+  const pair = {
+    im0: Float32Array.from(r.im0), im1: Float32Array.from(r.im1), height: size, width: size,
+    names: ['a', 'b'] as [string, string], paths: ['a', 'b'] as [string, string],
+  };
+  const work = new WorkPIV(params);
+  await work.calcul(pair); // warm-up: FFTW plans
+  const t0 = performance.now();
+  const result = await work.calcul(pair);
+  const seconds = (performance.now() - t0) / 1000;
+  const e = errorsOf(result, field);
+  all[name] = { ...e, frac: undefined, seconds };
+  console.log([pad(name, 14), pad(result.passes.length, 9), pad(e.total, 9), pad(`${((100 * e.n) / e.total).toFixed(1)}%`, 9),
+    pad(e.rms.toFixed(4), 9), pad(e.biasX.toFixed(4), 9), pad(e.biasY.toFixed(4), 9),
+    pad(`${(100 * e.over05).toFixed(2)}%`, 9), pad(seconds.toFixed(3), 9)].join(' '));
+}
+
+// Peak locking: on a smooth range of displacements (the vortex), the fractional parts of
+// dx should be uniform; a histogram piling up near 0 and 1 means locking on integers.
+{
+  const shape: [number, number] = [size, size];
+  const field = makeField({ kind: 'vortex', peak: 6 }, shape);
+  const r = renderPair(field, { shape, density: 0.035, diameter: 2.5, bitDepth: 8, noise: 0.01, seed: 11 });
+  const result = await new WorkPIV(params).calcul({
+    im0: Float32Array.from(r.im0), im1: Float32Array.from(r.im1), height: size, width: size,
+    names: ['a', 'b'], paths: ['a', 'b'],
+  });
+  const { frac } = errorsOf(result, field);
+  const bins = new Array(10).fill(0);
+  for (const f of frac) bins[Math.min(9, Math.floor(f * 10))]++;
+  const expected = frac.length / 10;
+  const dev = Math.max(...bins.map((b) => Math.abs(b - expected) / expected));
+  console.log(`\npeak locking (vortex, fractional part of dx in 10 bins, ${frac.length} vectors; uniform = ${expected.toFixed(0)} each):`);
+  console.log('  ' + bins.map((b) => pad(b, 6)).join(''));
+  console.log(`  largest deviation from uniform: ${(100 * dev).toFixed(1)}%`);
+  all.peakLocking = { bins, maxDeviation: dev };
+}
+console.log(JSON.stringify({ size, results: all }));
