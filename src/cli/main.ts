@@ -31,7 +31,10 @@ function seriesOptions<T>(y: Argv<T>) {
 /** Runs the command line; resolves to the process exit status. */
 export async function main(argv: string[]): Promise<number> {
   let status = EXIT_OK;
+  // With exitProcess(false), yargs still calls the handler after a validation failure.
+  let usageFailed = false;
   const guard = (fn: () => Promise<number>) => async () => {
+    if (usageFailed) return;
     try {
       status = await fn();
     } catch (e) {
@@ -95,9 +98,12 @@ export async function main(argv: string[]): Promise<number> {
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .exitProcess(false)
     .fail((msg, err) => {
-      if (err) throw err;
-      process.stderr.write(`fluidimage: error: ${msg}\nRun 'fluidimage --help' for the commands and options.\n`);
+      // Errors of our own (with a code) are reported by the caller; yargs' messages and
+      // the checks above are usage errors.
+      if (err && typeof (err as { code?: unknown }).code === 'string') throw err;
+      process.stderr.write(`fluidimage: error: ${msg ?? err?.message}\nRun 'fluidimage --help' for the commands and options.\n`);
       status = EXIT_USAGE;
+      usageFailed = true;
     });
   try {
     await parser.parseAsync();
