@@ -62,6 +62,49 @@ export interface DeformArgs {
   dy: Float32Array;
 }
 
+// ---- MPI (native/mpi.cc): types of the raw binding; src/mpi/comm.ts is the API ----------
+
+/** Typed arrays MPI can move (all but Uint8ClampedArray can also be reduced). */
+export type MpiBuffer =
+  | Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array
+  | Float32Array | Float64Array | BigInt64Array | BigUint64Array;
+export type MpiReduceOp = 'sum' | 'min' | 'max';
+export type MpiThreadLevel = 'single' | 'funneled' | 'serialized' | 'multiple';
+
+export interface MpiInitInfo {
+  rank: number;
+  size: number;
+  /** Thread support MPI granted (MPI_THREAD_MULTIPLE is requested). */
+  threadLevel: MpiThreadLevel;
+  /** Largest valid tag (MPI_TAG_UB). */
+  tagUb: number;
+  /** The MPI library file, found with dladdr, and whether re-opening it RTLD_GLOBAL worked. */
+  libraryPath: string;
+  libraryGlobal: boolean;
+}
+
+/** A completed receive: actual source and tag, count in elements of the receiving array. */
+export interface MpiStatus {
+  source: number;
+  tag: number;
+  count: number;
+}
+/** A completed receive of a message of unknown size (count in bytes). */
+export interface MpiBytesStatus extends MpiStatus {
+  data: Uint8Array;
+}
+export interface MpiProbeStatus {
+  source: number;
+  tag: number;
+  bytes: number;
+}
+
+declare const mpiRequestBrand: unique symbol;
+/** Opaque handle of a pending nonblocking operation (a tagged napi external). */
+export interface MpiRequestHandle {
+  readonly [mpiRequestBrand]: true;
+}
+
 export interface NativeCore {
   /** Correlates all windows on libuv's thread pool; `threads` splits the pass further. */
   correlatePass(args: PassArgs, threads?: number): Promise<PassOut>;
@@ -79,6 +122,48 @@ export interface NativeCore {
   importWisdom(path: string): boolean;
   exportWisdom(path: string): boolean;
   fftwVersion: string;
+
+  // ---- MPI (native/mpi.cc) ----------------------------------------------------------------
+  // Raw binding, all on the JS thread; use src/mpi/comm.ts. Ranks and tags are ints, -1 is
+  // "any source" / "any tag". Ranges of ranks and tags are checked by comm.ts, not here.
+  // Collectives on typed arrays first agree across ranks on types, lengths and root, so a
+  // mismatch throws ERR_MPI_MISMATCH on every rank instead of hanging. MPI failures throw
+  // Error { code: 'ERR_MPI', mpiErrorClass, mpiOperation }. Built without MPI, every
+  // function but mpiAvailable/mpiIsInitialized/mpiIsFinalized/mpiFinalize throws
+  // ERR_MPI_UNAVAILABLE.
+  mpiAvailable(): boolean;
+  /** MPI_Get_library_version; needs no initialisation. */
+  mpiLibraryVersion(): string;
+  /** Re-opens libmpi RTLD_GLOBAL, then MPI_Init_thread(MULTIPLE) unless already initialised. */
+  mpiInit(): MpiInitInfo;
+  mpiIsInitialized(): boolean;
+  mpiIsFinalized(): boolean;
+  /** MPI_Finalize; false (and nothing done) when not initialised or already finalised. */
+  mpiFinalize(): boolean;
+  /** Prints `message` to stderr, then MPI_Abort (or exits when MPI is not live). */
+  mpiAbort(code: number, message: string): never;
+  mpiBarrier(): void;
+  /** In place; every rank passes an array of the root's type and length. */
+  mpiBcast<T extends MpiBuffer>(buffer: T, root: number): T;
+  /** Any lengths, same type; the root gets all arrays concatenated in rank order. */
+  mpiGatherv<T extends MpiBuffer>(data: T, root: number): { data: T; counts: Int32Array } | undefined;
+  /** `out` may be `data` itself (MPI_IN_PLACE). */
+  mpiAllreduce<T extends MpiBuffer>(data: T, out: T, op: MpiReduceOp): T;
+  /** `out` is used (and returned) on the root only. */
+  mpiReduce<T extends MpiBuffer>(data: T, out: T | undefined, op: MpiReduceOp, root: number): T | undefined;
+  mpiSend(buffer: MpiBuffer, dest: number, tag: number): void;
+  /** Receives into `buffer` (zero copy); MPI_ERR_TRUNCATE if the message is longer. */
+  mpiRecv(buffer: MpiBuffer, source: number, tag: number): MpiStatus;
+  /** A message of any size into a new Uint8Array (MPI_Mprobe + MPI_Mrecv). */
+  mpiRecvBytes(source: number, tag: number): MpiBytesStatus;
+  /** Nonblocking; the buffer is pinned until mpiTest reports completion. */
+  mpiIsend(buffer: MpiBuffer, dest: number, tag: number): MpiRequestHandle;
+  mpiIrecv(buffer: MpiBuffer, source: number, tag: number): MpiRequestHandle;
+  mpiIrecvBytes(source: number, tag: number): MpiRequestHandle;
+  /** undefined while pending; the status once complete (then the handle is spent). */
+  mpiTest(request: MpiRequestHandle): MpiStatus | MpiBytesStatus | undefined;
+  mpiIprobe(source: number, tag: number): MpiProbeStatus | undefined;
+  // ---- end of MPI ---------------------------------------------------------------------------
 }
 
 /** Error thrown when the addon cannot be found or loaded. */

@@ -92,7 +92,7 @@ export const pivSchema: Group = group('Parameters of the PIV topology', {
     postfix: str('piv', 'Suffix of the default output directory and prefix of result names'),
   }),
   compute: group('Execution', {
-    fftw_planner: str('measure', 'FFTW planner effort (plans are made once per window shape)', ['estimate', 'measure', 'patient'] as const),
+    fftw_planner: str('estimate', 'FFTW planner effort, once per window shape: estimate gives the same plans, hence bit-identical results, in every run and process; measure/patient can be faster for windows >= 48 px but results may differ in the last bits between runs', ['estimate', 'measure', 'patient'] as const),
     fftw_wisdom: strOrNull(null, 'File to load FFTW wisdom from and save it to (null: none)'),
     verbose: bool(false, 'Print one line per pair'),
   }),

@@ -55,7 +55,11 @@ interface NumOpts {
 }
 
 function describeNum(o: NumOpts): string {
-  const parts = [o.integer ? 'an integer' : 'a number'];
+  const kind = o.integer ? 'an integer' : 'a number';
+  if (o.min !== undefined && o.max !== undefined && o.above === undefined) {
+    return `${kind} between ${o.min} and ${o.max}${o.nullable ? ' (or null)' : ''}`;
+  }
+  const parts = [kind];
   if (o.min !== undefined) parts.push(`>= ${o.min}`);
   if (o.above !== undefined) parts.push(`> ${o.above}`);
   if (o.max !== undefined) parts.push(`<= ${o.max}`);
@@ -142,8 +146,8 @@ export function merge(schema: Group, base: ParamTree, partial: unknown, prefix =
     const key = prefix ? `${prefix}.${name}` : name;
     const child = schema.children[name];
     if (!child) {
-      throw new ParamError(key, `Unknown parameter ${key}` +
-        `; known here: ${Object.keys(schema.children).join(', ')}`);
+      throw new ParamError(key, `Unknown parameter ${key}; known ${prefix ? `under ${prefix}` : 'at the top level'}: ` +
+        Object.keys(schema.children).join(', '));
     }
     if (child.kind === 'leaf') out[name] = child.check(value, key);
     else out[name] = merge(child, base[name] as ParamTree, value, key);
@@ -160,7 +164,7 @@ export function leafAt(schema: Group, key: string): Leaf {
     const next: Node | undefined = node.children[parts[i]];
     if (!next) {
       const at = parts.slice(0, i).join('.');
-      throw new ParamError(key, `Unknown parameter ${key}; known ${at ? `under ${at}` : 'at the top'}: ` +
+      throw new ParamError(key, `Unknown parameter ${key}; known ${at ? `under ${at}` : 'at the top level'}: ` +
         Object.keys(node.children).join(', '));
     }
     node = next;

@@ -29,10 +29,14 @@ export type PivItem = Item & { frames?: [number, number] };
 /** Reads both images of a pair as float32; sizes must match. */
 export async function readPair(item: PivItem): Promise<PairImages> {
   if (item.missing.length > 0) throw new Error(`missing image(s): ${item.missing.join(', ')}`);
-  const [a, b] = await Promise.all([
+  const reads = await Promise.allSettled([
     readImage(item.paths[0], item.frames ? { frame: item.frames[0] } : {}),
     readImage(item.paths[1], item.frames ? { frame: item.frames[1] } : {}),
   ]);
+  // Name every unreadable image of the pair, not only the first one.
+  const failed = reads.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed.length > 0) throw new Error(failed.map((r) => (r.reason as Error).message).join('; '));
+  const [a, b] = reads.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof readImage>>>).value);
   if (a.width !== b.width || a.height !== b.height) {
     throw new Error(`images of one pair must have the same size: ${item.names[0]} is ${a.width}x${a.height}, ` +
       `${item.names[1]} is ${b.width}x${b.height}`);
