@@ -1,0 +1,41 @@
+/**
+ * The engine shared by the executors: `lanes` items in flight, taken from a source
+ * that may be a list (local executor) or a remote dispatcher (MPI). Each lane starts
+ * reading its next item as soon as it takes the current one, so images are read while
+ * the previous ones compute.
+ */
+import { runItem, settle, type Job, type Settled } from './types.js';
+import type { ItemOutcome } from '../report/progress.js';
+
+/** Where items come from; `undefined` means there are no more. */
+export interface ItemSource<I> {
+  next(): Promise<I | undefined>;
+}
+
+/** A source over a fixed list. */
+export function listSource<I>(items: readonly I[]): ItemSource<I> {
+  let k = 0;
+  return { next: async () => (k < items.length ? items[k++] : undefined) };
+}
+
+interface Taken<I, D> {
+  item: I;
+  data: Promise<Settled<D>>;
+}
+
+export async function runLanes<I, D, R>(job: Job<I, D, R>, source: ItemSource<I>, lanes: number,
+  onItem: (outcome: ItemOutcome) => void): Promise<void> {
+  const take = async (): Promise<Taken<I, D> | undefined> => {
+    const item = await source.next();
+    return item === undefined ? undefined : { item, data: settle(job.read(item)) };
+  };
+  const lane = async () => {
+    let current = await take();
+    while (current) {
+      const upcoming = take();
+      onItem(await runItem(job, current.item, current.data));
+      current = await upcoming;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, lanes) }, lane));
+}
