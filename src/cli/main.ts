@@ -58,6 +58,12 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(formatParams(schema, defaults(schema), a.format as 'yaml' | 'json'));
       return EXIT_OK;
     })())
+    .command('mean <path>', 'Time average (mean and RMS fluctuations) of a series of PIV results', (y) => y
+      .positional('path', { type: 'string', demandOption: true, describe: 'Directory (or glob) of PIV result files' })
+      .option('output', { alias: 'o', type: 'string', describe: `Output file (default: <dir>/mean_piv.h5)` })
+      .option('workers', { type: 'number', describe: 'Files read at once' })
+      .option('quiet', { alias: 'q', type: 'boolean', default: false }),
+    (a) => guard(async () => (await import('./mean.js')).runMean({ path: a.path as string, output: a.output, workers: a.workers, quiet: a.quiet }))())
     .command('info <file>', 'Summary of a PIV result file', (y) => y
       .positional('file', { type: 'string', demandOption: true })
       .option('json', { type: 'boolean', default: false }),
