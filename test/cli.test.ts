@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, rm, stat, truncate, utimes, writeFile, copyFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, truncate, utimes, writeFile, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { readFloat32, withH5File } from '../io/h5.js';
@@ -28,6 +28,7 @@ import {
   hasPythonH5py,
   lastLine,
   listDir,
+  listJobDirs,
   makeTempDir,
   mean,
   median,
@@ -305,6 +306,25 @@ describe('cli: failures of single pairs', function () {
     assert.ok(summary.startsWith('1 computed, 2 failed'), r.stderr);
     assert.match(summary, /failed: Oseen_center_02\.tif \+ Oseen_center_03\.tif: /);
     assert.match(summary, /failed: Oseen_center_03\.tif \+ Oseen_center_04\.tif: /);
+    // Both unreadable images of the last pair are named, not only the first.
+    assert.match(r.stderr, /FAILED Oseen_center_03\.tif \+ Oseen_center_04\.tif: .*Oseen_center_03\.tif.*; .*Oseen_center_04\.tif/);
+
+    // The job directory records the run: params (re-runnable), info, log, one file per failure, summary.
+    const jobs = await listJobDirs(out);
+    assert.equal(jobs.length, 1);
+    const job = join(out, jobs[0]);
+    assert.deepEqual((await readdir(join(job, 'failed'))).sort(),
+      ['Oseen_center_02.tif_Oseen_center_03.tif.txt', 'Oseen_center_03.tif_Oseen_center_04.tif.txt']);
+    const jobSummary = JSON.parse(await readFile(join(job, 'summary.json'), 'utf8')) as { done: number; failed: unknown[] };
+    assert.equal(jobSummary.done, 3);
+    assert.equal(jobSummary.failed.length, 2);
+    const info = JSON.parse(await readFile(join(job, 'info.json'), 'utf8')) as { executor: string; items: { total: number } };
+    assert.equal(info.executor, 'local');
+    assert.equal(info.items.total, 3);
+    assert.match(await readFile(join(job, 'log_rank0000.txt'), 'utf8'), /done Oseen_center_01\.tif \+ Oseen_center_02\.tif/);
+    const rerun = await cli(['piv', dir, '-c', join(job, 'params.yaml'), '--how', 'recompute', '-o', join(tmp, 'again')], 1);
+    assert.equal(lastLine(rerun.stdout), join(tmp, 'again'));
+    assert.deepEqual(await listDir(join(tmp, 'again')), ['piv_01-02.h5']);
 
     const result = await readPivFile(join(out, 'piv_01-02.h5'));
     assertWellFormed(result, [300, 400]);

@@ -4,6 +4,9 @@ import sharp from 'sharp';
 import { native } from '../native.js';
 import { pivSchema } from '../params/piv.js';
 import { Progress } from '../report/progress.js';
+import { JobDir } from '../report/jobdir.js';
+import { formatParams } from '../params/load.js';
+import { PROGRAM, VERSION } from '../version.js';
 import { planPiv } from '../topologies/piv.js';
 import { local } from '../executors/local.js';
 import { sequential } from '../executors/sequential.js';
@@ -45,9 +48,23 @@ export async function runPiv(o: RunOptions): Promise<number> {
   const log = (s: string) => { if (!o.quiet) process.stderr.write(s); };
   log(`piv: ${plan.total} pair(s) in the series, ${plan.skipped} already done, ${plan.job.items.length} to compute; ` +
     `executor ${executorName}${sequentialRun ? '' : ` with ${workers} worker(s)`}; results in ${plan.outputDir}\n`);
+  const jobDir = new JobDir(plan.outputDir);
+  await jobDir.writeStart({
+    command: process.argv.slice(1), topology: 'piv', executor: executorName, ranks: 1,
+    workersPerRank: sequentialRun ? 1 : workers, program: PROGRAM, version: VERSION, fftw: native().fftwVersion,
+    node: process.version, outputDir: plan.outputDir,
+    items: { total: plan.total, skipped: plan.skipped, toCompute: plan.job.items.length }, start: new Date().toISOString(),
+  }, formatParams(pivSchema, params, 'yaml'));
   const progress = new Progress('piv', plan.job.items.length, plan.skipped, process.stderr, o.quiet);
-  await EXECUTORS[executorName](plan.job, { workers: sequentialRun ? 1 : workers, onItem: (r) => progress.record(r) });
+  await EXECUTORS[executorName](plan.job, {
+    workers: sequentialRun ? 1 : workers,
+    onItem: (r) => {
+      jobDir.record(r);
+      progress.record(r);
+    },
+  });
   const summary = progress.finish();
+  await jobDir.writeSummary(summary);
   if (wisdom) native().exportWisdom(wisdom);
   process.stdout.write(`${plan.outputDir}\n`);
   return summary.failed.length > 0 ? EXIT_ITEMS_FAILED : EXIT_OK;

@@ -104,12 +104,6 @@ function checkBuffer(value: unknown, name: string): asserts value is TypedArray 
   }
 }
 
-function checkOp(value: unknown): asserts value is ReduceOp {
-  if (value !== 'sum' && value !== 'min' && value !== 'max') {
-    throw coded(TypeError, 'ERR_INVALID_ARG_VALUE', `Expected 'sum', 'min' or 'max' for op but received ${describeValue(value)}`);
-  }
-}
-
 function describeValue(v: unknown): string {
   if (ArrayBuffer.isView(v)) return v.constructor.name;
   if (typeof v === 'string') return JSON.stringify(v);
@@ -126,8 +120,10 @@ function describeError(e: unknown): string {
   }
 }
 
-/** A new zeroed array of the same type and length. */
+/** A new zeroed array of the same type and length (`a` itself if it is no typed array:
+ *  the native agreement step reports that on every rank). */
 function like<T extends TypedArray>(a: T): T {
+  if (!ArrayBuffer.isView(a)) return a;
   const Ctor = a.constructor as new (length: number) => T;
   return new Ctor(a.length);
 }
@@ -263,9 +259,9 @@ export class Comm {
     this.tagUb = info.tagUb;
   }
 
-  #root(root: unknown): number {
-    return checkRank(root, 'root', this.size, false);
-  }
+  // Collectives check their arguments natively, inside an agreement step that every rank
+  // joins: a bad argument on one rank then throws on all ranks instead of leaving the
+  // others waiting. So no local checks here that could throw before it.
 
   barrier(): void {
     this.#core.mpiBarrier();
@@ -273,13 +269,11 @@ export class Comm {
 
   /** Broadcasts the root's array into every rank's (same type and length), in place. */
   bcast<T extends TypedArray>(buffer: T, root = 0): T {
-    checkBuffer(buffer, 'buffer');
-    return this.#core.mpiBcast(buffer, this.#root(root));
+    return this.#core.mpiBcast(buffer, root);
   }
 
   /** The root's value on every rank (JSON). Other ranks' `value` is ignored. */
   bcastObject<T>(value: T | undefined, root = 0): T {
-    root = this.#root(root);
     const mine = this.rank === root ? encodeForCollective(value) : undefined;
     const length = new Int32Array([mine ? mine.bytes.length : 0]);
     this.#core.mpiBcast(length, root);
@@ -291,8 +285,7 @@ export class Comm {
 
   /** Arrays of any lengths (same type) from all ranks: on the root, concatenated with counts. */
   gatherv<T extends TypedArray>(data: T, root = 0): GathervResult<T> | undefined {
-    checkBuffer(data, 'data');
-    const r = this.#core.mpiGatherv(data, this.#root(root));
+    const r = this.#core.mpiGatherv(data, root);
     if (!r) return undefined;
     const displs = new Int32Array(r.counts.length);
     for (let i = 1; i < displs.length; i++) displs[i] = displs[i - 1] + r.counts[i - 1];
@@ -308,7 +301,6 @@ export class Comm {
 
   /** Every rank's value, in rank order, on the root (JSON). */
   gatherObject<T>(value: T, root = 0): T[] | undefined {
-    root = this.#root(root);
     const mine = encodeForCollective(value);
     const r = this.#core.mpiGatherv(mine.bytes, root);
     if (mine.error) throw mine.error;
@@ -324,18 +316,11 @@ export class Comm {
 
   /** Element-wise reduction over ranks, result on every rank (in `out`, which may be `data`). */
   allreduce<T extends TypedArray>(data: T, op: ReduceOp = 'sum', out?: T): T {
-    checkBuffer(data, 'data');
-    checkOp(op);
-    if (out !== undefined) checkBuffer(out, 'out');
     return this.#core.mpiAllreduce(data, out ?? like(data), op);
   }
 
   /** Element-wise reduction over ranks, result on the root only. */
   reduce<T extends TypedArray>(data: T, op: ReduceOp = 'sum', root = 0, out?: T): T | undefined {
-    checkBuffer(data, 'data');
-    checkOp(op);
-    root = this.#root(root);
-    if (out !== undefined) checkBuffer(out, 'out');
     return this.#core.mpiReduce(data, this.rank === root ? out ?? like(data) : undefined, op, root);
   }
 
@@ -409,7 +394,8 @@ function objectMessage<T>(st: MpiBytesStatus): ObjectMessage<T> {
 // ---- process-wide life cycle ------------------------------------------------------------------
 
 let theWorld: Comm | undefined;
-let crashed = false;
+/** Set by an uncaught exception (or rejection): what onExit must report before aborting. */
+let crash: { error: unknown; origin: string } | undefined;
 
 /** MPI_COMM_WORLD, initialising MPI on first use (MPI_Init_thread, MULTIPLE requested). */
 export function world(): Comm {
@@ -420,9 +406,10 @@ export function world(): Comm {
   const core = native();
   theWorld = new Comm(core, core.mpiInit());
   process.on('exit', onExit);
-  // Only records; Node still prints the error and exits as usual (then onExit aborts).
-  process.on('uncaughtExceptionMonitor', () => {
-    crashed = true;
+  // Only records. Node then emits 'exit' *before* printing the error, and onExit's
+  // MPI_Abort would kill the process first: onExit prints it.
+  process.on('uncaughtExceptionMonitor', (error, origin) => {
+    crash ??= { error, origin };
   });
   return theWorld;
 }
@@ -455,11 +442,15 @@ export function finalize(): boolean {
 function onExit(code: number): void {
   const c = theWorld;
   if (!c || native().mpiIsFinalized()) return;
-  if (c.size > 1 && (code !== 0 || crashed)) {
+  if (c.size > 1 && (code !== 0 || crash)) {
     // The others may be waiting for this rank: MPI_Finalize would hang the job.
-    c.abort(code || 1, crashed ? 'uncaught exception (printed above)' : `exiting with code ${code} before finalising MPI`);
+    c.abort(code || 1, crash ? crashMessage(crash.error, crash.origin) : `exiting with code ${code} before finalising MPI`);
   }
   finalize();
+}
+
+function crashMessage(error: unknown, origin: string): string {
+  return `${origin === 'unhandledRejection' ? 'unhandled rejection' : 'uncaught exception'}: ${describeError(error)}`;
 }
 
 /** The world when MPI is live with several ranks, otherwise undefined. */
@@ -479,11 +470,11 @@ export function installAbortHandlers(): void {
   handlersInstalled = true;
   process.on('uncaughtExceptionMonitor', (error, origin) => {
     const c = parallelWorld();
-    if (c) c.abort(1, `${origin === 'unhandledRejection' ? 'unhandled rejection' : 'uncaught exception'}: ${describeError(error)}`);
+    if (c) c.abort(1, crashMessage(error, origin));
   });
   process.on('unhandledRejection', (reason) => {
     const c = parallelWorld();
-    if (c) c.abort(1, `unhandled rejection: ${describeError(reason)}`);
+    if (c) c.abort(1, crashMessage(reason, 'unhandledRejection'));
     // Serial: what Node does without a listener (--unhandled-rejections=throw).
     throw reason;
   });

@@ -100,9 +100,16 @@ export async function copyImages(srcDir: string, dest: string, filter: (name: st
 }
 
 /** Sorted file names of a directory ([] when it does not exist). */
+/** Entries of an output directory, without the job bookkeeping directories (job_*). */
 export async function listDir(dir: string): Promise<string[]> {
   if (!existsSync(dir)) return [];
-  return (await readdir(dir)).sort();
+  return (await readdir(dir)).filter((n) => !n.startsWith('job_')).sort();
+}
+
+/** The job bookkeeping directories (job_*) of an output directory. */
+export async function listJobDirs(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  return (await readdir(dir)).filter((n) => n.startsWith('job_')).sort();
 }
 
 /** mtime (ms) of each file, by name. */
