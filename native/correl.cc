@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "fft_plans.h"
 
@@ -28,13 +29,18 @@ double LoadWindow(const float* im, int ny, int nx, int r0, int c0, int h, int w,
   size_t count = 0;
   for (int r = ra; r < rb; ++r) {
     const float* src = im + static_cast<size_t>(r) * nx;
+    // Branch-free, so that the loop vectorises; float partial sums per row are exact
+    // enough for 16-bit data over a row of a window.
+    float rs = 0;
+    int rc = 0;
     for (int c = ca; c < cb; ++c) {
       const float v = src[c];
-      if (v == v) {
-        sum += v;
-        ++count;
-      }
+      const bool ok = v == v;
+      rs += ok ? v : 0.f;
+      rc += ok;
     }
+    sum += rs;
+    count += rc;
   }
   if (count == 0) return -1.0;
   const float mean = static_cast<float>(sum / static_cast<double>(count));
@@ -42,13 +48,14 @@ double LoadWindow(const float* im, int ny, int nx, int r0, int c0, int h, int w,
   for (int r = ra; r < rb; ++r) {
     const float* src = im + static_cast<size_t>(r) * nx;
     float* dst = box + static_cast<size_t>(r - r0 + oy) * W + (ox - c0);
+    float re = 0;
     for (int c = ca; c < cb; ++c) {
       const float v = src[c];
-      if (v != v) continue;
-      const float d = v - mean;
+      const float d = v == v ? v - mean : 0.f;
       dst[c] = d;
-      energy += static_cast<double>(d) * d;
+      re += d * d;
     }
+    energy += re;
   }
   return energy;
 }
@@ -162,6 +169,14 @@ void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int e
     return std::abs(ly) <= ly_max && std::abs(lx) <= lx_max &&
            static_cast<double>(ly) * ly + static_cast<double>(lx) * lx <= dmax2;
   };
+  // Largest |lx| searched on each row ly (-1: none), the same for every window.
+  std::vector<int> span_of(2 * ly_max + 1, -1);
+  for (int ly = -ly_max; ly <= ly_max; ++ly)
+    for (int lx = lx_max; lx >= 0; --lx)
+      if (inside(ly, lx)) {
+        span_of[ly + ly_max] = lx;
+        break;
+      }
 
   for (int k = begin; k < end; ++k) {
     const int r0 = in.starts0[2 * k], c0 = in.starts0[2 * k + 1];
@@ -191,11 +206,22 @@ void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int e
 
     int best_y = 0, best_x = 0;
     float best = -std::numeric_limits<float>::infinity();
+    // Row by row, the searched lags form one span [-span, span]: its negative part
+    // sits at the end of the (unshifted) row, its non-negative part at the start.
     for (int ly = -ly_max; ly <= ly_max; ++ly) {
-      const float* row = corr.p + static_cast<size_t>(Wrap(ly, H)) * W;
-      for (int lx = -lx_max; lx <= lx_max; ++lx) {
-        if (!inside(ly, lx)) continue;
-        const float v = row[Wrap(lx, W)];
+      const int span = span_of[ly + ly_max];
+      if (span < 0) continue;
+      const float* row = corr.p + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
+      for (int lx = -span; lx < 0; ++lx) {
+        const float v = row[W + lx];
+        if (v > best) {
+          best = v;
+          best_y = ly;
+          best_x = lx;
+        }
+      }
+      for (int lx = 0; lx <= span; ++lx) {
+        const float v = row[lx];
         if (v > best) {
           best = v;
           best_y = ly;
