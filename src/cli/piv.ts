@@ -1,17 +1,23 @@
-/** `fluidimage piv PATH`: PIV of a series of image pairs. */
-import { availableParallelism } from 'node:os';
+/**
+ * `fluidimage piv PATH`: PIV of a series of image pairs. The same command line runs on
+ * one machine (local executor: all cores) and under mpirun/srun (MPI executor, chosen
+ * automatically when the launcher started several ranks).
+ */
+import { availableParallelism, hostname } from 'node:os';
 import sharp from 'sharp';
 import { native } from '../native.js';
 import { pivSchema } from '../params/piv.js';
-import { Progress } from '../report/progress.js';
-import { JobDir } from '../report/jobdir.js';
 import { formatParams } from '../params/load.js';
-import { PROGRAM, VERSION } from '../version.js';
-import { planPiv } from '../topologies/piv.js';
+import { Progress, type ItemOutcome, type Summary } from '../report/progress.js';
+import { JobDir, type JobInfo } from '../report/jobdir.js';
+import { planPiv, pivJob } from '../topologies/piv.js';
 import { local } from '../executors/local.js';
 import { sequential } from '../executors/sequential.js';
+import { runMpi, type Messenger } from '../executors/mpi.js';
 import type { Executor } from '../executors/types.js';
+import { WorkPIV } from '../works/piv/work.js';
 import type { ParamTree } from '../works/piv/types.js';
+import { PROGRAM, VERSION } from '../version.js';
 import { EXIT_ITEMS_FAILED, EXIT_OK, resolveParams, type ParamOptions } from './common.js';
 
 export interface RunOptions extends ParamOptions {
@@ -32,31 +38,47 @@ export function configureNative(params: ParamTree): string | null {
   return wisdom;
 }
 
+/** Which executor: `auto` means MPI when a launcher started several ranks, else local. */
+async function chooseExecutor(requested: RunOptions['executor']): Promise<'local' | 'sequential' | 'mpi'> {
+  if (requested !== 'auto') return requested;
+  const { envRankCount } = await import('../mpi/launcher.js');
+  return (envRankCount() ?? 1) > 1 ? 'mpi' : 'local';
+}
+
 export async function runPiv(o: RunOptions): Promise<number> {
   const params = await resolveParams(pivSchema, o);
-  const workers = o.workers ?? availableParallelism();
-  if (o.executor === 'mpi') {
-    throw Object.assign(new Error('The MPI executor is not available in this version: run without --executor mpi'), { code: 'ERR_EXECUTOR' });
-  }
-  const executorName = o.executor === 'auto' ? 'local' : o.executor;
+  const executor = await chooseExecutor(o.executor);
   const wisdom = configureNative(params);
   // libvips threads per image: pairs already run in parallel, one thread each avoids oversubscription.
   sharp.concurrency(1);
   sharp.cache(false);
-  const sequentialRun = executorName === 'sequential';
+  const status = executor === 'mpi' ? await runPivMpi(params, o) : await runPivLocal(params, o, executor);
+  if (wisdom) native().exportWisdom(wisdom);
+  return status;
+}
+
+function jobInfo(params: ParamTree, executor: string, ranks: number, workers: number, outputDir: string,
+  total: number, skipped: number, toCompute: number, mpiLibrary?: string): JobInfo {
+  return {
+    command: process.argv.slice(1), topology: 'piv', executor, ranks, workersPerRank: workers, mpiLibrary,
+    program: PROGRAM, version: VERSION, fftw: native().fftwVersion, node: process.version, outputDir,
+    items: { total, skipped, toCompute }, start: new Date().toISOString(),
+  };
+}
+
+async function runPivLocal(params: ParamTree, o: RunOptions, executor: 'local' | 'sequential'): Promise<number> {
+  const workers = o.workers ?? availableParallelism();
+  const sequentialRun = executor === 'sequential';
   const plan = await planPiv(params, { threadsPerItem: sequentialRun ? workers : 1 });
-  const log = (s: string) => { if (!o.quiet) process.stderr.write(s); };
-  log(`piv: ${plan.total} pair(s) in the series, ${plan.skipped} already done, ${plan.job.items.length} to compute; ` +
-    `executor ${executorName}${sequentialRun ? '' : ` with ${workers} worker(s)`}; results in ${plan.outputDir}\n`);
+  if (!o.quiet) {
+    process.stderr.write(`piv: ${plan.total} pair(s) in the series, ${plan.skipped} already done, ${plan.job.items.length} to compute; ` +
+      `executor ${executor}${sequentialRun ? '' : ` with ${workers} worker(s)`}; results in ${plan.outputDir}\n`);
+  }
   const jobDir = new JobDir(plan.outputDir);
-  await jobDir.writeStart({
-    command: process.argv.slice(1), topology: 'piv', executor: executorName, ranks: 1,
-    workersPerRank: sequentialRun ? 1 : workers, program: PROGRAM, version: VERSION, fftw: native().fftwVersion,
-    node: process.version, outputDir: plan.outputDir,
-    items: { total: plan.total, skipped: plan.skipped, toCompute: plan.job.items.length }, start: new Date().toISOString(),
-  }, formatParams(pivSchema, params, 'yaml'));
+  await jobDir.writeStart(jobInfo(params, executor, 1, sequentialRun ? 1 : workers, plan.outputDir, plan.total,
+    plan.skipped, plan.job.items.length), formatParams(pivSchema, params, 'yaml'));
   const progress = new Progress('piv', plan.job.items.length, plan.skipped, process.stderr, o.quiet);
-  await EXECUTORS[executorName](plan.job, {
+  await EXECUTORS[executor](plan.job, {
     workers: sequentialRun ? 1 : workers,
     onItem: (r) => {
       jobDir.record(r);
@@ -65,7 +87,87 @@ export async function runPiv(o: RunOptions): Promise<number> {
   });
   const summary = progress.finish();
   await jobDir.writeSummary(summary);
-  if (wisdom) native().exportWisdom(wisdom);
   process.stdout.write(`${plan.outputDir}\n`);
   return summary.failed.length > 0 ? EXIT_ITEMS_FAILED : EXIT_OK;
+}
+
+/** What rank 0 tells the others after planning (or the error that stops everyone). */
+type PlanMessage = { ok: true; outputDir: string; jobDir: string; postfix: string } | { ok: false; error: string; code?: string };
+
+async function runPivMpi(params: ParamTree, o: RunOptions): Promise<number> {
+  const mpi = await import('../mpi/comm.js');
+  if (!mpi.mpiAvailable()) {
+    throw Object.assign(new Error('The MPI executor is unavailable: the native core was built without MPI. ' +
+      'Install an MPI (e.g. libopenmpi-dev) or load an MPI module, then rebuild with `npm run build:native`.'), { code: 'ERR_MPI_UNAVAILABLE' });
+  }
+  const comm = mpi.world();
+  mpi.checkLauncher(comm);
+  mpi.installAbortHandlers();
+  // Pairs per rank at once: ranks are the parallelism; one pair in flight each (plus the
+  // next one being read) unless asked otherwise.
+  const lanes = o.workers ?? 1;
+  const work = new WorkPIV(params, 1);
+  let plan: Awaited<ReturnType<typeof planPiv>> | undefined;
+  let message: PlanMessage;
+  let jobDir: JobDir | undefined;
+  if (comm.rank === 0) {
+    try {
+      plan = await planPiv(params, { threadsPerItem: 1 });
+      jobDir = new JobDir(plan.outputDir, 0);
+      message = { ok: true, outputDir: plan.outputDir, jobDir: jobDir.path, postfix: (params.saving as ParamTree).postfix as string };
+    } catch (e) {
+      const err = e as Error & { code?: unknown };
+      message = { ok: false, error: err.message, code: typeof err.code === 'string' ? err.code : undefined };
+    }
+  } else {
+    message = { ok: false, error: 'not received' };
+  }
+  message = comm.bcastObject(message, 0);
+  if (!message.ok) {
+    // Every rank stops with rank 0's error (the same on all, printed once).
+    if (comm.rank === 0) throw Object.assign(new Error(message.error), { code: message.code ?? 'ERR_PLAN' });
+    return 2;
+  }
+  if (comm.rank !== 0) jobDir = new JobDir(message.outputDir, comm.rank, message.jobDir);
+  const job = plan?.job ?? pivJob(work, message.outputDir, message.postfix, []);
+  let progress: Progress | undefined;
+  if (comm.rank === 0 && plan) {
+    if (!o.quiet) {
+      process.stderr.write(`piv: ${plan.total} pair(s) in the series, ${plan.skipped} already done, ${plan.job.items.length} to compute; ` +
+        `executor mpi with ${comm.size} rank(s) x ${lanes} worker(s); results in ${plan.outputDir}\n`);
+    }
+    await jobDir!.writeStart(jobInfo(params, 'mpi', comm.size, lanes, plan.outputDir, plan.total, plan.skipped,
+      plan.job.items.length, mpi.mpiLibraryVersion().split('\n')[0]), formatParams(pivSchema, params, 'yaml'));
+    progress = new Progress('piv', plan.job.items.length, plan.skipped, process.stderr, o.quiet);
+  }
+  jobDir!.log(`rank ${comm.rank}/${comm.size} on ${hostname()}: ${lanes} worker(s)`);
+  await runMpi(messenger(comm, mpi.ANY_SOURCE), job, {
+    lanes,
+    onItem: (r: ItemOutcome) => progress?.record(r),
+    onLocalItem: (r: ItemOutcome) => jobDir!.record(r),
+  });
+  let summary: Summary | undefined;
+  if (progress) {
+    summary = progress.finish();
+    await jobDir!.writeSummary(summary, { ranks: comm.size });
+    process.stdout.write(`${message.outputDir}\n`);
+  }
+  // The same exit status on every rank, so that mpirun reports it.
+  const failed = comm.bcastObject(summary ? summary.failed.length : 0, 0);
+  jobDir!.log(`rank ${comm.rank} done`);
+  return failed > 0 ? EXIT_ITEMS_FAILED : EXIT_OK;
+}
+
+/** The communicator as the MPI executor uses it: nonblocking calls awaited on the event loop. */
+function messenger(comm: import('../mpi/comm.js').Comm, anySource: number): Messenger {
+  return {
+    rank: comm.rank,
+    size: comm.size,
+    sendObject: (obj, dest, tag) => comm.isendObject(obj, dest, tag).wait(),
+    recvObjectAny: async (tag) => {
+      const m = await comm.irecvObject(anySource, tag).wait();
+      return { data: m.value, source: m.source };
+    },
+    recvObjectFrom: async (source, tag) => (await comm.irecvObject(source, tag).wait()).value,
+  };
 }

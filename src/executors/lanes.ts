@@ -23,8 +23,13 @@ interface Taken<I, D> {
   data: Promise<Settled<D>>;
 }
 
+/**
+ * Runs the items of `source` through `lanes` concurrent lanes. `prefetch()` says whether
+ * a lane may take its next item before finishing the current one (the MPI root declines
+ * near the end of a series, so the last items go to ranks that are idle).
+ */
 export async function runLanes<I, D, R>(job: Job<I, D, R>, source: ItemSource<I>, lanes: number,
-  onItem: (outcome: ItemOutcome) => void): Promise<void> {
+  onItem: (outcome: ItemOutcome) => void, prefetch: () => boolean = () => true): Promise<void> {
   const take = async (): Promise<Taken<I, D> | undefined> => {
     const item = await source.next();
     return item === undefined ? undefined : { item, data: settle(job.read(item)) };
@@ -32,9 +37,9 @@ export async function runLanes<I, D, R>(job: Job<I, D, R>, source: ItemSource<I>
   const lane = async () => {
     let current = await take();
     while (current) {
-      const upcoming = take();
+      const upcoming = prefetch() ? take() : undefined;
       onItem(await runItem(job, current.item, current.data));
-      current = await upcoming;
+      current = await (upcoming ?? take());
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, lanes) }, lane));

@@ -36,6 +36,8 @@ export interface MpiRunOptions {
   lanes: number;
   /** Called on rank 0 for every item of every rank. */
   onItem(outcome: ItemOutcome): void;
+  /** Called on each rank for the items it processed itself (per-rank logs). */
+  onLocalItem?(outcome: ItemOutcome): void;
   /** Largest batch handed out at once (default 4). */
   maxBatch?: number;
 }
@@ -45,7 +47,12 @@ export interface MpiRunOptions {
  * an empty list); items must survive JSON. Resolves on every rank when all items are done.
  */
 export async function runMpi<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiRunOptions): Promise<void> {
-  if (comm.size === 1) return runLanes(job, listSource(job.items), opts.lanes, opts.onItem);
+  if (comm.size === 1) {
+    return runLanes(job, listSource(job.items), opts.lanes, (o) => {
+      opts.onLocalItem?.(o);
+      opts.onItem(o);
+    });
+  }
   if (comm.rank === 0) return runRoot(comm, job, opts);
   return runWorker(comm, job, opts);
 }
@@ -73,7 +80,10 @@ async function runRoot<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiRun
       await comm.sendObject({ items } satisfies Work<I>, source, TAG_WORK);
     }
   };
-  await Promise.all([serve(), runLanes(job, ownSource, opts.lanes, opts.onItem)]);
+  await Promise.all([serve(), runLanes(job, ownSource, opts.lanes, (o) => {
+    opts.onLocalItem?.(o);
+    opts.onItem(o);
+  }, () => queue.length >= comm.size)]);
 }
 
 async function runWorker<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiRunOptions): Promise<void> {
@@ -97,6 +107,9 @@ async function runWorker<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiR
       return buffer.shift();
     },
   };
-  await runLanes(job, source, opts.lanes, (o) => pending.push(o));
+  await runLanes(job, source, opts.lanes, (o) => {
+    opts.onLocalItem?.(o);
+    pending.push(o);
+  });
   await comm.sendObject({ outcomes: pending.splice(0), done: true } satisfies Request, 0, TAG_REQUEST);
 }

@@ -85,15 +85,27 @@ export async function planPiv(params: ParamTree, opts: { threadsPerItem: number 
   const postfix = saving.postfix as string;
   const outputDir = await prepareOutputDir((saving.path as string | null) ?? defaultOutputDir(series.path as string, postfix),
     saving.how as HowMode);
-  const outPath = (item: PivItem) => join(outputDir,
-    resultName(item.frames ? { ...item, names: [item.names[0]] } : item, postfix));
+  const outPath = resultPathFor(outputDir, postfix);
   const todo = saving.how === 'complete' ? items.filter((it) => !existsSync(outPath(it))) : items;
-  const job: Job<PivItem, PairImages, PivResult> = {
-    items: todo,
+  return { job: pivJob(work, outputDir, postfix, todo), outputDir, skipped: items.length - todo.length, total: items.length };
+}
+
+/** Where the result of an item goes. */
+function resultPathFor(outputDir: string, postfix: string): (item: PivItem) => string {
+  return (item) => join(outputDir, resultName(item.frames ? { ...item, names: [item.names[0]] } : item, postfix));
+}
+
+/**
+ * The read/compute/write steps over `items` (on MPI ranks other than 0, items arrive
+ * from rank 0 and `items` is empty).
+ */
+export function pivJob(work: WorkPIV, outputDir: string, postfix: string, items: PivItem[]): Job<PivItem, PairImages, PivResult> {
+  const outPath = resultPathFor(outputDir, postfix);
+  return {
+    items,
     name: (item) => (item.frames ? `${item.names[0]} (frames ${item.frames.join(', ')})` : item.names.join(' + ')),
     read: readPair,
     compute: (pair) => work.calcul(pair),
     write: (result, item) => writePivFile(outPath(item), result, { program: PROGRAM, version: VERSION }),
   };
-  return { job, outputDir, skipped: items.length - todo.length, total: items.length };
 }
