@@ -1,0 +1,150 @@
+/**
+ * The MPI executor under a real `mpirun`: results identical to the local executor, a
+ * failing pair, a rank killed with SIGKILL and a rerun that completes the series, a
+ * singleton run without mpirun.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readPivFile } from '../io/pivfile.js';
+import { native } from '../native.js';
+import { lastLine, listDir, listJobDirs, makeTempDir, removeDir, RUN_JS, runCli, type CliResult } from './helpers/cli.js';
+
+const HAS_MPIRUN = spawnSync('mpirun', ['--version'], { encoding: 'utf8' }).status === 0;
+const SMALL = ['--set', 'piv0.shape_crop_im0=32'];
+
+/** `mpirun -n N node dist/run.js ...args`, resolving with its output and status. */
+function mpirun(n: number, args: readonly string[], opts: { timeoutMs?: number; onStart?: (pid: number) => void } = {}): Promise<CliResult> {
+  const root = process.getuid?.() === 0 ? ['--allow-run-as-root'] : [];
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn('mpirun', [...root, '--oversubscribe', '-n', String(n), process.execPath, RUN_JS, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), seconds: (performance.now() - t0) / 1000 });
+    });
+  });
+}
+
+async function deltas(dir: string, name: string): Promise<Float32Array[]> {
+  const r = await readPivFile(join(dir, name));
+  return r.passes.flatMap((p) => [p.deltaxs, p.deltays, p.correls_max]);
+}
+
+describe('MPI executor under mpirun', function () {
+  this.timeout(120_000);
+  let tmp: string;
+  let images: string;
+  let reference: string;
+  let names: string[];
+
+  before(async function () {
+    if (!HAS_MPIRUN) {
+      console.log('    (skipped: mpirun is not installed; Debian: apt-get install openmpi-bin libopenmpi-dev)');
+      this.skip();
+    }
+    if (!native().mpiAvailable()) {
+      console.log('    (skipped: the native core was built without MPI)');
+      this.skip();
+    }
+    tmp = await makeTempDir('mpi-exec');
+    images = join(tmp, 'images');
+    const s = await runCli(['synth', 'vortex', '-o', images, '--pairs', '6', '--size', '128']);
+    assert.equal(s.code, 0, s.stderr);
+    reference = join(tmp, 'reference');
+    const r = await runCli(['piv', images, ...SMALL, '-o', reference, '-q']);
+    assert.equal(r.code, 0, r.stderr);
+    names = await listDir(reference);
+    assert.equal(names.length, 6);
+  });
+  after(async () => removeDir(tmp));
+
+  for (const n of [1, 2, 3]) {
+    it(`${n} rank(s): the same files, bit for bit, as the local executor; one log per rank`, async () => {
+      const out = join(tmp, `out${n}`);
+      const r = await mpirun(n, ['piv', images, ...SMALL, '-o', out]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(lastLine(r.stdout), out, 'only rank 0 prints the output directory');
+      assert.equal(r.stdout.trim().split('\n').length, 1);
+      // One rank is not a parallel launch: auto picks the local executor (MPI untouched).
+      assert.match(r.stderr, n === 1 ? /executor local/ : new RegExp(`executor mpi with ${n} rank\\(s\\)`));
+      assert.deepEqual(await listDir(out), names);
+      for (const name of names) assert.deepEqual(await deltas(out, name), await deltas(reference, name), name);
+      if (n === 1) return;
+      const [job] = await listJobDirs(out);
+      const logs = (await readdir(join(out, job))).filter((f) => f.startsWith('log_rank')).sort();
+      assert.deepEqual(logs, Array.from({ length: n }, (_, k) => `log_rank${String(k).padStart(4, '0')}.txt`));
+      const info = JSON.parse(await readFile(join(out, job, 'info.json'), 'utf8')) as { executor: string; ranks: number; mpiLibrary: string };
+      assert.equal(info.executor, 'mpi');
+      assert.equal(info.ranks, n);
+      assert.match(info.mpiLibrary, /MPI/);
+      // Every pair was done once, by some rank.
+      let done = 0;
+      for (const log of logs) done += ((await readFile(join(out, job, log), 'utf8')).match(/ done /g) ?? []).length;
+      assert.equal(done, 6);
+    });
+  }
+
+  it('a pair that fails on any rank is reported; the others land; exit status 1', async () => {
+    const bad = join(tmp, 'bad');
+    const s = await runCli(['synth', 'uniform', '-o', bad, '--pairs', '5', '--size', '128']);
+    assert.equal(s.code, 0);
+    const victim = join(bad, 'im0004b.png');
+    await truncate(victim, 200);
+    const out = join(tmp, 'bad.out');
+    const r = await mpirun(2, ['piv', bad, ...SMALL, '-o', out]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.deepEqual(await listDir(out), ['piv_0001ab.h5', 'piv_0002ab.h5', 'piv_0003ab.h5', 'piv_0005ab.h5']);
+    assert.match(r.stderr, /4 computed, 1 failed/);
+    assert.ok(r.stderr.includes(`failed: im0004a.png + im0004b.png: Cannot read image ${victim}`), r.stderr);
+  });
+
+  it('a rank killed with SIGKILL stops the job; rerunning completes exactly the missing pairs', async () => {
+    const many = join(tmp, 'many');
+    const s = await runCli(['synth', 'vortex', '-o', many, '--pairs', '24', '--size', '256']);
+    assert.equal(s.code, 0);
+    const out = join(tmp, 'many.out');
+    const args = ['piv', many, '--set', 'piv0.shape_crop_im0=64', '--set', 'multipass.number=3', '-o', out];
+    const running = mpirun(2, args);
+    // Wait for rank 1 to have done some work, then kill it.
+    let pid: number | undefined;
+    for (let k = 0; k < 400 && pid === undefined; k++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const [job] = existsSync(out) ? await listJobDirs(out) : [];
+      if (!job || !existsSync(join(out, job, 'log_rank0001.txt'))) continue;
+      const log = await readFile(join(out, job, 'log_rank0001.txt'), 'utf8');
+      if ((log.match(/ done /g) ?? []).length >= 1) pid = Number(/pid (\d+)/.exec(log)![1]);
+    }
+    assert.ok(pid, 'rank 1 started working');
+    process.kill(pid, 'SIGKILL');
+    const r = await running;
+    assert.notEqual(r.code, 0, 'the job fails when a rank dies');
+    assert.ok(r.seconds < 60, 'and does not hang');
+    const partial = (await listDir(out)).filter((f) => f.endsWith('.h5'));
+    assert.ok(partial.length >= 1 && partial.length < 24, `${partial.length} results before the kill`);
+    // Every file present is whole (atomic writes), temp files are never results.
+    for (const f of partial) assert.ok((await readPivFile(join(out, f))).passes.length === 3, f);
+    const again = await mpirun(2, args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, new RegExp(`24 pair\\(s\\) in the series, ${partial.length} already done, ${24 - partial.length} to compute`));
+    assert.equal((await listDir(out)).filter((f) => f.endsWith('.h5')).length, 24);
+  });
+
+  it('runs as a singleton without mpirun (--executor mpi, one rank)', async () => {
+    const out = join(tmp, 'single');
+    const r = await runCli(['piv', images, ...SMALL, '-o', out, '--executor', 'mpi']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /executor mpi with 1 rank\(s\)/);
+    for (const name of names) assert.deepEqual(await deltas(out, name), await deltas(reference, name));
+  });
+});
