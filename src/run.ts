@@ -10,6 +10,9 @@
  */
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
+import { catchEarlySignals } from './executors/stop.js';
+
+catchEarlySignals();
 
 function workersFromArgv(argv: readonly string[]): number | undefined {
   for (let i = 0; i < argv.length; i++) {

@@ -9,6 +9,8 @@ export const EXIT_OK = 0;
 export const EXIT_ITEMS_FAILED = 1;
 /** Bad command line, parameters or input: nothing was processed. */
 export const EXIT_USAGE = 2;
+/** Stopped by a signal before the end (what was started is complete; rerun to finish). */
+export const EXIT_STOPPED = 3;
 
 export interface ParamOptions {
   config?: string;

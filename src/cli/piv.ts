@@ -18,7 +18,9 @@ import type { Executor } from '../executors/types.js';
 import { WorkPIV } from '../works/piv/work.js';
 import type { ParamTree } from '../works/piv/types.js';
 import { PROGRAM, VERSION } from '../version.js';
-import { EXIT_ITEMS_FAILED, EXIT_OK, resolveParams, type ParamOptions } from './common.js';
+import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED, resolveParams, type ParamOptions } from './common.js';
+import { installStopSignals, StopRequest } from '../executors/stop.js';
+import { OutputLock } from '../report/lock.js';
 
 export interface RunOptions extends ParamOptions {
   executor: 'auto' | 'local' | 'sequential' | 'mpi';
@@ -46,13 +48,26 @@ async function chooseExecutor(requested: RunOptions['executor']): Promise<'local
 }
 
 export async function runPiv(o: RunOptions): Promise<number> {
+  // First thing: a stop signal (Slurm's USR1 before the walltime) may come at any time,
+  // and Node's own reaction to SIGUSR1 would be to open a debugger port.
+  const stop = new StopRequest();
+  const logs: ((m: string) => void)[] = [];
+  const uninstall = installStopSignals(stop, (m) => logs.forEach((log) => log(m)));
+  try {
+    return await runPivWith(o, stop, logs);
+  } finally {
+    uninstall();
+  }
+}
+
+async function runPivWith(o: RunOptions, stop: StopRequest, logs: ((m: string) => void)[]): Promise<number> {
   const params = await resolveParams(pivSchema, o);
   const executor = await chooseExecutor(o.executor);
   const wisdom = configureNative(params);
   // libvips threads per image: pairs already run in parallel, one thread each avoids oversubscription.
   sharp.concurrency(1);
   sharp.cache(false);
-  const status = executor === 'mpi' ? await runPivMpi(params, o) : await runPivLocal(params, o, executor);
+  const status = executor === 'mpi' ? await runPivMpi(params, o, stop, logs) : await runPivLocal(params, o, executor, stop, logs);
   if (wisdom) native().exportWisdom(wisdom);
   return status;
 }
@@ -66,7 +81,8 @@ function jobInfo(params: ParamTree, executor: string, ranks: number, workers: nu
   };
 }
 
-async function runPivLocal(params: ParamTree, o: RunOptions, executor: 'local' | 'sequential'): Promise<number> {
+async function runPivLocal(params: ParamTree, o: RunOptions, executor: 'local' | 'sequential', stop: StopRequest,
+  logs: ((m: string) => void)[]): Promise<number> {
   const workers = o.workers ?? availableParallelism();
   const sequentialRun = executor === 'sequential';
   const plan = await planPiv(params, { threadsPerItem: sequentialRun ? workers : 1 });
@@ -75,26 +91,42 @@ async function runPivLocal(params: ParamTree, o: RunOptions, executor: 'local' |
       `executor ${executor}${sequentialRun ? '' : ` with ${workers} worker(s)`}; results in ${plan.outputDir}\n`);
   }
   const jobDir = new JobDir(plan.outputDir);
-  await jobDir.writeStart(jobInfo(params, executor, 1, sequentialRun ? 1 : workers, plan.outputDir, plan.total,
-    plan.skipped, plan.job.items.length), formatParams(pivSchema, params, 'yaml'));
-  const progress = new Progress('piv', plan.job.items.length, plan.skipped, process.stderr, o.quiet);
-  await EXECUTORS[executor](plan.job, {
-    workers: sequentialRun ? 1 : workers,
-    onItem: (r) => {
-      jobDir.record(r);
-      progress.record(r);
-    },
+  const lock = OutputLock.acquire(plan.outputDir, jobDir.path);
+  logs.push((m) => {
+    process.stderr.write(`\npiv: ${m}\n`);
+    jobDir.log(m);
   });
-  const summary = progress.finish();
-  await jobDir.writeSummary(summary);
-  process.stdout.write(`${plan.outputDir}\n`);
-  return summary.failed.length > 0 ? EXIT_ITEMS_FAILED : EXIT_OK;
+  try {
+    await jobDir.writeStart(jobInfo(params, executor, 1, sequentialRun ? 1 : workers, plan.outputDir, plan.total,
+      plan.skipped, plan.job.items.length), formatParams(pivSchema, params, 'yaml'));
+    const progress = new Progress('piv', plan.job.items.length, plan.skipped, process.stderr, o.quiet);
+    await EXECUTORS[executor](plan.job, {
+      workers: sequentialRun ? 1 : workers,
+      stop,
+      onItem: (r) => {
+        jobDir.record(r);
+        progress.record(r);
+      },
+    });
+    const summary = progress.finish(stop.signal);
+    await jobDir.writeSummary(summary);
+    process.stdout.write(`${plan.outputDir}\n`);
+    return exitStatus(summary);
+  } finally {
+    lock.release();
+  }
+}
+
+/** 1 when an item failed, else 3 when stopped early, else 0. */
+function exitStatus(summary: Summary): number {
+  if (summary.failed.length > 0) return EXIT_ITEMS_FAILED;
+  return summary.stoppedBy ? EXIT_STOPPED : EXIT_OK;
 }
 
 /** What rank 0 tells the others after planning (or the error that stops everyone). */
 type PlanMessage = { ok: true; outputDir: string; jobDir: string; postfix: string } | { ok: false; error: string; code?: string };
 
-async function runPivMpi(params: ParamTree, o: RunOptions): Promise<number> {
+async function runPivMpi(params: ParamTree, o: RunOptions, stop: StopRequest, logs: ((m: string) => void)[]): Promise<number> {
   const mpi = await import('../mpi/comm.js');
   if (!mpi.mpiAvailable()) {
     throw Object.assign(new Error('The MPI executor is unavailable: the native core was built without MPI. ' +
@@ -110,10 +142,12 @@ async function runPivMpi(params: ParamTree, o: RunOptions): Promise<number> {
   let plan: Awaited<ReturnType<typeof planPiv>> | undefined;
   let message: PlanMessage;
   let jobDir: JobDir | undefined;
+  let lock: OutputLock | undefined;
   if (comm.rank === 0) {
     try {
       plan = await planPiv(params, { threadsPerItem: 1 });
       jobDir = new JobDir(plan.outputDir, 0);
+      lock = OutputLock.acquire(plan.outputDir, jobDir.path);
       message = { ok: true, outputDir: plan.outputDir, jobDir: jobDir.path, postfix: (params.saving as ParamTree).postfix as string };
     } catch (e) {
       const err = e as Error & { code?: unknown };
@@ -141,21 +175,32 @@ async function runPivMpi(params: ParamTree, o: RunOptions): Promise<number> {
     progress = new Progress('piv', plan.job.items.length, plan.skipped, process.stderr, o.quiet);
   }
   jobDir!.log(`rank ${comm.rank}/${comm.size} on ${hostname()}: ${lanes} worker(s)`);
-  await runMpi(messenger(comm, mpi.ANY_SOURCE), job, {
-    lanes,
-    onItem: (r: ItemOutcome) => progress?.record(r),
-    onLocalItem: (r: ItemOutcome) => jobDir!.record(r),
+  logs.push((m) => {
+    if (comm.rank === 0) process.stderr.write(`\npiv: ${m}\n`);
+    jobDir!.log(m);
   });
-  let summary: Summary | undefined;
-  if (progress) {
-    summary = progress.finish();
-    await jobDir!.writeSummary(summary, { ranks: comm.size });
-    process.stdout.write(`${message.outputDir}\n`);
+  try {
+    await runMpi(messenger(comm, mpi.ANY_SOURCE), job, {
+      lanes,
+      stop,
+      onItem: (r: ItemOutcome) => progress?.record(r),
+      onLocalItem: (r: ItemOutcome) => jobDir!.record(r),
+    });
+    let summary: Summary | undefined;
+    if (progress) {
+      summary = progress.finish(stop.signal);
+      await jobDir!.writeSummary(summary, { ranks: comm.size });
+      process.stdout.write(`${message.outputDir}\n`);
+    }
+    // The same exit status on every rank, so that mpirun reports it.
+    const status = comm.bcastObject(summary ? exitStatus(summary) : 0, 0);
+    jobDir!.log(`rank ${comm.rank} done`);
+    // Agreed status: finalise now, so that exiting non-zero is an orderly end, not an abort.
+    mpi.finalize();
+    return status;
+  } finally {
+    lock?.release();
   }
-  // The same exit status on every rank, so that mpirun reports it.
-  const failed = comm.bcastObject(summary ? summary.failed.length : 0, 0);
-  jobDir!.log(`rank ${comm.rank} done`);
-  return failed > 0 ? EXIT_ITEMS_FAILED : EXIT_OK;
 }
 
 /** The communicator as the MPI executor uses it: nonblocking calls awaited on the event loop. */

@@ -6,16 +6,17 @@
  */
 import { runItem, settle, type Job, type Settled } from './types.js';
 import type { ItemOutcome } from '../report/progress.js';
+import type { StopRequest } from './stop.js';
 
 /** Where items come from; `undefined` means there are no more. */
 export interface ItemSource<I> {
   next(): Promise<I | undefined>;
 }
 
-/** A source over a fixed list. */
-export function listSource<I>(items: readonly I[]): ItemSource<I> {
+/** A source over a fixed list; it runs dry once a stop is requested. */
+export function listSource<I>(items: readonly I[], stop?: StopRequest): ItemSource<I> {
   let k = 0;
-  return { next: async () => (k < items.length ? items[k++] : undefined) };
+  return { next: async () => (k < items.length && !stop?.requested ? items[k++] : undefined) };
 }
 
 interface Taken<I, D> {

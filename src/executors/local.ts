@@ -7,4 +7,4 @@ import { listSource, runLanes } from './lanes.js';
 import type { Executor } from './types.js';
 
 export const local: Executor = (job, opts) =>
-  runLanes(job, listSource(job.items), Math.min(opts.workers, Math.max(1, job.items.length)), opts.onItem);
+  runLanes(job, listSource(job.items, opts.stop), Math.min(opts.workers, Math.max(1, job.items.length)), opts.onItem);

@@ -10,6 +10,7 @@
 import type { ItemOutcome } from '../report/progress.js';
 import { listSource, runLanes, type ItemSource } from './lanes.js';
 import type { Job } from './types.js';
+import type { StopRequest } from './stop.js';
 
 /** What the executor needs from a communicator (src/mpi/comm.ts provides it). */
 export interface Messenger {
@@ -40,6 +41,8 @@ export interface MpiRunOptions {
   onLocalItem?(outcome: ItemOutcome): void;
   /** Largest batch handed out at once (default 4). */
   maxBatch?: number;
+  /** When requested on a rank, that rank takes no new item (rank 0: hands none out). */
+  stop?: StopRequest;
 }
 
 /**
@@ -48,7 +51,7 @@ export interface MpiRunOptions {
  */
 export async function runMpi<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiRunOptions): Promise<void> {
   if (comm.size === 1) {
-    return runLanes(job, listSource(job.items), opts.lanes, (o) => {
+    return runLanes(job, listSource(job.items, opts.stop), opts.lanes, (o) => {
       opts.onLocalItem?.(o);
       opts.onItem(o);
     });
@@ -65,7 +68,7 @@ function batchSize(remaining: number, ranks: number, maxBatch: number): number {
 async function runRoot<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiRunOptions): Promise<void> {
   const queue = [...job.items];
   const maxBatch = opts.maxBatch ?? 4;
-  const ownSource: ItemSource<I> = { next: async () => queue.shift() };
+  const ownSource: ItemSource<I> = { next: async () => (opts.stop?.requested ? undefined : queue.shift()) };
   const serve = async () => {
     let active = comm.size - 1;
     while (active > 0) {
@@ -76,7 +79,7 @@ async function runRoot<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiRun
         active--;
         continue;
       }
-      const items = queue.splice(0, batchSize(queue.length, comm.size, maxBatch));
+      const items = opts.stop?.requested ? [] : queue.splice(0, batchSize(queue.length, comm.size, maxBatch));
       await comm.sendObject({ items } satisfies Work<I>, source, TAG_WORK);
     }
   };
@@ -103,8 +106,8 @@ async function runWorker<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiR
   };
   const source: ItemSource<I> = {
     next: async () => {
-      while (buffer.length === 0 && !finished) await refill();
-      return buffer.shift();
+      while (buffer.length === 0 && !finished && !opts.stop?.requested) await refill();
+      return opts.stop?.requested ? undefined : buffer.shift();
     },
   };
   await runLanes(job, source, opts.lanes, (o) => {

@@ -3,6 +3,7 @@
  * written. Executors decide where and how many at once; they know nothing of PIV.
  */
 import type { ItemOutcome } from '../report/progress.js';
+import type { StopRequest } from './stop.js';
 
 export interface Job<I, D, R> {
   /** Items still to be processed. */
@@ -22,6 +23,8 @@ export interface ExecutorOptions {
   workers: number;
   /** Called after each item, successful or not. */
   onItem(outcome: ItemOutcome): void;
+  /** When requested, no new item starts. */
+  stop?: StopRequest;
 }
 
 export type Executor = <I, D, R>(job: Job<I, D, R>, opts: ExecutorOptions) => Promise<void>;

@@ -68,7 +68,7 @@ export class JobDir {
     const data = {
       end: new Date().toISOString(),
       total: summary.total, done: summary.done, failed: summary.failed.map((f) => ({ name: f.name, error: f.error })),
-      skipped: summary.skipped, seconds: summary.seconds, ...extra,
+      skipped: summary.skipped, seconds: summary.seconds, stoppedBy: summary.stoppedBy, ...extra,
     };
     await writeAtomic(join(this.path, 'summary.json'), (tmp) => writeFileSync(tmp, JSON.stringify(data, null, 2) + '\n'));
   }

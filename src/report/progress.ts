@@ -17,6 +17,8 @@ export interface Summary {
   failed: ItemOutcome[];
   skipped: number;
   seconds: number;
+  /** The signal that stopped the job before the end, if any. */
+  stoppedBy?: string;
 }
 
 function fmtDuration(s: number): string {
@@ -80,10 +82,11 @@ export class Progress {
   }
 
   /** Final line and summary; returns the figures. */
-  finish(): Summary {
+  finish(stoppedBy?: string): Summary {
     const seconds = (performance.now() - this.t0) / 1000;
     if (this.tty) this.stream.write('\n');
-    const summary: Summary = { total: this.total, done: this.done, failed: this.failed, skipped: this.skipped, seconds };
+    const summary: Summary = { total: this.total, done: this.done, failed: this.failed, skipped: this.skipped, seconds,
+      stoppedBy: stoppedBy && this.done < this.total ? stoppedBy : undefined };
     if (!this.quiet) this.stream.write(formatSummary(this.label, summary));
     return summary;
   }
@@ -95,5 +98,9 @@ export function formatSummary(label: string, s: Summary): string {
   let out = `${label}: ${ok} computed, ${s.failed.length} failed, ${s.skipped} already done (skipped); ` +
     `${fmtDuration(s.seconds)}${per}\n`;
   for (const f of s.failed) out += `  failed: ${f.name}: ${f.error}\n`;
+  if (s.stoppedBy) {
+    out += `${label}: stopped by ${s.stoppedBy}: ${s.total - s.done} item(s) not started; ` +
+      'run the same command again (--how complete) to finish the series\n';
+  }
   return out;
 }
