@@ -26,9 +26,16 @@ function runAndSignal(cmd: string, args: string[], signal: NodeJS.Signals, ready
     child.stdout.on('data', (b: Buffer) => { stdout += b; });
     child.stderr.on('data', (b: Buffer) => { stderr += b; });
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    // One check at a time, one signal only (a second SIGTERM means "exit now").
+    let busy = false;
+    let sent = false;
     const poll = setInterval(() => {
+      if (busy || sent) return;
+      busy = true;
       void ready().then((ok) => {
-        if (ok) {
+        busy = false;
+        if (ok && !sent) {
+          sent = true;
           clearInterval(poll);
           child.kill(signal);
         }
@@ -74,10 +81,30 @@ describe('graceful stop and output lock', function () {
     const [job] = await listJobDirs(out);
     const summary = JSON.parse(await readFile(join(out, job, 'summary.json'), 'utf8')) as { stoppedBy?: string };
     assert.equal(summary.stoppedBy, 'SIGUSR1');
+    const mon = await runCli(['monitor', out]);
+    assert.equal(mon.code, 0, mon.stderr);
+    assert.match(mon.stdout, new RegExp(`job stopped \\(local, 1 rank\\(s\\)\\)[^]*items: ${done.length}/30 done`));
+    assert.match(mon.stdout, /rerun the same command/);
     const again = await runCli(['piv', images, ...HEAVY, '-o', out]);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, new RegExp(`${done.length} already done, ${30 - done.length} to compute`));
     assert.equal((await resultsIn(out)).length, 30);
+    const state = JSON.parse((await runCli(['monitor', out, '--json'])).stdout) as { state: string; done: number; toCompute: number };
+    assert.deepEqual([state.state, state.done, state.toCompute], ['finished', 30 - done.length, 30 - done.length]);
+  });
+
+  it('monitor shows a running job with its rate and ETA', async () => {
+    const out = join(tmp, 'watched');
+    let seen = '';
+    const r = await runAndSignal(process.execPath, [RUN_JS, 'piv', images, ...HEAVY, '-o', out], 'SIGTERM', async () => {
+      if (!existsSync(out) || (await resultsIn(out)).length < 3) return false;
+      seen = (await runCli(['monitor', out])).stdout;
+      return true;
+    });
+    assert.equal(r.code, 3);
+    assert.match(seen, /job running \(local/);
+    assert.match(seen, /items: \d+\/30 done/);
+    assert.match(seen, /ETA \d+ s/);
   });
 
   it('a stop signal soon after start is not lost (and opens no debugger)', async () => {

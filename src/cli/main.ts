@@ -64,6 +64,10 @@ export async function main(argv: string[]): Promise<number> {
       .option('workers', { type: 'number', describe: 'Files read at once' })
       .option('quiet', { alias: 'q', type: 'boolean', default: false }),
     (a) => guard(async () => (await import('./mean.js')).runMean({ path: a.path as string, output: a.output, workers: a.workers, quiet: a.quiet }))())
+    .command('monitor <outdir>', 'Progress, rate, ETA and failures of the job writing (or that wrote) OUTDIR', (y) => y
+      .positional('outdir', { type: 'string', demandOption: true })
+      .option('json', { type: 'boolean', default: false }),
+    (a) => guard(async () => (await import('./monitor.js')).runMonitor(a.outdir as string, a.json))())
     .command('info <file>', 'Summary of a PIV result file', (y) => y
       .positional('file', { type: 'string', demandOption: true })
       .option('json', { type: 'boolean', default: false }),

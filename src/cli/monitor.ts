@@ -1,0 +1,98 @@
+/**
+ * `fluidimage monitor OUTDIR`: progress of the latest job writing OUTDIR, from its job
+ * directory alone (works for a job running elsewhere, e.g. on cluster nodes): items
+ * done and failed, rate, ETA, failures; or the summary of a finished job.
+ */
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { JobInfo } from '../report/jobdir.js';
+import { LOCK_NAME } from '../report/lock.js';
+
+interface JobState {
+  outputDir: string;
+  jobDir: string;
+  state: 'running' | 'finished' | 'stopped' | 'died';
+  executor: string;
+  ranks: number;
+  start: string;
+  end?: string;
+  total: number;
+  skipped: number;
+  toCompute: number;
+  done: number;
+  failed: { name: string; error: string }[];
+  ratePerSecond: number;
+  etaSeconds: number | null;
+  resultFiles: number;
+}
+
+async function countLogLines(jobDir: string): Promise<{ done: number; failed: number }> {
+  let done = 0;
+  let failed = 0;
+  for (const f of (await readdir(jobDir)).filter((n) => n.startsWith('log_rank'))) {
+    const text = await readFile(join(jobDir, f), 'utf8');
+    done += (text.match(/Z done /g) ?? []).length;
+    failed += (text.match(/Z FAILED /g) ?? []).length;
+  }
+  return { done, failed };
+}
+
+export async function jobState(outputDir: string): Promise<JobState> {
+  const dir = resolve(outputDir);
+  if (!existsSync(dir)) throw Object.assign(new Error(`No such output directory: ${dir}`), { code: 'ERR_INPUT' });
+  const jobs = (await readdir(dir)).filter((n) => n.startsWith('job_')).sort();
+  if (jobs.length === 0) throw Object.assign(new Error(`No job directory (job_*) in ${dir}: no fluidimage job has written there`), { code: 'ERR_INPUT' });
+  const jobDir = join(dir, jobs[jobs.length - 1]);
+  const info = JSON.parse(await readFile(join(jobDir, 'info.json'), 'utf8')) as JobInfo;
+  const summaryPath = join(jobDir, 'summary.json');
+  const summary = existsSync(summaryPath)
+    ? JSON.parse(await readFile(summaryPath, 'utf8')) as { end: string; done: number; failed: { name: string; error: string }[]; seconds: number; stoppedBy?: string }
+    : undefined;
+  const counts = await countLogLines(jobDir);
+  const failedFiles = existsSync(join(jobDir, 'failed')) ? await readdir(join(jobDir, 'failed')) : [];
+  const failed = summary?.failed ?? await Promise.all(failedFiles.sort().map(async (f) => {
+    const [name, ...rest] = (await readFile(join(jobDir, 'failed', f), 'utf8')).split('\n');
+    return { name, error: rest.join(' ').trim() };
+  }));
+  const done = summary?.done ?? counts.done + counts.failed;
+  const elapsed = summary ? summary.seconds : (Date.now() - Date.parse(info.start)) / 1000;
+  const rate = elapsed > 0 ? done / elapsed : 0;
+  let lockedByThisJob = false;
+  try {
+    const lock = JSON.parse(await readFile(join(dir, LOCK_NAME), 'utf8')) as { jobDir?: string };
+    lockedByThisJob = lock.jobDir === jobDir;
+  } catch {
+    // No lock: the job is not running (or never took it).
+  }
+  const state: JobState['state'] = summary ? (summary.stoppedBy ? 'stopped' : 'finished') : lockedByThisJob ? 'running' : 'died';
+  const remaining = info.items.toCompute - done;
+  return {
+    outputDir: dir, jobDir, state, executor: info.executor, ranks: info.ranks, start: info.start, end: summary?.end,
+    total: info.items.total, skipped: info.items.skipped, toCompute: info.items.toCompute, done, failed,
+    ratePerSecond: rate, etaSeconds: state === 'running' && rate > 0 ? remaining / rate : null,
+    resultFiles: (await readdir(dir)).filter((n) => n.endsWith('.h5') && !n.startsWith('.')).length,
+  };
+}
+
+export async function runMonitor(outputDir: string, json: boolean): Promise<number> {
+  const s = await jobState(outputDir);
+  if (json) {
+    process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+    return 0;
+  }
+  const pct = s.toCompute ? ((100 * s.done) / s.toCompute).toFixed(1) : '100.0';
+  const lines = [
+    `${s.outputDir}: job ${s.state} (${s.executor}, ${s.ranks} rank(s)), started ${s.start}${s.end ? `, ended ${s.end}` : ''}`,
+    `  items: ${s.done}/${s.toCompute} done (${pct}%), ${s.failed.length} failed; ${s.skipped} were already done; ${s.total} in the series`,
+    `  rate: ${s.ratePerSecond.toFixed(2)} items/s${s.etaSeconds !== null ? `, ETA ${Math.round(s.etaSeconds)} s` : ''}`,
+    `  result files in the directory: ${s.resultFiles}`,
+    `  job directory: ${s.jobDir}`,
+  ];
+  if (s.state === 'died') lines.push('  the job ended without a summary (killed?): rerun the same command to complete the series');
+  if (s.state === 'stopped') lines.push('  the job was stopped by a signal: rerun the same command to complete the series');
+  for (const f of s.failed.slice(0, 20)) lines.push(`  failed: ${f.name}: ${f.error}`);
+  if (s.failed.length > 20) lines.push(`  ... and ${s.failed.length - 20} more in ${join(s.jobDir, 'failed')}`);
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}
