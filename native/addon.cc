@@ -3,6 +3,9 @@
 #include <napi.h>
 
 #include <cmath>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <cstdint>
 #include <string>
 #include <thread>
@@ -271,6 +274,18 @@ Napi::Value SetPlannerEffort(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Caps glibc's malloc arenas (MALLOC_ARENA_MAX is read at start-up only; MPI ranks
+// set it here). Returns false where the C library has no such setting.
+Napi::Value LimitMallocArenas(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) ThrowArg(env, "arenas", "a number");
+#if defined(__GLIBC__)
+  return Napi::Boolean::New(env, mallopt(M_ARENA_MAX, std::max(1, info[0].As<Napi::Number>().Int32Value())) == 1);
+#else
+  return Napi::Boolean::New(env, false);
+#endif
+}
+
 Napi::Value PathArgCall(const Napi::CallbackInfo& info, bool (*fn)(const std::string&)) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) ThrowArg(env, "path", "a string");
@@ -282,6 +297,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("deformPair", Napi::Function::New(env, DeformPair));
   exports.Set("timeFftOnly", Napi::Function::New(env, TimeFftOnly));
   exports.Set("setPlannerEffort", Napi::Function::New(env, SetPlannerEffort));
+  exports.Set("limitMallocArenas", Napi::Function::New(env, LimitMallocArenas));
   exports.Set("getPlannerEffort", Napi::Function::New(env, [](const Napi::CallbackInfo& i) {
     return Napi::String::New(i.Env(), fi::GetPlannerEffort());
   }));

@@ -117,6 +117,8 @@ export interface NativeCore {
   /** Seconds for `count` times (2 forward + 1 inverse) FFTs of one window shape. */
   timeFftOnly(height: number, width: number, count: number): number;
   setPlannerEffort(effort: 'estimate' | 'measure' | 'patient'): void;
+  /** mallopt(M_ARENA_MAX, n) on glibc (false elsewhere): fewer arenas, less memory per rank. */
+  limitMallocArenas(arenas: number): boolean;
   getPlannerEffort(): string;
   planCount(): number;
   importWisdom(path: string): boolean;

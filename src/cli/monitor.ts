@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { JobInfo } from '../report/jobdir.js';
-import { LOCK_NAME } from '../report/lock.js';
+import { isLockName } from '../report/lock.js';
 
 interface JobState {
   outputDir: string;
@@ -59,11 +59,13 @@ export async function jobState(outputDir: string): Promise<JobState> {
   const elapsed = summary ? summary.seconds : (Date.now() - Date.parse(info.start)) / 1000;
   const rate = elapsed > 0 ? done / elapsed : 0;
   let lockedByThisJob = false;
-  try {
-    const lock = JSON.parse(await readFile(join(dir, LOCK_NAME), 'utf8')) as { jobDir?: string };
-    lockedByThisJob = lock.jobDir === jobDir;
-  } catch {
-    // No lock: the job is not running (or never took it).
+  for (const name of (await readdir(dir)).filter(isLockName)) {
+    try {
+      const lock = JSON.parse(await readFile(join(dir, name), 'utf8')) as { jobDir?: string };
+      if (lock.jobDir === jobDir) lockedByThisJob = true;
+    } catch {
+      // Removed meanwhile: that job ended.
+    }
   }
   const state: JobState['state'] = summary ? (summary.stoppedBy ? 'stopped' : 'finished') : lockedByThisJob ? 'running' : 'died';
   const remaining = info.items.toCompute - done;

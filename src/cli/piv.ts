@@ -91,7 +91,7 @@ async function runPivLocal(params: ParamTree, o: RunOptions, executor: 'local' |
       `executor ${executor}${sequentialRun ? '' : ` with ${workers} worker(s)`}; results in ${plan.outputDir}\n`);
   }
   const jobDir = new JobDir(plan.outputDir);
-  const lock = OutputLock.acquire(plan.outputDir, jobDir.path);
+  const lock = OutputLock.acquire(plan.outputDir, jobDir.path, lockScope(params));
   logs.push((m) => {
     process.stderr.write(`\npiv: ${m}\n`);
     jobDir.log(m);
@@ -123,6 +123,13 @@ function exitStatus(summary: Summary): number {
   return summary.stoppedBy ? EXIT_STOPPED : EXIT_OK;
 }
 
+/** Lock scope: the index range when the series is restricted (job-array tasks share a directory). */
+function lockScope(params: ParamTree): string | undefined {
+  const series = params.series as ParamTree;
+  if (series.ind_start === 'first' && series.ind_stop === null) return undefined;
+  return `${String(series.ind_start)}-${String(series.ind_stop)}`;
+}
+
 /** What rank 0 tells the others after planning (or the error that stops everyone). */
 type PlanMessage = { ok: true; outputDir: string; jobDir: string; postfix: string } | { ok: false; error: string; code?: string };
 
@@ -132,6 +139,10 @@ async function runPivMpi(params: ParamTree, o: RunOptions, stop: StopRequest, lo
     throw Object.assign(new Error('The MPI executor is unavailable: the native core was built without MPI. ' +
       'Install an MPI (e.g. libopenmpi-dev) or load an MPI module, then rebuild with `npm run build:native`.'), { code: 'ERR_MPI_UNAVAILABLE' });
   }
+  // Many ranks per node: each rank computes one pair at a time, so everything that
+  // would start threads or arenas per core is limited here, where users cannot forget it.
+  process.env.OMP_NUM_THREADS ??= '1';
+  native().limitMallocArenas(Number(process.env.MALLOC_ARENA_MAX ?? 2));
   const comm = mpi.world();
   mpi.checkLauncher(comm);
   mpi.installAbortHandlers();
@@ -147,7 +158,7 @@ async function runPivMpi(params: ParamTree, o: RunOptions, stop: StopRequest, lo
     try {
       plan = await planPiv(params, { threadsPerItem: 1 });
       jobDir = new JobDir(plan.outputDir, 0);
-      lock = OutputLock.acquire(plan.outputDir, jobDir.path);
+      lock = OutputLock.acquire(plan.outputDir, jobDir.path, lockScope(params));
       message = { ok: true, outputDir: plan.outputDir, jobDir: jobDir.path, postfix: (params.saving as ParamTree).postfix as string };
     } catch (e) {
       const err = e as Error & { code?: unknown };

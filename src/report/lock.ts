@@ -8,6 +8,19 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 export const LOCK_NAME = '.fluidimage.lock';
+
+/**
+ * Lock file name: one per output directory, or one per part of a series (job-array
+ * tasks writing disjoint index ranges into the same directory).
+ */
+export function lockName(scope?: string): string {
+  return scope ? `.fluidimage-${scope.replace(/[^A-Za-z0-9_-]+/g, '_')}.lock` : LOCK_NAME;
+}
+
+/** Whether a file name is one of the lock files. */
+export function isLockName(name: string): boolean {
+  return name === LOCK_NAME || /^\.fluidimage-.*\.lock$/.test(name);
+}
 const HEARTBEAT_MS = 30_000;
 const STALE_MS = 5 * 60_000;
 
@@ -35,8 +48,8 @@ export class OutputLock {
   private constructor(readonly path: string) {}
 
   /** Takes the lock of `dir` or throws an error (code ERR_LOCKED) naming the other job. */
-  static acquire(dir: string, jobDir?: string): OutputLock {
-    const path = join(dir, LOCK_NAME);
+  static acquire(dir: string, jobDir?: string, scope?: string): OutputLock {
+    const path = join(dir, lockName(scope));
     const info: LockInfo = { pid: process.pid, host: hostname(), start: new Date().toISOString(), jobDir, command: process.argv.slice(1).join(' ') };
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
@@ -60,7 +73,7 @@ export class OutputLock {
       const age = Date.now() - (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? 0);
       const dead = other === undefined || age > STALE_MS || (other.host === hostname() && !alive(other.pid));
       if (!dead) {
-        throw Object.assign(new Error(`The output directory ${dir} is in use by another fluidimage job ` +
+        throw Object.assign(new Error(`The output directory ${dir}${scope ? ` (series part ${scope})` : ''} is in use by another fluidimage job ` +
           `(pid ${other.pid} on ${other.host} since ${other.start}${other.jobDir ? `, job directory ${other.jobDir}` : ''}: ` +
           `${other.command}). Wait for it to end, or write elsewhere with -o; if that job is dead, remove ${path}.`), { code: 'ERR_LOCKED' });
       }
