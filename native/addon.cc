@@ -79,6 +79,8 @@ class CorrelWorker : public Napi::AsyncWorker {
     in_.subpix = static_cast<int>(GetNumber(args, "subpix", true, fi::kGaussian2));
     if (in_.subpix < 0 || in_.subpix > 3) ThrowArg(env, "subpix", "0 (none), 1 (centroid), 2 (2d_gaussian2) or 3 (2d_gaussian)");
     in_.nsubpix = static_cast<int>(GetNumber(args, "nsubpix", true, 1));
+    in_.min_valid_fraction = GetNumber(args, "minValidFraction", true, 0.5);
+    if (!(in_.min_valid_fraction >= 0 && in_.min_valid_fraction <= 1)) ThrowArg(env, "minValidFraction", "a number between 0 and 1");
     if (in_.nsubpix < 1 || in_.nsubpix > 8) ThrowArg(env, "nsubpix", "an integer between 1 and 8");
     in_.im0 = im0.Data();
     in_.im1 = im1.Data();

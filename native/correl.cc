@@ -20,7 +20,8 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 // deformation) then neither bias the mean nor correlate.
 // Returns the energy (sum of squares after mean removal); -1 if no pixel is valid.
 double LoadWindow(const float* im, int ny, int nx, int r0, int c0, int h, int w,
-                  float* box, int H, int W, int oy, int ox) {
+                  float* box, int H, int W, int oy, int ox, double* valid_fraction) {
+  *valid_fraction = 0;
   std::memset(box, 0, sizeof(float) * static_cast<size_t>(H) * W);
   const int ra = std::max(r0, 0), rb = std::min(r0 + h, ny);
   const int ca = std::max(c0, 0), cb = std::min(c0 + w, nx);
@@ -43,6 +44,7 @@ double LoadWindow(const float* im, int ny, int nx, int r0, int c0, int h, int w,
     count += rc;
   }
   if (count == 0) return -1.0;
+  *valid_fraction = static_cast<double>(count) / (static_cast<double>(h) * w);
   const float mean = static_cast<float>(sum / static_cast<double>(count));
   double energy = 0.0;
   for (int r = ra; r < rb; ++r) {
@@ -181,9 +183,11 @@ void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int e
   for (int k = begin; k < end; ++k) {
     const int r0 = in.starts0[2 * k], c0 = in.starts0[2 * k + 1];
     const int r1 = in.starts1[2 * k], c1 = in.starts1[2 * k + 1];
-    const double e0 = LoadWindow(in.im0, in.ny, in.nx, r0, c0, in.h0, in.w0, a.p, H, W, oy0, ox0);
-    const double e1 = LoadWindow(in.im1, in.ny, in.nx, r1, c1, in.h1, in.w1, b.p, H, W, oy1, ox1);
-    if (e0 < 0 || e1 < 0) {
+    double f0 = 0, f1 = 0;
+    const double e0 = LoadWindow(in.im0, in.ny, in.nx, r0, c0, in.h0, in.w0, a.p, H, W, oy0, ox0, &f0);
+    const double e1 = LoadWindow(in.im1, in.ny, in.nx, r1, c1, in.h1, in.w1, b.p, H, W, oy1, ox1, &f1);
+    // Too little of a window inside the image or the mask: its peak is unreliable.
+    if (e0 < 0 || e1 < 0 || f0 < in.min_valid_fraction || f1 < in.min_valid_fraction) {
       out.dx[k] = out.dy[k] = out.correl[k] = kNaN;
       out.code[k] = kOutside;
       continue;

@@ -14,7 +14,7 @@ enum VecCode : uint8_t {
   kPeakOnBorder = 1,    // max on the edge of the search region: displacement unreliable (NaN)
   kSubpixFallback = 2,  // Gaussian fit impossible, centroid used (value kept)
   kNoTexture = 3,       // a window has zero variance (NaN)
-  kOutside = 4,         // a window lies entirely outside the image (NaN)
+  kOutside = 4,         // too little of a window inside the image or the mask (NaN)
 };
 
 struct PassInput {
@@ -29,6 +29,8 @@ struct PassInput {
   float displacement_max = 0.f;  // radius of the peak search around zero lag; <= 0: whole map
   int subpix = kGaussian2;
   int nsubpix = 1;  // half-size of the centroid neighbourhood
+  // Windows with a smaller fraction of valid pixels (inside the image, not NaN) give kOutside.
+  double min_valid_fraction = 0.5;
 };
 
 struct PassOutput {

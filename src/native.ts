@@ -38,6 +38,8 @@ export interface PassArgs {
   displacementMax?: number;
   subpix?: number;
   nsubpix?: number;
+  /** Windows with a smaller fraction of valid pixels (inside the image, not NaN) are rejected (default 0.5). */
+  minValidFraction?: number;
 }
 
 /** Per-window results (same order as the windows). */

@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { readPivFile } from '../io/pivfile.js';
 import { native } from '../native.js';
-import { LOCK_NAME } from '../report/lock.js';
+import { LOCK_NAME, lockName } from '../report/lock.js';
 import { listDir, listJobDirs, makeTempDir, removeDir, RUN_JS, runCli, type CliResult } from './helpers/cli.js';
 
 const HEAVY = ['--set', 'piv0.shape_crop_im0=64', '--set', 'multipass.number=3'];
@@ -137,17 +137,23 @@ describe('graceful stop and output lock', function () {
 
   it('refuses an output directory locked by a live job, naming it; clears a dead job\'s lock', async () => {
     const out = join(tmp, 'locked');
-    const first = await runCli(['piv', images, '-o', out, '--set', 'series.ind_stop=2', '-q']);
+    const part = ['--set', 'series.ind_stop=2'];
+    const first = await runCli(['piv', images, '-o', out, ...part, '-q']);
     assert.equal(first.code, 0);
+    // A job on a part of the series locks that part (array tasks share one directory).
+    const lock = join(out, lockName('first-2'));
     // A live job: this test process itself.
-    await writeFile(join(out, LOCK_NAME), JSON.stringify({ pid: process.pid, host: hostname(), start: 'now', command: 'fluidimage piv other' }));
-    const r = await runCli(['piv', images, '-o', out, '--how', 'recompute']);
+    await writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), start: 'now', command: 'fluidimage piv other' }));
+    const r = await runCli(['piv', images, '-o', out, ...part, '--how', 'recompute']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, new RegExp(`in use by another fluidimage job \\(pid ${process.pid} on ${hostname()}`));
+    // Another part of the series is not blocked by it.
+    const other = await runCli(['piv', images, '-o', out, '--set', 'series.ind_start=2', '--set', 'series.ind_stop=3', '-q']);
+    assert.equal(other.code, 0, other.stderr);
     // A dead job's lock (no such process) is cleared.
-    await writeFile(join(out, LOCK_NAME), JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), start: 'then', command: 'x' }));
-    const ok = await runCli(['piv', images, '-o', out, '--set', 'series.ind_stop=2', '--how', 'recompute', '-q']);
+    await writeFile(lock, JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), start: 'then', command: 'x' }));
+    const ok = await runCli(['piv', images, '-o', out, ...part, '--how', 'recompute', '-q']);
     assert.equal(ok.code, 0, ok.stderr);
-    assert.ok(!existsSync(join(out, LOCK_NAME)));
+    assert.ok(!existsSync(lock) && !existsSync(join(out, LOCK_NAME)));
   });
 });

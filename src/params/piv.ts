@@ -64,6 +64,7 @@ export const pivSchema: Group = group('Parameters of the PIV topology', {
     nsubpix: numOrNull(null, "Half-size of the neighbourhood used by the centroid fit (null: 1)", { integer: true, min: 1, max: 8 }),
     nb_peaks_to_search: num(1, 'Number of correlation peaks searched (secondary peaks come in a later version)', { integer: true, min: 1, max: 1 }),
     particle_radius: num(3, 'Typical particle image radius in pixels (used by the secondary-peak search)', { min: 0, above: undefined }),
+    min_valid_fraction: num(0.75, 'Windows with a smaller fraction of pixels inside the image (and the mask) give no vector (error code 6)', { min: 0, max: 1 }),
     grid: group('Grid of interrogation windows', {
       overlap: num(0.5, 'Overlap of neighbouring windows, fraction of the window size', { min: 0, max: 0.95 }),
     }),
@@ -75,6 +76,8 @@ export const pivSchema: Group = group('Parameters of the PIV topology', {
     correl_min: num(0.2, 'Reject vectors whose normalised correlation peak is below this', { min: 0, max: 1 }),
     threshold_diff_neighbour: numOrNull(10, 'Reject vectors differing from the mean of their neighbours by more than this (pixels; null: off)', { above: 0 }),
     displacement_max: custom<number | string | null>(null, 'Reject displacements larger than this (pixels or "NN%" of the window; null: off)', displacementMax),
+    threshold_median: numOrNull(5, 'Normalised median test (Westerweel & Scarano 2005): reject vectors whose normalised residual exceeds this (2-3 usual; null: off)', { above: 0 }),
+    median_epsilon: num(0.1, 'Noise level of the median test, pixels', { above: 0 }),
   }),
   multipass: group('Refinement passes', {
     number: num(1, 'Number of passes', { integer: true, min: 1, max: 8 }),
@@ -84,6 +87,7 @@ export const pivSchema: Group = group('Parameters of the PIV topology', {
     smoothing_coef: num(5.0, 'TPS smoothing coefficient', { min: 0 }),
     threshold_tps: num(1.5, 'TPS: replace vectors differing from the smoothed field by more than this (pixels)', { above: 0 }),
     deform: bool(true, 'Passes after the first deform both images along the previous field (cubic B-splines) and measure the residual; false: whole-pixel window shift as Fluidimage'),
+    smooth_predictor: bool(true, 'Deform with the previous field smoothed by a 3x3 binomial filter (the residual is measured against that same field): noise is not fed back into the images'),
     iterations_last: num(0, 'Extra deformation iterations at the final window size (each one more pass in the results)', { integer: true, min: 0, max: 5 }),
   }),
   saving: group('Where and how results are written', {

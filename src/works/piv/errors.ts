@@ -7,13 +7,17 @@
  *   2 correlation peak below fix.correl_min
  *   3 displacement above fix.displacement_max
  *   4 too different from the neighbours (fix.threshold_diff_neighbour)
- *   255 no correlation possible (uniform window, window outside the image)
+ *   5 normalised median test (fix.threshold_median)
+ *   6 window mostly outside the image or the mask (piv0.min_valid_fraction)
+ *   255 no correlation possible (uniform window)
  */
 export const ERROR_CODES = {
   peakOnBorder: 1,
   correlMin: 2,
   displacementMax: 3,
   diffNeighbour: 4,
+  median: 5,
+  outside: 6,
   other: 255,
 } as const;
 
@@ -22,8 +26,9 @@ export const ERROR_MESSAGES = {
   correlMin: 'correl < correl_min',
   displacementMax: 'delta2 < displacement_max2',
   diffNeighbour: 'diff neighbour too large',
+  median: 'normalised median test',
   noTexture: 'Uniform window (no particle).',
-  outside: 'Window outside the image.',
+  outside: 'Window mostly outside the image or the mask.',
 } as const;
 
 /** Per-vector rejection record of one pass: first code and all messages. */

@@ -10,6 +10,82 @@ export interface FixParams {
   displacementMax: number;
   /** Pixels; Infinity: off. */
   thresholdDiffNeighbour: number;
+  /** Normalised median test threshold (Westerweel & Scarano 2005); Infinity: off. */
+  thresholdMedian: number;
+  /** Noise level of the median test, pixels. */
+  medianEpsilon: number;
+}
+
+function median(values: number[]): number {
+  values.sort((a, b) => a - b);
+  const m = values.length >> 1;
+  return values.length % 2 ? values[m] : 0.5 * (values[m - 1] + values[m]);
+}
+
+/**
+ * The field padded by one ghost row/column on each side, extrapolated linearly from
+ * the two inner neighbours (2 u1 - u2, never using the border vector itself): border
+ * vectors then get a full, centred 3x3 neighbourhood, and a strong linear gradient
+ * does not make them look like outliers.
+ */
+function padLinear(v: Float32Array, ny: number, nx: number): Float32Array {
+  const px = nx + 2;
+  const out = new Float32Array((ny + 2) * px).fill(Number.NaN);
+  for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) out[(j + 1) * px + i + 1] = v[j * nx + i];
+  const ext = (a: number, b: number) => 2 * a - b;
+  for (let j = 1; j <= ny; j++) {
+    if (nx >= 2) {
+      out[j * px] = ext(out[j * px + 1], out[j * px + 2]);
+      out[j * px + nx + 1] = ext(out[j * px + nx], out[j * px + nx - 1]);
+    }
+  }
+  if (ny >= 2) {
+    for (let i = 0; i < px; i++) {
+      out[i] = ext(out[px + i], out[2 * px + i]);
+      out[(ny + 1) * px + i] = ext(out[ny * px + i], out[(ny - 1) * px + i]);
+    }
+  }
+  return out;
+}
+
+/**
+ * Normalised median test: the residual of a vector from the median of its valid
+ * 8-neighbours, divided by the median residual of the neighbours plus epsilon; the larger
+ * of the two components is compared with the threshold. Needs 3 valid neighbours.
+ */
+function medianTest(dx: Float32Array, dy: Float32Array, ny: number, nx: number, threshold: number, eps: number): [number, number][] {
+  const out: [number, number][] = [];
+  const pu = padLinear(dx, ny, nx);
+  const pv = padLinear(dy, ny, nx);
+  const px = nx + 2;
+  const nu: number[] = [];
+  const nv: number[] = [];
+  for (let iy = 0; iy < ny; iy++) {
+    for (let ix = 0; ix < nx; ix++) {
+      const i = iy * nx + ix;
+      if (Number.isNaN(dx[i])) continue;
+      nu.length = 0;
+      nv.length = 0;
+      for (let jy = iy; jy <= iy + 2; jy++) {
+        for (let jx = ix; jx <= ix + 2; jx++) {
+          if (jy === iy + 1 && jx === ix + 1) continue;
+          const u = pu[jy * px + jx];
+          const v = pv[jy * px + jx];
+          if (Number.isNaN(u) || Number.isNaN(v)) continue;
+          nu.push(u);
+          nv.push(v);
+        }
+      }
+      if (nu.length < 3) continue;
+      const mu = median(nu);
+      const mv = median(nv);
+      const ru = median(nu.map((u) => Math.abs(u - mu)));
+      const rv = median(nv.map((v) => Math.abs(v - mv)));
+      const r = Math.max(Math.abs(dx[i] - mu) / (ru + eps), Math.abs(dy[i] - mv) / (rv + eps));
+      if (r > threshold) out.push([i, r]);
+    }
+  }
+  return out;
 }
 
 /**
@@ -28,6 +104,12 @@ export function applyFix(dx: Float32Array, dy: Float32Array, correl: Float32Arra
     }
   }
   for (let i = 0; i < n; i++) if (errors.isWrong(i)) dx[i] = dy[i] = Number.NaN;
+  if (Number.isFinite(p.thresholdMedian)) {
+    for (const [i, r] of medianTest(dx, dy, ny, nx, p.thresholdMedian, p.medianEpsilon)) {
+      errors.add(i, ERROR_CODES.median, `${ERROR_MESSAGES.median} (residual = ${r.toFixed(2)})`);
+    }
+    for (let i = 0; i < n; i++) if (errors.isWrong(i)) dx[i] = dy[i] = Number.NaN;
+  }
   if (!Number.isFinite(p.thresholdDiffNeighbour)) return;
   const reject: [number, number][] = [];
   for (let iy = 0; iy < ny; iy++) {

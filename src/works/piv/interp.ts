@@ -86,3 +86,32 @@ export function interpGrid(xAxis: ArrayLike<number>, yAxis: ArrayLike<number>, v
   }
   return out;
 }
+
+/**
+ * 3x3 binomial smoothing ([1 2 1] x [1 2 1] / 16, edges renormalised) of a field
+ * without NaN: used on the predictor of a deformation pass, whose noise would otherwise
+ * be fed back into the images and add up over iterations.
+ */
+export function smooth3(values: Float32Array, ny: number, nx: number): Float32Array {
+  const out = new Float32Array(values.length);
+  const w = [1, 2, 1];
+  for (let iy = 0; iy < ny; iy++) {
+    for (let ix = 0; ix < nx; ix++) {
+      let s = 0;
+      let ws = 0;
+      for (let dy = -1; dy <= 1; dy++) {
+        const y = iy + dy;
+        if (y < 0 || y >= ny) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const x = ix + dx;
+          if (x < 0 || x >= nx) continue;
+          const k = w[dy + 1] * w[dx + 1];
+          s += k * values[y * nx + x];
+          ws += k;
+        }
+      }
+      out[iy * nx + ix] = s / ws;
+    }
+  }
+  return out;
+}

@@ -8,7 +8,7 @@ import type { ParamTree, PassResult, PivResult } from './types.js';
 import { ERROR_CODES, ERROR_MESSAGES, VectorErrors } from './errors.js';
 import { applyFix } from './fix.js';
 import { makeGrid, parseStrcrop, roundHalfEven, type Grid } from './grid.js';
-import { fillNaN, interpGrid } from './interp.js';
+import { fillNaN, interpGrid, smooth3 } from './interp.js';
 
 /** Two images of one pair, as float32 (exact values of 8/16-bit data). */
 export interface PairImages {
@@ -63,6 +63,10 @@ export class WorkPIV {
   private readonly nsubpix: number;
   private readonly correlMin: number;
   private readonly thresholdDiff: number;
+  private readonly thresholdMedian: number;
+  private readonly medianEpsilon: number;
+  private readonly minValidFraction: number;
+  private readonly smoothPredictor: boolean;
   private readonly strcrop: string | null;
 
   /** `threads` > 1 splits each pass over several native threads (one pair at a time). */
@@ -110,6 +114,10 @@ export class WorkPIV {
     this.correlMin = fix.correl_min as number;
     this.thresholdDiff = fix.threshold_diff_neighbour === null ? Number.POSITIVE_INFINITY : fix.threshold_diff_neighbour as number;
     this.strcrop = (params.mask as ParamTree).strcrop as string | null;
+    this.thresholdMedian = fix.threshold_median === null ? Number.POSITIVE_INFINITY : fix.threshold_median as number;
+    this.medianEpsilon = fix.median_epsilon as number;
+    this.minValidFraction = piv0.min_valid_fraction as number;
+    this.smoothPredictor = mp.smooth_predictor as boolean;
   }
 
   /** Window shapes of the passes, e.g. for benchmarks and reports. */
@@ -170,8 +178,8 @@ export class WorkPIV {
       ys[j * nx + i] = grid.ys[j];
     }
     // Displacement predicted by the previous pass at the new window centres.
-    const predX = prev ? interpGrid(prev.grid.xs, prev.grid.ys, prev.dx, xs, ys) : undefined;
-    const predY = prev ? interpGrid(prev.grid.xs, prev.grid.ys, prev.dy, xs, ys) : undefined;
+    let predX = prev ? interpGrid(prev.grid.xs, prev.grid.ys, prev.dx, xs, ys) : undefined;
+    let predY = prev ? interpGrid(prev.grid.xs, prev.grid.ys, prev.dy, xs, ys) : undefined;
     const starts0 = new Int32Array(2 * n);
     const starts1 = new Int32Array(2 * n);
     const [h0, w0] = pass.shape0;
@@ -179,6 +187,13 @@ export class WorkPIV {
     const padY = Math.floor((h1 - h0) / 2);
     const padX = Math.floor((w1 - w0) / 2);
     let images = { im0: pair.im0, im1: pair.im1 };
+    if (pass.deform && prev && this.smoothPredictor) {
+      // Deform with a smoothed predictor, and measure the residual against that same field.
+      const [pny, pnx] = [prev.grid.ys.length, prev.grid.xs.length];
+      prev = { grid: prev.grid, dx: smooth3(prev.dx, pny, pnx), dy: smooth3(prev.dy, pny, pnx) };
+      predX = interpGrid(prev.grid.xs, prev.grid.ys, prev.dx, xs, ys);
+      predY = interpGrid(prev.grid.xs, prev.grid.ys, prev.dy, xs, ys);
+    }
     if (pass.deform && prev) {
       // Both images deformed half-way each: windows stay centred on the grid and the
       // correlation measures what the previous field did not explain.
@@ -207,7 +222,7 @@ export class WorkPIV {
     const out = await native().correlatePass({
       im0: images.im0, im1: images.im1, height: pair.height, width: pair.width,
       h0, w0, h1, w1, starts0, starts1,
-      displacementMax: pass.searchMax, subpix: this.subpix, nsubpix: this.nsubpix,
+      displacementMax: pass.searchMax, subpix: this.subpix, nsubpix: this.nsubpix, minValidFraction: this.minValidFraction,
     }, this.threads);
     if (pass.deform && predX && predY) {
       for (let k = 0; k < n; k++) {
@@ -220,12 +235,14 @@ export class WorkPIV {
       const c = out.code[k];
       if (c === VEC_CODES.peakOnBorder) errors.add(k, ERROR_CODES.peakOnBorder, ERROR_MESSAGES.peakOnBorder);
       else if (c === VEC_CODES.noTexture) errors.add(k, ERROR_CODES.other, ERROR_MESSAGES.noTexture);
-      else if (c === VEC_CODES.outside) errors.add(k, ERROR_CODES.other, ERROR_MESSAGES.outside);
+      else if (c === VEC_CODES.outside) errors.add(k, ERROR_CODES.outside, ERROR_MESSAGES.outside);
     }
     applyFix(out.dx, out.dy, out.correl, errors, ny, nx, {
       correlMin: this.correlMin,
       displacementMax: pass.fixDisplacementMax,
       thresholdDiffNeighbour: this.thresholdDiff,
+      thresholdMedian: this.thresholdMedian,
+      medianEpsilon: this.medianEpsilon,
     });
     const result: PassResult = {
       xs, ys,

@@ -1,0 +1,350 @@
+/**
+ * A real, private, single-node Slurm for the tests of the batch templates (slurm/*.sbatch):
+ * munged (unless one already answers), slurmctld and slurmd started as child processes on a
+ * minimal slurm.conf in a temporary directory, on free ports, so that nothing clashes with
+ * a Slurm already on the machine. Needs root (slurmd launches jobs as their user).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, chownSync, chmodSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Slurm cannot run here; the message says why (for the skip message). */
+export class SlurmUnavailable extends Error {}
+
+/** One record of `scontrol show job` (an array job has one per task). */
+export interface JobRecord {
+  jobId: string;
+  /** ArrayTaskId, for the tasks of a job array. */
+  arrayTaskId?: string;
+  /** PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, ... */
+  state: string;
+  /** "status:signal", e.g. "0:0", "3:0". */
+  exitCode: string;
+  /** The whole record, for assertion messages. */
+  raw: string;
+}
+
+export interface Slurm {
+  /** The private directory: slurm.conf, state, spool, logs. */
+  readonly dir: string;
+  /** process.env plus SLURM_CONF: for every Slurm client the tests run. */
+  readonly env: NodeJS.ProcessEnv;
+  /** MpiDefault written in slurm.conf (pmix when the plugin exists, else none). */
+  readonly mpiDefault: string;
+  /** `sbatch --parsable ...args`; resolves with the job id, rejects with sbatch's error. */
+  sbatch(args: readonly string[], opts?: { cwd?: string }): Promise<string>;
+  /** The records of `scontrol show job ID` ([] once Slurm forgot the job). */
+  job(id: string): Promise<JobRecord[]>;
+  /** Polls until every record of the job is in a final state; rejects after timeoutMs. */
+  waitJob(id: string, timeoutMs: number): Promise<JobRecord[]>;
+  /** `scancel ...args`. */
+  scancel(args: readonly string[]): Promise<void>;
+  /** The last lines of the daemons' logs (for failure messages). */
+  logTail(lines?: number): string;
+  /** Cancels the jobs left, stops the daemons this helper started (by pid), removes dir. */
+  stop(): Promise<void>;
+}
+
+const FINAL_STATES = new Set([
+  'COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL', 'PREEMPTED', 'OUT_OF_MEMORY', 'BOOT_FAIL', 'DEADLINE',
+]);
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+/** Runs a command without a shell, never rejecting (tests read the status). */
+function run(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 15_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({ code: null, stdout, stderr: stderr + String(e) });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function which(cmd: string): string | undefined {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  const p = r.status === 0 ? r.stdout.trim() : '';
+  return p !== '' ? p : undefined;
+}
+
+/** Why Slurm cannot be started here (not root, programs missing), or undefined. */
+export function slurmMissing(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not root (slurmd must run as root to launch jobs)';
+  const missing = ['slurmctld', 'slurmd', 'munged', 'munge', 'unmunge', 'sbatch', 'srun', 'scontrol', 'sinfo', 'scancel', 'squeue']
+    .filter((c) => which(c) === undefined);
+  if (missing.length > 0) return `missing ${missing.join(', ')} (Debian: apt-get install slurm-wlm munge)`;
+  return undefined;
+}
+
+/** Whether a munged answers on the default socket. */
+function mungeAnswers(): boolean {
+  return spawnSync('sh', ['-c', 'munge -n | unmunge'], { stdio: 'ignore', timeout: 5_000 }).status === 0;
+}
+
+function idOf(flag: '-u' | '-g', user: string): number {
+  const r = spawnSync('id', [flag, user], { encoding: 'utf8' });
+  if (r.status !== 0) throw new SlurmUnavailable(`no user ${user} (id ${flag} ${user}: ${r.stderr.trim()})`);
+  return Number(r.stdout.trim());
+}
+
+/** A directory owned by munge with the given mode (munged refuses insecure directories). */
+function mungeDir(path: string, mode: number, uid: number, gid: number): void {
+  mkdirSync(path, { recursive: true });
+  chownSync(path, uid, gid);
+  chmodSync(path, mode);
+}
+
+/**
+ * A free TCP port below the ephemeral range (so that no outgoing connection takes it between
+ * this check and the daemon's bind), random so that parallel test runs do not collide.
+ */
+async function freePort(avoid: ReadonlySet<number>): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    if (avoid.has(port)) continue;
+    const ok = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen({ port, host: '0.0.0.0', exclusive: true }, () => srv.close(() => resolve(true)));
+    });
+    if (ok) return port;
+  }
+  throw new SlurmUnavailable('no free TCP port found in 20000-29999');
+}
+
+function tail(path: string, lines: number): string {
+  if (!existsSync(path)) return `(${path}: none)`;
+  const all = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  return all.slice(-lines).join('\n');
+}
+
+/** Parses `scontrol show job` output: records are separated by blank lines. */
+export function parseJobs(text: string): JobRecord[] {
+  return text.split(/\n\s*\n/).map((r) => r.trim()).filter((r) => r.startsWith('JobId=')).map((raw) => {
+    const field = (k: string) => new RegExp(`(?:^|\\s)${k}=(\\S+)`).exec(raw)?.[1];
+    return {
+      jobId: field('JobId') ?? '',
+      arrayTaskId: field('ArrayTaskId'),
+      state: field('JobState') ?? 'UNKNOWN',
+      exitCode: field('ExitCode') ?? '',
+      raw,
+    };
+  });
+}
+
+/** Starts munged (if needed), slurmctld and slurmd; throws SlurmUnavailable when it cannot. */
+export async function startSlurm(): Promise<Slurm> {
+  const why = slurmMissing();
+  if (why !== undefined) throw new SlurmUnavailable(why);
+  const dir = await mkdtemp(join(tmpdir(), 'fluidimage-slurm-'));
+  const conf = join(dir, 'slurm.conf');
+  const env: NodeJS.ProcessEnv = { ...process.env, SLURM_CONF: conf };
+  const children: { name: string; proc: ChildProcess }[] = [];
+  const ctldLog = join(dir, 'slurmctld.log');
+  const slurmdLog = join(dir, 'slurmd.log');
+
+  const logTail = (lines = 15) =>
+    `--- slurmctld.log ---\n${tail(ctldLog, lines)}\n--- slurmd.log ---\n${tail(slurmdLog, lines)}` +
+    (existsSync(join(dir, 'munged.out')) ? `\n--- munged ---\n${tail(join(dir, 'munged.out'), lines)}` : '');
+
+  /** Starts a daemon in the foreground, stdout and stderr to a file of dir. */
+  const daemon = (name: string, cmd: string, args: string[], ids?: { uid: number; gid: number }) => {
+    const fd = openSync(join(dir, `${name}.out`), 'a');
+    const proc = spawn(cmd, args, { env, cwd: dir, stdio: ['ignore', fd, fd], ...ids });
+    closeSync(fd);
+    // A spawn failure is seen as an exit (the checks below look at exitCode/signalCode).
+    proc.on('error', () => undefined);
+    children.push({ name, proc });
+    return proc;
+  };
+  const alive = (p: ChildProcess) => p.exitCode === null && p.signalCode === null && p.pid !== undefined;
+
+  // Safety net: a crashed test run must not leave daemons behind (after() normally stops them).
+  const killAll = () => { for (const c of children) if (alive(c.proc)) c.proc.kill('SIGKILL'); };
+  process.once('exit', killAll);
+
+  const slurmEnv = env;
+  const stopAll = async (): Promise<void> => {
+    const ctld = children.find((c) => c.name === 'slurmctld');
+    if (ctld !== undefined && alive(ctld.proc)) {
+      // Jobs first, while slurmd is up, so that no slurmstepd (a daemon of its own, which
+      // killing slurmd would leave behind) outlives the test.
+      const q = await run('squeue', ['-h', '-o', '%i'], { env: slurmEnv, timeoutMs: 5_000 });
+      if (q.code === 0 && q.stdout.trim() !== '') {
+        await run('scancel', ['--user=root'], { env: slurmEnv, timeoutMs: 5_000 });
+        const t0 = Date.now();
+        while (Date.now() - t0 < 15_000) {
+          const left = await run('squeue', ['-h', '-o', '%i'], { env: slurmEnv, timeoutMs: 5_000 });
+          if (left.code !== 0 || left.stdout.trim() === '') break;
+          await sleep(300);
+        }
+      }
+    }
+    // slurmd before slurmctld (no "node not responding" churn), munged last.
+    for (const name of ['slurmd', 'slurmctld', 'munged']) {
+      const c = children.find((x) => x.name === name);
+      if (c === undefined || !alive(c.proc)) continue;
+      const exited = new Promise<void>((r) => c.proc.once('exit', () => r()));
+      c.proc.kill('SIGTERM');
+      const hard = setTimeout(() => c.proc.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(hard);
+    }
+    process.removeListener('exit', killAll);
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  const fail = async (message: string): Promise<never> => {
+    const logs = logTail();
+    await stopAll();
+    throw new SlurmUnavailable(`${message}\n${logs}`);
+  };
+
+  try {
+    // --- munge: the daemons and clients authenticate every message with it.
+    if (!mungeAnswers()) {
+      const uid = idOf('-u', 'munge');
+      const gid = idOf('-g', 'munge');
+      const key = '/etc/munge/munge.key';
+      if (!existsSync(key)) {
+        mungeDir('/etc/munge', 0o700, uid, gid);
+        const r = spawnSync('mungekey', ['--create', `--keyfile=${key}`], { encoding: 'utf8' });
+        if (r.status !== 0) spawnSync('dd', ['if=/dev/urandom', `of=${key}`, 'bs=1024', 'count=1'], { stdio: 'ignore' });
+        chownSync(key, uid, gid);
+        chmodSync(key, 0o400);
+      }
+      // No systemd here: the runtime, log and seed directories may not exist.
+      mungeDir('/run/munge', 0o755, uid, gid);
+      mungeDir('/var/log/munge', 0o700, uid, gid);
+      mungeDir('/var/lib/munge', 0o711, uid, gid);
+      // As user munge directly (not via runuser, which forks: its pid would not be munged's);
+      // --force replaces a stale socket left by a killed munged.
+      daemon('munged', 'munged', ['--foreground', '--force'], { uid, gid });
+      const t0 = Date.now();
+      while (!mungeAnswers()) {
+        const m = children[children.length - 1].proc;
+        if (!alive(m) || Date.now() - t0 > 10_000) await fail(`munged did not come up (${alive(m) ? 'no answer in 10 s' : `exited ${String(m.exitCode ?? m.signalCode)}`})`);
+        await sleep(100);
+      }
+    }
+
+    // --- slurm.conf: the minimum for one node, everything private to dir.
+    const ctldPort = await freePort(new Set());
+    const slurmdPort = await freePort(new Set([ctldPort]));
+    const cpus = availableParallelism();
+    mkdirSync(join(dir, 'state'));
+    mkdirSync(join(dir, 'spool'));
+    await writeFile(conf, confText({ dir, ctldPort, slurmdPort, cpus, mpi: 'none' }));
+    // pmix as the default when the plugin is there (`srun --mpi=list` only reads slurm.conf).
+    const list = await run('srun', ['--mpi=list'], { env });
+    const mpiDefault = /^\s*pmix\s*$/m.test(list.stdout + list.stderr) ? 'pmix' : 'none';
+    if (mpiDefault !== 'none') await writeFile(conf, confText({ dir, ctldPort, slurmdPort, cpus, mpi: mpiDefault }));
+
+    const ctld = daemon('slurmctld', 'slurmctld', ['-D', '-f', conf]);
+    const slurmd = daemon('slurmd', 'slurmd', ['-D', '-N', 'localhost', '-f', conf]);
+
+    // --- up when the node is idle (registered, ReturnToService=2 clears any DOWN state).
+    const t0 = Date.now();
+    let last = '';
+    for (;;) {
+      if (!alive(ctld)) await fail(`slurmctld exited (${String(ctld.exitCode ?? ctld.signalCode)})`);
+      if (!alive(slurmd)) await fail(`slurmd exited (${String(slurmd.exitCode ?? slurmd.signalCode)})`);
+      const s = await run('sinfo', ['-h', '-o', '%t'], { env, timeoutMs: 5_000 });
+      last = (s.stdout + s.stderr).trim();
+      if (s.code === 0 && last === 'idle') break;
+      if (Date.now() - t0 > 20_000) await fail(`the node did not become idle in 20 s (sinfo: ${last || 'nothing'})`);
+      await sleep(200);
+    }
+
+    const job = async (id: string): Promise<JobRecord[]> => {
+      const r = await run('scontrol', ['show', 'job', id], { env });
+      // "Invalid job id specified" once the record is purged (MinJobAge): nothing to show.
+      return r.code === 0 ? parseJobs(r.stdout) : [];
+    };
+
+    return {
+      dir,
+      env,
+      mpiDefault,
+      async sbatch(args, opts = {}) {
+        const r = await run('sbatch', ['--parsable', ...args], { env, cwd: opts.cwd });
+        const id = r.stdout.trim().split(';')[0];
+        if (r.code !== 0 || !/^\d+$/.test(id)) throw new Error(`sbatch ${args.join(' ')} -> ${r.code}\n${r.stdout}${r.stderr}`);
+        return id;
+      },
+      job,
+      async waitJob(id, timeoutMs) {
+        const start = Date.now();
+        let records: JobRecord[] = [];
+        for (;;) {
+          records = await job(id);
+          if (records.length > 0 && records.every((r) => FINAL_STATES.has(r.state))) return records;
+          if (Date.now() - start > timeoutMs) {
+            throw new Error(`job ${id} not finished after ${timeoutMs} ms:\n${records.map((r) => r.raw).join('\n\n')}\n${logTail()}`);
+          }
+          await sleep(250);
+        }
+      },
+      async scancel(args) {
+        const r = await run('scancel', args, { env });
+        if (r.code !== 0) throw new Error(`scancel ${args.join(' ')} -> ${r.code}\n${r.stdout}${r.stderr}`);
+      },
+      logTail,
+      stop: stopAll,
+    };
+  } catch (e) {
+    if (!(e instanceof SlurmUnavailable)) await stopAll();
+    throw e;
+  }
+}
+
+function confText(o: { dir: string; ctldPort: number; slurmdPort: number; cpus: number; mpi: string }): string {
+  const p = (name: string) => join(o.dir, name);
+  return `# Private one-node Slurm of the fluidimage tests (test/helpers/slurm.ts).
+ClusterName=fluidimage-test
+SlurmctldHost=localhost
+SlurmctldPort=${o.ctldPort}
+SlurmdPort=${o.slurmdPort}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+StateSaveLocation=${p('state')}
+SlurmdSpoolDir=${p('spool')}
+SlurmctldPidFile=${p('slurmctld.pid')}
+SlurmdPidFile=${p('slurmd.pid')}
+SlurmctldLogFile=${p('slurmctld.log')}
+SlurmdLogFile=${p('slurmd.log')}
+SlurmctldDebug=info
+SlurmdDebug=info
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/none
+MpiDefault=${o.mpi}
+ReturnToService=2
+# Schedule batch jobs at submission (default: up to 3 s later, for high-throughput sites).
+SchedulerParameters=batch_sched_delay=0
+# Short grace between SIGTERM and SIGKILL of cancelled jobs: the tests end quickly.
+KillWait=5
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=${o.cpus} RealMemory=1000 State=UNKNOWN
+PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+`;
+}
