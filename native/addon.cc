@@ -13,6 +13,7 @@
 
 #include "correl.h"
 #include "deform.h"
+#include "tps.h"
 #include "fft_plans.h"
 #include "mpi.h"
 
@@ -259,6 +260,87 @@ Napi::Value DeformPair(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// Thin-plate-spline smoothing of a scattered field on libuv's pool (tps.h).
+class TpsWorker : public Napi::AsyncWorker {
+ public:
+  TpsWorker(Napi::Env env, Napi::Object args, int threads)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), threads_(threads) {
+    auto f64 = [&](const char* name) { return GetTyped<Napi::Float64Array>(args, name, napi_float64_array, "Float64Array"); };
+    Napi::Float64Array x = f64("x"), y = f64("y"), u = f64("u"), v = f64("v"), xn = f64("xNew"), yn = f64("yNew");
+    const size_t n = x.ElementLength();
+    for (auto [arr, name] : {std::pair{y, "y"}, std::pair{u, "u"}, std::pair{v, "v"}})
+      if (arr.ElementLength() != n) ThrowArg(env, name, "the same length as x (" + std::to_string(n) + ")");
+    if (yn.ElementLength() != xn.ElementLength()) ThrowArg(env, "yNew", "the same length as xNew");
+    in_.x = x.Data();
+    in_.y = y.Data();
+    in_.u = u.Data();
+    in_.v = v.Data();
+    in_.n = static_cast<int>(n);
+    in_.subdom_size = GetPositiveInt(args, "subdomSize");
+    in_.smoothing_coef = GetNumber(args, "smoothingCoef");
+    in_.threshold = GetNumber(args, "threshold");
+    if (!(in_.smoothing_coef >= 0)) ThrowArg(env, "smoothingCoef", "a number >= 0");
+    if (!(in_.threshold > 0)) ThrowArg(env, "threshold", "a number > 0");
+    xn_ = xn.Data();
+    yn_ = yn.Data();
+    m_ = static_cast<int>(xn.ElementLength());
+    Napi::Float64Array un = Napi::Float64Array::New(env, m_), vn = Napi::Float64Array::New(env, m_);
+    Napi::Float64Array us = Napi::Float64Array::New(env, n), vs = Napi::Float64Array::New(env, n);
+    un_ = un.Data();
+    vn_ = vn.Data();
+    us_ = us.Data();
+    vs_ = vs.Data();
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("uNew", un);
+    result.Set("vNew", vn);
+    result.Set("uSmooth", us);
+    result.Set("vSmooth", vs);
+    keep_ = Napi::Persistent(Napi::Object::New(env));
+    keep_.Set("args", args);
+    keep_.Set("result", result);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      fi::TpsSmooth(in_, xn_, yn_, m_, un_, vn_, &out_, threads_);
+      std::copy(out_.u_smooth.begin(), out_.u_smooth.end(), us_);
+      std::copy(out_.v_smooth.begin(), out_.v_smooth.end(), vs_);
+    } catch (const std::exception& e) {
+      SetError(std::string("native TPS failed: ") + e.what());
+    }
+  }
+  void OnOK() override {
+    Napi::Object result = keep_.Get("result").As<Napi::Object>();
+    result.Set("replaced", Napi::Number::New(Env(), out_.replaced));
+    result.Set("singularBoxes", Napi::Number::New(Env(), out_.singular_boxes));
+    deferred_.Resolve(result);
+  }
+  void OnError(const Napi::Error& e) override {
+    deferred_.Reject(MakeError(Env(), "ERR_FLUIDIMAGE_NATIVE", e.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference keep_;
+  fi::TpsInput in_;
+  fi::TpsOutput out_;
+  const double *xn_ = nullptr, *yn_ = nullptr;
+  double *un_ = nullptr, *vn_ = nullptr, *us_ = nullptr, *vs_ = nullptr;
+  int m_ = 0;
+  int threads_;
+};
+
+Napi::Value TpsSmooth(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) ThrowArg(env, "the TPS description", "an object");
+  auto* worker = new TpsWorker(env, info[0].As<Napi::Object>(), ThreadsArg(info, 1));
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
+}
+
 Napi::Value TimeFftOnly(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber())
@@ -297,6 +379,7 @@ Napi::Value PathArgCall(const Napi::CallbackInfo& info, bool (*fn)(const std::st
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("correlatePass", Napi::Function::New(env, CorrelatePass));
   exports.Set("deformPair", Napi::Function::New(env, DeformPair));
+  exports.Set("tpsSmooth", Napi::Function::New(env, TpsSmooth));
   exports.Set("timeFftOnly", Napi::Function::New(env, TimeFftOnly));
   exports.Set("setPlannerEffort", Napi::Function::New(env, SetPlannerEffort));
   exports.Set("limitMallocArenas", Napi::Function::New(env, LimitMallocArenas));

@@ -87,7 +87,7 @@ void RequireLive(Napi::Env env, const char* op) {
     throw CodedError(env, "ERR_MPI_NOT_INITIALIZED", std::string(op) + ": MPI is not initialised (call world() first)");
 }
 
-Napi::Error MpiError(Napi::Env env, const char* op, int rc) {
+Napi::Error MpiError(Napi::Env env, const char* op, int rc, const std::string& detail = "") {
   int cls = rc;
   if (MPI_Error_class(rc, &cls) != MPI_SUCCESS) cls = rc;
   char text[MPI_MAX_ERROR_STRING];
@@ -96,7 +96,7 @@ Napi::Error MpiError(Napi::Env env, const char* op, int rc) {
   if (MPI_Error_string(rc, text, &len) == MPI_SUCCESS) what.assign(text, static_cast<size_t>(len));
   else what = "MPI error code " + std::to_string(rc);
   Napi::Error err = CodedError(env, "ERR_MPI", std::string(op) + " failed on rank " + std::to_string(g.rank) +
-                                                   " of " + std::to_string(g.size) + ": " + what);
+                                                   " of " + std::to_string(g.size) + ": " + what + detail);
   err.Set("mpiErrorClass", Napi::Number::New(env, cls));
   err.Set("mpiOperation", Napi::String::New(env, op));
   return err;
@@ -464,6 +464,29 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Receives into typed arrays always match the message first (MPI_Mprobe/Improbe) and
+// post the receive for exactly that message (MPI_Mrecv/Imrecv). Why: Open MPI 4.1's
+// shared-memory single-copy path (vader + CMA) ignores the receive count for large
+// messages, so a too-small buffer is overrun (heap corruption, segfaults) instead of
+// failing with MPI_ERR_TRUNCATE. Knowing the size first, a message that does not fit is
+// received into scratch memory and reported as MPI_ERR_TRUNCATE, as MPI specifies.
+// The matched-probe pair is also what makes probe-then-receive safe with threads.
+std::string TruncationDetail(int bytes, size_t capacity) {
+  return " (a message of " + std::to_string(bytes) + " bytes for a buffer of " + std::to_string(capacity) + " bytes)";
+}
+
+size_t ByteLength(const Buf& b) {
+  int esize = 0;
+  MPI_Type_size(b.dt, &esize);
+  return static_cast<size_t>(b.count) * static_cast<size_t>(esize);
+}
+
+int MessageBytes(Napi::Env env, const MPI_Status& st) {
+  int bytes = 0;
+  Check(env, MPI_Get_count(&st, MPI_BYTE, &bytes), "MPI_Get_count");
+  return bytes;
+}
+
 // mpiRecv(buf, source, tag): receives into buf (zero copy); returns the status.
 Napi::Value Recv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -471,26 +494,32 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
   Buf b;
   int source = 0, tag = 0;
   ParseP2P(info, "source", &b, &source, &tag);
+  MPI_Message msg;
   MPI_Status st;
-  Check(env, MPI_Recv(b.data, b.count, b.dt, Any(source, MPI_ANY_SOURCE), Any(tag, MPI_ANY_TAG), MPI_COMM_WORLD, &st), "MPI_Recv");
+  Check(env, MPI_Mprobe(Any(source, MPI_ANY_SOURCE), Any(tag, MPI_ANY_TAG), MPI_COMM_WORLD, &msg, &st), "MPI_Recv");
+  const int bytes = MessageBytes(env, st);
+  if (static_cast<size_t>(bytes) > ByteLength(b)) {
+    std::vector<char> scratch(static_cast<size_t>(bytes));
+    Check(env, MPI_Mrecv(scratch.data(), bytes, MPI_BYTE, &msg, &st), "MPI_Recv");
+    throw MpiError(env, "MPI_Recv", MPI_ERR_TRUNCATE, TruncationDetail(bytes, ByteLength(b)));
+  }
+  Check(env, MPI_Mrecv(b.data, b.count, b.dt, &msg, &st), "MPI_Recv");
   return StatusObject(env, st, b.dt);
 }
 
-// mpiRecvBytes(source, tag): a message of unknown size as a new Uint8Array. MPI_Mprobe +
-// MPI_Mrecv (not Probe + Recv): the probed message cannot be stolen by another thread.
+// mpiRecvBytes(source, tag): a message of unknown size as a new Uint8Array.
 Napi::Value RecvBytes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  RequireLive(env, "MPI_Mprobe");
+  RequireLive(env, "MPI_Recv");
   ArgError err;
   int source = 0, tag = 0;
   if (!(ParseInt(info[0], "source", &source, &err) && ParseInt(info[1], "tag", &tag, &err))) err.Throw(env);
   MPI_Message msg;
   MPI_Status st;
-  Check(env, MPI_Mprobe(Any(source, MPI_ANY_SOURCE), Any(tag, MPI_ANY_TAG), MPI_COMM_WORLD, &msg, &st), "MPI_Mprobe");
-  int n = 0;
-  Check(env, MPI_Get_count(&st, MPI_UINT8_T, &n), "MPI_Get_count");
+  Check(env, MPI_Mprobe(Any(source, MPI_ANY_SOURCE), Any(tag, MPI_ANY_TAG), MPI_COMM_WORLD, &msg, &st), "MPI_Recv");
+  const int n = MessageBytes(env, st);
   Napi::Uint8Array data = Napi::Uint8Array::New(env, static_cast<size_t>(n));
-  Check(env, MPI_Mrecv(data.Data(), n, MPI_UINT8_T, &msg, &st), "MPI_Mrecv");
+  Check(env, MPI_Mrecv(data.Data(), n, MPI_UINT8_T, &msg, &st), "MPI_Recv");
   Napi::Object o = StatusObject(env, st, MPI_UINT8_T);
   o.Set("data", data);
   return o;
@@ -515,12 +544,17 @@ Napi::Value Iprobe(const Napi::CallbackInfo& info) {
 // ---- nonblocking --------------------------------------------------------------------------------
 // A pending operation. `keep` pins the typed array MPI reads or writes until the request
 // completes (a persistent reference: GC may neither free nor move it meanwhile).
+// Receives start unmatched: mpiTest polls MPI_Improbe, then posts MPI_Imrecv for the
+// matched message (see the note above Recv).
 struct Req {
-  enum Type { kSend, kRecv, kProbeRecv } type = kSend;
+  enum Type { kSend, kRecv, kRecvBytes } type = kSend;
   MPI_Request req = MPI_REQUEST_NULL;
-  MPI_Datatype dt = MPI_UINT8_T;
-  int peer = 0, tag = 0, count = 0;
+  bool matched = false;  // receives: the message is matched and its MPI_Imrecv posted
   bool done = false;
+  int peer = 0, tag = 0, count = 0;  // send: dest, tag, count; receive: the pattern
+  Buf buf;                   // kSend, kRecv: the pinned array
+  std::vector<char> scratch;  // kRecv: a message too long for buf lands here
+  int truncated_bytes = -1;
   Napi::Reference<Napi::Value> keep;
 };
 
@@ -540,19 +574,14 @@ Napi::Value WrapReq(Napi::Env env, Req* r) {
 Napi::Value Isend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireLive(env, "MPI_Isend");
-  Buf b;
-  int dest = 0, tag = 0;
-  ParseP2P(info, "dest", &b, &dest, &tag);
   auto* r = new Req;
-  r->type = Req::kSend;
-  r->dt = b.dt;
-  r->peer = dest;
-  r->tag = tag;
-  r->count = b.count;
-  const int rc = MPI_Isend(b.data, b.count, b.dt, dest, tag, MPI_COMM_WORLD, &r->req);
-  if (rc != MPI_SUCCESS) {
+  try {
+    ParseP2P(info, "dest", &r->buf, &r->peer, &r->tag);
+    r->count = r->buf.count;
+    Check(env, MPI_Isend(r->buf.data, r->buf.count, r->buf.dt, r->peer, r->tag, MPI_COMM_WORLD, &r->req), "MPI_Isend");
+  } catch (...) {
     delete r;
-    throw MpiError(env, "MPI_Isend", rc);
+    throw;
   }
   r->keep = Napi::Persistent(info[0]);
   return WrapReq(env, r);
@@ -561,34 +590,61 @@ Napi::Value Isend(const Napi::CallbackInfo& info) {
 Napi::Value Irecv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireLive(env, "MPI_Irecv");
-  Buf b;
-  int source = 0, tag = 0;
-  ParseP2P(info, "source", &b, &source, &tag);
   auto* r = new Req;
-  r->type = Req::kRecv;
-  r->dt = b.dt;
-  const int rc = MPI_Irecv(b.data, b.count, b.dt, Any(source, MPI_ANY_SOURCE), Any(tag, MPI_ANY_TAG), MPI_COMM_WORLD, &r->req);
-  if (rc != MPI_SUCCESS) {
+  try {
+    ParseP2P(info, "source", &r->buf, &r->peer, &r->tag);
+  } catch (...) {
     delete r;
-    throw MpiError(env, "MPI_Irecv", rc);
+    throw;
   }
+  r->type = Req::kRecv;
+  r->peer = Any(r->peer, MPI_ANY_SOURCE);
+  r->tag = Any(r->tag, MPI_ANY_TAG);
   r->keep = Napi::Persistent(info[0]);
   return WrapReq(env, r);
 }
 
-// mpiIrecvBytes(source, tag): like mpiRecvBytes, without blocking. mpiTest first polls
-// MPI_Improbe; once a message matches, it allocates the array and posts MPI_Imrecv.
+// mpiIrecvBytes(source, tag): like mpiRecvBytes, without blocking.
 Napi::Value IrecvBytes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  RequireLive(env, "MPI_Improbe");
+  RequireLive(env, "MPI_Irecv");
   ArgError err;
   int source = 0, tag = 0;
   if (!(ParseInt(info[0], "source", &source, &err) && ParseInt(info[1], "tag", &tag, &err))) err.Throw(env);
   auto* r = new Req;
-  r->type = Req::kProbeRecv;
+  r->type = Req::kRecvBytes;
   r->peer = Any(source, MPI_ANY_SOURCE);
   r->tag = Any(tag, MPI_ANY_TAG);
   return WrapReq(env, r);
+}
+
+// Receives: once MPI_Improbe matches a message, posts MPI_Imrecv for it. False if none yet.
+bool MatchAndPost(Napi::Env env, Req* r) {
+  int flag = 0;
+  MPI_Message msg;
+  MPI_Status st;
+  Check(env, MPI_Improbe(r->peer, r->tag, MPI_COMM_WORLD, &flag, &msg, &st), "MPI_Irecv");
+  if (!flag) return false;
+  const int bytes = MessageBytes(env, st);
+  void* dst = r->buf.data;
+  int count = r->buf.count;
+  MPI_Datatype dt = r->buf.dt;
+  if (r->type == Req::kRecvBytes) {
+    Napi::Uint8Array data = Napi::Uint8Array::New(env, static_cast<size_t>(bytes));
+    r->keep = Napi::Persistent(static_cast<Napi::Value>(data));
+    r->buf.data = dst = data.Data();
+    r->buf.count = count = bytes;
+    r->buf.dt = dt = MPI_UINT8_T;
+  } else if (static_cast<size_t>(bytes) > ByteLength(r->buf)) {
+    r->scratch.resize(static_cast<size_t>(bytes));
+    r->truncated_bytes = bytes;
+    dst = r->scratch.data();
+    count = bytes;
+    dt = MPI_BYTE;
+  }
+  Check(env, MPI_Imrecv(dst, count, dt, &msg, &r->req), "MPI_Irecv");
+  r->matched = true;
+  return true;
 }
 
 // mpiTest(handle): undefined while pending; on completion { source, tag, count } (plus
@@ -602,28 +658,21 @@ Napi::Value Test(const Napi::CallbackInfo& info) {
   Req* r = info[0].As<Napi::External<Req>>().Data();
   if (r->done) throw CodedError(env, "ERR_INVALID_STATE", "MPI_Test: this request has already completed");
   RequireLive(env, "MPI_Test");
-  auto fail = [&](const char* op, int rc) {
+  const char* op = r->type == Req::kSend ? "MPI_Isend" : "MPI_Irecv";
+  MPI_Status st;
+  int flag = 0;
+  try {
+    if (r->type != Req::kSend && !r->matched && !MatchAndPost(env, r)) return env.Undefined();
+    Check(env, MPI_Test(&r->req, &flag, &st), op);
+    if (flag && r->truncated_bytes >= 0)
+      throw MpiError(env, op, MPI_ERR_TRUNCATE, TruncationDetail(r->truncated_bytes, ByteLength(r->buf)));
+  } catch (...) {
+    // A failed request is over: release what it pinned.
     r->done = true;
     r->keep.Reset();
-    return MpiError(env, op, rc);
-  };
-  MPI_Status st;
-  if (r->type == Req::kProbeRecv && r->req == MPI_REQUEST_NULL) {
-    int flag = 0;
-    MPI_Message msg;
-    int rc = MPI_Improbe(r->peer, r->tag, MPI_COMM_WORLD, &flag, &msg, &st);
-    if (rc != MPI_SUCCESS) throw fail("MPI_Improbe", rc);
-    if (!flag) return env.Undefined();
-    int n = 0;
-    MPI_Get_count(&st, MPI_UINT8_T, &n);
-    Napi::Uint8Array data = Napi::Uint8Array::New(env, static_cast<size_t>(n));
-    r->keep = Napi::Persistent(static_cast<Napi::Value>(data));
-    rc = MPI_Imrecv(data.Data(), n, MPI_UINT8_T, &msg, &r->req);
-    if (rc != MPI_SUCCESS) throw fail("MPI_Imrecv", rc);
+    std::vector<char>().swap(r->scratch);
+    throw;
   }
-  int flag = 0;
-  const int rc = MPI_Test(&r->req, &flag, &st);
-  if (rc != MPI_SUCCESS) throw fail("MPI_Test", rc);
   if (!flag) return env.Undefined();
   Napi::Object o = Napi::Object::New(env);
   if (r->type == Req::kSend) {
@@ -632,8 +681,8 @@ Napi::Value Test(const Napi::CallbackInfo& info) {
     o.Set("tag", r->tag);
     o.Set("count", r->count);
   } else {
-    o = StatusObject(env, st, r->dt);
-    if (r->type == Req::kProbeRecv) o.Set("data", r->keep.Value());
+    o = StatusObject(env, st, r->buf.dt);
+    if (r->type == Req::kRecvBytes) o.Set("data", r->keep.Value());
   }
   r->done = true;
   r->keep.Reset();

@@ -107,6 +107,31 @@ export interface MpiRequestHandle {
   readonly [mpiRequestBrand]: true;
 }
 
+/** A scattered field to smooth with thin-plate splines (Fluidimage's subdomain method). */
+export interface TpsArgs {
+  x: Float64Array;
+  y: Float64Array;
+  u: Float64Array;
+  v: Float64Array;
+  /** Where to evaluate the smoothed field. */
+  xNew: Float64Array;
+  yNew: Float64Array;
+  subdomSize: number;
+  smoothingCoef: number;
+  /** Values farther than this (pixels) from the smoothed field are replaced and the spline solved again. */
+  threshold: number;
+}
+
+export interface TpsOut {
+  uNew: Float64Array;
+  vNew: Float64Array;
+  /** Smoothed values at the input points. */
+  uSmooth: Float64Array;
+  vSmooth: Float64Array;
+  replaced: number;
+  singularBoxes: number;
+}
+
 export interface NativeCore {
   /** Correlates all windows on libuv's thread pool; `threads` splits the pass further. */
   correlatePass(args: PassArgs, threads?: number): Promise<PassOut>;
@@ -116,6 +141,8 @@ export interface NativeCore {
    * residual displacement.
    */
   deformPair(args: DeformArgs, threads?: number): Promise<{ im0: Float32Array; im1: Float32Array }>;
+  /** Thin-plate-spline smoothing with subdomains; `threads` solves boxes in parallel. */
+  tpsSmooth(args: TpsArgs, threads?: number): Promise<TpsOut>;
   /** Seconds for `count` times (2 forward + 1 inverse) FFTs of one window shape. */
   timeFftOnly(height: number, width: number, count: number): number;
   setPlannerEffort(effort: 'estimate' | 'measure' | 'patient'): void;
@@ -162,6 +189,7 @@ export interface NativeCore {
   mpiRecvBytes(source: number, tag: number): MpiBytesStatus;
   /** Nonblocking; the buffer is pinned until mpiTest reports completion. */
   mpiIsend(buffer: MpiBuffer, dest: number, tag: number): MpiRequestHandle;
+  /** Nonblocking; the message is matched (MPI_Improbe) by the first mpiTest that sees it. */
   mpiIrecv(buffer: MpiBuffer, source: number, tag: number): MpiRequestHandle;
   mpiIrecvBytes(source: number, tag: number): MpiRequestHandle;
   /** undefined while pending; the status once complete (then the handle is spent). */

@@ -82,7 +82,7 @@ export const pivSchema: Group = group('Parameters of the PIV topology', {
   multipass: group('Refinement passes', {
     number: num(1, 'Number of passes', { integer: true, min: 1, max: 8 }),
     coeff_zoom: custom<number | number[]>(2, 'Window size divisor from one pass to the next (an integer or one per pass)', coeffZoom),
-    use_tps: custom<boolean | string>('last', 'Thin-plate-spline smoothing: true, false or "last" (this version interpolates linearly; TPS comes with the accuracy work)', useTps),
+    use_tps: custom<boolean | string>('last', 'Thin-plate-spline smoothing with subdomains (Fluidimage, UVmat): "last" for the final field, true also between passes, false never (linear interpolation)', useTps),
     subdom_size: num(200, 'TPS subdomain size (vectors)', { integer: true, min: 10 }),
     smoothing_coef: num(5.0, 'TPS smoothing coefficient', { min: 0 }),
     threshold_tps: num(1.5, 'TPS: replace vectors differing from the smoothed field by more than this (pixels)', { above: 0 }),

@@ -1,8 +1,9 @@
 /**
  * A real, private, single-node Slurm for the tests of the batch templates (slurm/*.sbatch):
- * munged (unless one already answers), slurmctld and slurmd started as child processes on a
- * minimal slurm.conf in a temporary directory, on free ports, so that nothing clashes with
- * a Slurm already on the machine. Needs root (slurmd launches jobs as their user).
+ * munged, slurmctld and slurmd started as child processes on a minimal slurm.conf in a
+ * temporary directory (own munge key and socket, free ports), so that nothing clashes with a
+ * Slurm or munged already on the machine or started by another test run. Needs root
+ * (slurmd launches jobs as their user, munged must run as user munge).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, chownSync, chmodSync } from 'node:fs';
@@ -91,22 +92,16 @@ export function slurmMissing(): string | undefined {
   return undefined;
 }
 
-/** Whether a munged answers on the default socket. */
-function mungeAnswers(): boolean {
-  return spawnSync('sh', ['-c', 'munge -n | unmunge'], { stdio: 'ignore', timeout: 5_000 }).status === 0;
+/** Whether the munged of `socket` encodes and decodes a credential. */
+function mungeAnswers(socket: string): boolean {
+  const cred = spawnSync('munge', ['-n', '-S', socket], { encoding: 'utf8', timeout: 5_000 });
+  return cred.status === 0 && spawnSync('unmunge', ['-S', socket], { input: cred.stdout, stdio: ['pipe', 'ignore', 'ignore'], timeout: 5_000 }).status === 0;
 }
 
 function idOf(flag: '-u' | '-g', user: string): number {
   const r = spawnSync('id', [flag, user], { encoding: 'utf8' });
   if (r.status !== 0) throw new SlurmUnavailable(`no user ${user} (id ${flag} ${user}: ${r.stderr.trim()})`);
   return Number(r.stdout.trim());
-}
-
-/** A directory owned by munge with the given mode (munged refuses insecure directories). */
-function mungeDir(path: string, mode: number, uid: number, gid: number): void {
-  mkdirSync(path, { recursive: true });
-  chownSync(path, uid, gid);
-  chmodSync(path, mode);
 }
 
 /**
@@ -147,7 +142,7 @@ export function parseJobs(text: string): JobRecord[] {
   });
 }
 
-/** Starts munged (if needed), slurmctld and slurmd; throws SlurmUnavailable when it cannot. */
+/** Starts munged, slurmctld and slurmd; throws SlurmUnavailable when it cannot. */
 export async function startSlurm(): Promise<Slurm> {
   const why = slurmMissing();
   if (why !== undefined) throw new SlurmUnavailable(why);
@@ -158,9 +153,16 @@ export async function startSlurm(): Promise<Slurm> {
   const ctldLog = join(dir, 'slurmctld.log');
   const slurmdLog = join(dir, 'slurmd.log');
 
-  const logTail = (lines = 15) =>
-    `--- slurmctld.log ---\n${tail(ctldLog, lines)}\n--- slurmd.log ---\n${tail(slurmdLog, lines)}` +
-    (existsSync(join(dir, 'munged.out')) ? `\n--- munged ---\n${tail(join(dir, 'munged.out'), lines)}` : '');
+  const nonEmpty = (path: string) => existsSync(path) && readFileSync(path, 'utf8').trim() !== '';
+  /**
+   * The last lines of each daemon's log file, else of what it printed (with -D the daemons
+   * print their log too; a failure before the log file is opened is only printed).
+   */
+  const logTail = (lines = 12) =>
+    ([['slurmctld', ctldLog], ['slurmd', slurmdLog], ['munged', undefined]] as const)
+      .map(([name, log]) => (log !== undefined && nonEmpty(log) ? log : join(dir, `${name}.out`)))
+      .filter(nonEmpty)
+      .map((path) => `--- ${path} ---\n${tail(path, lines)}`).join('\n') || '(no daemon logs)';
 
   /** Starts a daemon in the foreground, stdout and stderr to a file of dir. */
   const daemon = (name: string, cmd: string, args: string[], ids?: { uid: number; gid: number }) => {
@@ -178,21 +180,23 @@ export async function startSlurm(): Promise<Slurm> {
   const killAll = () => { for (const c of children) if (alive(c.proc)) c.proc.kill('SIGKILL'); };
   process.once('exit', killAll);
 
-  const slurmEnv = env;
+  let stopped = false;
   const stopAll = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
     const ctld = children.find((c) => c.name === 'slurmctld');
     if (ctld !== undefined && alive(ctld.proc)) {
       // Jobs first, while slurmd is up, so that no slurmstepd (a daemon of its own, which
-      // killing slurmd would leave behind) outlives the test.
-      const q = await run('squeue', ['-h', '-o', '%i'], { env: slurmEnv, timeoutMs: 5_000 });
-      if (q.code === 0 && q.stdout.trim() !== '') {
-        await run('scancel', ['--user=root'], { env: slurmEnv, timeoutMs: 5_000 });
+      // stopping slurmd would leave behind) outlives the test.
+      const queued = async () => {
+        const q = await run('squeue', ['-h', '-o', '%A'], { env, timeoutMs: 5_000 });
+        return q.code === 0 ? q.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '') : [];
+      };
+      const ids = await queued();
+      if (ids.length > 0) {
+        await run('scancel', ids, { env, timeoutMs: 5_000 });
         const t0 = Date.now();
-        while (Date.now() - t0 < 15_000) {
-          const left = await run('squeue', ['-h', '-o', '%i'], { env: slurmEnv, timeoutMs: 5_000 });
-          if (left.code !== 0 || left.stdout.trim() === '') break;
-          await sleep(300);
-        }
+        while ((await queued()).length > 0 && Date.now() - t0 < 15_000) await sleep(300);
       }
     }
     // slurmd before slurmctld (no "node not responding" churn), munged last.
@@ -215,32 +219,34 @@ export async function startSlurm(): Promise<Slurm> {
     throw new SlurmUnavailable(`${message}\n${logs}`);
   };
 
+  let socket = '';
   try {
-    // --- munge: the daemons and clients authenticate every message with it.
-    if (!mungeAnswers()) {
-      const uid = idOf('-u', 'munge');
-      const gid = idOf('-g', 'munge');
-      const key = '/etc/munge/munge.key';
-      if (!existsSync(key)) {
-        mungeDir('/etc/munge', 0o700, uid, gid);
-        const r = spawnSync('mungekey', ['--create', `--keyfile=${key}`], { encoding: 'utf8' });
-        if (r.status !== 0) spawnSync('dd', ['if=/dev/urandom', `of=${key}`, 'bs=1024', 'count=1'], { stdio: 'ignore' });
-        chownSync(key, uid, gid);
-        chmodSync(key, 0o400);
-      }
-      // No systemd here: the runtime, log and seed directories may not exist.
-      mungeDir('/run/munge', 0o755, uid, gid);
-      mungeDir('/var/log/munge', 0o700, uid, gid);
-      mungeDir('/var/lib/munge', 0o711, uid, gid);
-      // As user munge directly (not via runuser, which forks: its pid would not be munged's);
-      // --force replaces a stale socket left by a killed munged.
-      daemon('munged', 'munged', ['--foreground', '--force'], { uid, gid });
-      const t0 = Date.now();
-      while (!mungeAnswers()) {
-        const m = children[children.length - 1].proc;
-        if (!alive(m) || Date.now() - t0 > 10_000) await fail(`munged did not come up (${alive(m) ? 'no answer in 10 s' : `exited ${String(m.exitCode ?? m.signalCode)}`})`);
-        await sleep(100);
-      }
+    // --- munge: the daemons and clients authenticate every message with it. A private
+    // munged (own key and socket in dir, AuthInfo=socket=... in slurm.conf): nothing shared
+    // with a system munged or another test run that could stop it, nothing touched outside dir.
+    const uid = idOf('-u', 'munge');
+    const gid = idOf('-g', 'munge');
+    chmodSync(dir, 0o755); // munged runs as munge and refuses paths it cannot resolve
+    const mdir = join(dir, 'munge');
+    mkdirSync(mdir);
+    const key = join(mdir, 'munge.key');
+    // mungekey comes with munge >= 0.5.14; older ones: random bytes.
+    if (spawnSync('mungekey', ['--create', `--keyfile=${key}`], { stdio: 'ignore' }).status !== 0) {
+      spawnSync('dd', ['if=/dev/urandom', `of=${key}`, 'bs=1024', 'count=1'], { stdio: 'ignore' });
+    }
+    chownSync(key, uid, gid);
+    chmodSync(key, 0o400);
+    chownSync(mdir, uid, gid);
+    chmodSync(mdir, 0o711); // clients need to reach the socket; munged rejects writable dirs
+    socket = join(mdir, 'munge.socket');
+    // As user munge directly (not via runuser, which forks: its pid would not be munged's).
+    const munged = daemon('munged', 'munged', ['--foreground', `--socket=${socket}`, `--key-file=${key}`,
+      `--pid-file=${join(mdir, 'munged.pid')}`, `--log-file=${join(mdir, 'munged.log')}`, `--seed-file=${join(mdir, 'munged.seed')}`], { uid, gid });
+    const mungeStart = Date.now();
+    while (!mungeAnswers(socket)) {
+      if (!alive(munged)) await fail(`munged exited (${String(munged.exitCode ?? munged.signalCode)})`);
+      if (Date.now() - mungeStart > 10_000) await fail('munged did not answer in 10 s');
+      await sleep(100);
     }
 
     // --- slurm.conf: the minimum for one node, everything private to dir.
@@ -249,11 +255,12 @@ export async function startSlurm(): Promise<Slurm> {
     const cpus = availableParallelism();
     mkdirSync(join(dir, 'state'));
     mkdirSync(join(dir, 'spool'));
-    await writeFile(conf, confText({ dir, ctldPort, slurmdPort, cpus, mpi: 'none' }));
+    mkdirSync(join(dir, 'tmp'));
+    await writeFile(conf, confText({ dir, socket, ctldPort, slurmdPort, cpus, mpi: 'none' }));
     // pmix as the default when the plugin is there (`srun --mpi=list` only reads slurm.conf).
     const list = await run('srun', ['--mpi=list'], { env });
     const mpiDefault = /^\s*pmix\s*$/m.test(list.stdout + list.stderr) ? 'pmix' : 'none';
-    if (mpiDefault !== 'none') await writeFile(conf, confText({ dir, ctldPort, slurmdPort, cpus, mpi: mpiDefault }));
+    if (mpiDefault !== 'none') await writeFile(conf, confText({ dir, socket, ctldPort, slurmdPort, cpus, mpi: mpiDefault }));
 
     const ctld = daemon('slurmctld', 'slurmctld', ['-D', '-f', conf]);
     const slurmd = daemon('slurmd', 'slurmd', ['-D', '-N', 'localhost', '-f', conf]);
@@ -308,12 +315,13 @@ export async function startSlurm(): Promise<Slurm> {
       stop: stopAll,
     };
   } catch (e) {
-    if (!(e instanceof SlurmUnavailable)) await stopAll();
+    // Whatever failed after munged or a daemon started: stop them (a no-op after fail()).
+    await stopAll();
     throw e;
   }
 }
 
-function confText(o: { dir: string; ctldPort: number; slurmdPort: number; cpus: number; mpi: string }): string {
+function confText(o: { dir: string; socket: string; ctldPort: number; slurmdPort: number; cpus: number; mpi: string }): string {
   const p = (name: string) => join(o.dir, name);
   return `# Private one-node Slurm of the fluidimage tests (test/helpers/slurm.ts).
 ClusterName=fluidimage-test
@@ -323,8 +331,12 @@ SlurmdPort=${o.slurmdPort}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+AuthInfo=socket=${o.socket}
 StateSaveLocation=${p('state')}
 SlurmdSpoolDir=${p('spool')}
+# PMIx puts per-step directories there (/tmp/spmix_appdir_<uid>_<job>.<step> by default):
+# private, as job ids of two test runs at once collide.
+TmpFS=${p('tmp')}
 SlurmctldPidFile=${p('slurmctld.pid')}
 SlurmdPidFile=${p('slurmd.pid')}
 SlurmctldLogFile=${p('slurmctld.log')}

@@ -67,6 +67,8 @@ export class WorkPIV {
   private readonly medianEpsilon: number;
   private readonly minValidFraction: number;
   private readonly smoothPredictor: boolean;
+  private readonly useTps: boolean | string;
+  private readonly tpsParams: { subdomSize: number; smoothingCoef: number; threshold: number };
   private readonly strcrop: string | null;
 
   /** `threads` > 1 splits each pass over several native threads (one pair at a time). */
@@ -118,6 +120,10 @@ export class WorkPIV {
     this.medianEpsilon = fix.median_epsilon as number;
     this.minValidFraction = piv0.min_valid_fraction as number;
     this.smoothPredictor = mp.smooth_predictor as boolean;
+    this.useTps = mp.use_tps as boolean | string;
+    this.tpsParams = {
+      subdomSize: mp.subdom_size as number, smoothingCoef: mp.smoothing_coef as number, threshold: mp.threshold_tps as number,
+    };
   }
 
   /** Window shapes of the passes, e.g. for benchmarks and reports. */
@@ -133,11 +139,21 @@ export class WorkPIV {
     const region = parseStrcrop(this.strcrop, [height, width]);
     const results: PassResult[] = [];
     let prev: { grid: Grid; dx: Float32Array; dy: Float32Array } | undefined;
-    for (const pass of this.passes) {
+    for (const [k, pass] of this.passes.entries()) {
       const grid = makeGrid(region, pass.shape0, this.overlap);
       const r = await this.onePass(pair, pass, grid, prev);
       results.push(r.result);
       prev = { grid, dx: r.filledDx, dy: r.filledDy };
+      const isLast = k === this.passes.length - 1;
+      // Thin-plate splines: for the predictor of the next pass (use_tps true), for the
+      // final field (true or "last"). The smoothed field replaces the filled one.
+      if (this.useTps === true || (this.useTps === 'last' && isLast)) {
+        const smooth = await this.tps(r.result, grid);
+        if (smooth) {
+          prev = { grid, dx: smooth.gridDx, dy: smooth.gridDy };
+          if (isLast) r.result.extra = { ...r.result.extra, ...smooth.stored };
+        }
+      }
     }
     const last = results[results.length - 1];
     const lastGrid = prev!.grid;
@@ -163,6 +179,44 @@ export class WorkPIV {
       shape_images: [height, width],
       passes: results,
       params: this.params,
+    };
+  }
+
+  /**
+   * Smooths the valid vectors of a pass with thin-plate splines (subdomains) and
+   * evaluates them on the pass's grid. Points no box covers (or a field with too few
+   * vectors) keep the linear fill. Returns undefined when nothing could be smoothed.
+   */
+  private async tps(pass: PassResult, grid: Grid) {
+    const valid: number[] = [];
+    for (let k = 0; k < pass.deltaxs.length; k++) if (!Number.isNaN(pass.deltaxs[k])) valid.push(k);
+    if (valid.length < 10) return undefined;
+    const pick = (a: Float32Array) => Float64Array.from(valid, (k) => a[k]);
+    const [ny, nx] = pass.shape_grid;
+    const gx = new Float64Array(ny * nx);
+    const gy = new Float64Array(ny * nx);
+    for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
+      gx[j * nx + i] = grid.xs[i];
+      gy[j * nx + i] = grid.ys[j];
+    }
+    const out = await native().tpsSmooth({
+      x: pick(pass.xs), y: pick(pass.ys), u: pick(pass.deltaxs), v: pick(pass.deltays), xNew: gx, yNew: gy,
+      subdomSize: this.tpsParams.subdomSize, smoothingCoef: this.tpsParams.smoothingCoef, threshold: this.tpsParams.threshold,
+    }, this.threads);
+    // Where no box gives a value, the linear fill of the measured field.
+    const fill = (values: Float64Array, measured: Float32Array) => {
+      const f = fillNaN(measured, ny, nx);
+      return Float32Array.from(values, (v, k) => (Number.isNaN(v) ? f[k] : v));
+    };
+    return {
+      gridDx: fill(out.uNew, pass.deltaxs),
+      gridDy: fill(out.vNew, pass.deltays),
+      stored: {
+        xs_smooth: Float32Array.from(valid, (k) => pass.xs[k]),
+        ys_smooth: Float32Array.from(valid, (k) => pass.ys[k]),
+        deltaxs_smooth: Float32Array.from(out.uSmooth),
+        deltays_smooth: Float32Array.from(out.vSmooth),
+      },
     };
   }
 

@@ -1,0 +1,281 @@
+#include "tps.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <mutex>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace fi {
+namespace {
+
+// Kernel of the thin-plate spline as a function of the squared distance.
+inline double Kernel(double r2) { return r2 > 0 ? 0.5 * r2 * std::log(r2) : 0.0; }
+// The same in single precision, for evaluations (the log dominated their cost).
+inline float KernelF(float r2) { return r2 > 0 ? 0.5f * r2 * std::log(r2) : 0.0f; }
+
+// In-place LU with partial pivoting of the m x m matrix a; false if singular.
+bool LuFactor(std::vector<double>& a, int m, std::vector<int>& piv) {
+  piv.resize(m);
+  for (int k = 0; k < m; ++k) {
+    int p = k;
+    double best = std::fabs(a[static_cast<size_t>(k) * m + k]);
+    for (int i = k + 1; i < m; ++i) {
+      const double v = std::fabs(a[static_cast<size_t>(i) * m + k]);
+      if (v > best) {
+        best = v;
+        p = i;
+      }
+    }
+    if (!(best > 1e-12)) return false;
+    piv[k] = p;
+    if (p != k)
+      for (int j = 0; j < m; ++j) std::swap(a[static_cast<size_t>(k) * m + j], a[static_cast<size_t>(p) * m + j]);
+    const double inv = 1.0 / a[static_cast<size_t>(k) * m + k];
+    double* rk = &a[static_cast<size_t>(k) * m];
+    for (int i = k + 1; i < m; ++i) {
+      double* ri = &a[static_cast<size_t>(i) * m];
+      const double f = ri[k] * inv;
+      ri[k] = f;
+      if (f == 0) continue;
+      for (int j = k + 1; j < m; ++j) ri[j] -= f * rk[j];
+    }
+  }
+  return true;
+}
+
+void LuSolve(const std::vector<double>& a, int m, const std::vector<int>& piv, double* b) {
+  for (int k = 0; k < m; ++k) std::swap(b[k], b[piv[k]]);
+  for (int i = 1; i < m; ++i) {
+    const double* ri = &a[static_cast<size_t>(i) * m];
+    double s = b[i];
+    for (int j = 0; j < i; ++j) s -= ri[j] * b[j];
+    b[i] = s;
+  }
+  for (int i = m - 1; i >= 0; --i) {
+    const double* ri = &a[static_cast<size_t>(i) * m];
+    double s = b[i];
+    for (int j = i + 1; j < m; ++j) s -= ri[j] * b[j];
+    b[i] = s / ri[i];
+  }
+}
+
+struct Box {
+  double x0, x1, y0, y1;
+  // Local frame of the box: positions are (p - origin) / scale, so that kernel values do
+  // not depend on the pixel units and boxes of the same layout share one factorisation.
+  double ox = 0, oy = 0;
+  std::vector<int> members;
+  std::vector<double> wu, wv;  // weights (n) then the affine part (1, y, x)
+  bool ok = false;
+};
+
+// LU factors of a box's system, shared by the boxes whose points have the same layout
+// (on a regular grid with few holes, most boxes).
+struct Factor {
+  std::vector<double> lu, kmat;
+  std::vector<int> piv;
+  bool ok = false;
+};
+
+// Value of a box's spline at (x, y).
+void Eval(const TpsInput& in, const Box& b, double scale, double x, double y, double* u, double* v) {
+  const size_t n = b.members.size();
+  const double lx = (x - b.ox) / scale, ly = (y - b.oy) / scale;
+  double su = b.wu[n] + b.wu[n + 1] * ly + b.wu[n + 2] * lx;
+  double sv = b.wv[n] + b.wv[n + 1] * ly + b.wv[n + 2] * lx;
+  const double inv = 1.0 / scale;
+  for (size_t k = 0; k < n; ++k) {
+    const int i = b.members[k];
+    const float dx = static_cast<float>((x - in.x[i]) * inv), dy = static_cast<float>((y - in.y[i]) * inv);
+    const double kv = KernelF(dx * dx + dy * dy);
+    su += b.wu[k] * kv;
+    sv += b.wv[k] * kv;
+  }
+  *u = su;
+  *v = sv;
+}
+
+// The system of a box in its local frame: [[K + s I, P], [P^T, 0]], P = [1, y, x].
+Factor BuildFactor(const TpsInput& in, const Box& b, double scale) {
+  const int n = static_cast<int>(b.members.size()), m = n + 3;
+  Factor f;
+  f.lu.assign(static_cast<size_t>(m) * m, 0.0);
+  const double s = in.smoothing_coef * n / 1000.0;
+  for (int r = 0; r < n; ++r) {
+    const int i = b.members[r];
+    for (int c = 0; c < n; ++c) {
+      const int j = b.members[c];
+      const double dx = (in.x[i] - in.x[j]) / scale, dy = (in.y[i] - in.y[j]) / scale;
+      f.lu[static_cast<size_t>(r) * m + c] = Kernel(dx * dx + dy * dy) + (r == c ? s : 0.0);
+    }
+    const double p[3] = {1.0, (in.y[i] - b.oy) / scale, (in.x[i] - b.ox) / scale};
+    for (int q = 0; q < 3; ++q) {
+      f.lu[static_cast<size_t>(r) * m + n + q] = p[q];
+      f.lu[static_cast<size_t>(n + q) * m + r] = p[q];
+    }
+  }
+  f.kmat = f.lu;
+  f.ok = LuFactor(f.lu, m, f.piv);
+  return f;
+}
+
+// Solves one box: smoothing spline, then iterative replacement of far values.
+void SolveBox(const TpsInput& in, Box& b, const Factor& f, int* replaced) {
+  const int n = static_cast<int>(b.members.size()), m = n + 3;
+  if (!f.ok) return;
+  const double s = in.smoothing_coef * n / 1000.0;
+  std::vector<double> cu(n), cv(n);
+  for (int r = 0; r < n; ++r) {
+    cu[r] = in.u[b.members[r]];
+    cv[r] = in.v[b.members[r]];
+  }
+  std::vector<double> su(m), sv(m);
+  for (int it = 0; it < in.max_iterations; ++it) {
+    std::copy(cu.begin(), cu.end(), su.begin());
+    std::copy(cv.begin(), cv.end(), sv.begin());
+    su[n] = su[n + 1] = su[n + 2] = sv[n] = sv[n + 1] = sv[n + 2] = 0;
+    LuSolve(f.lu, m, f.piv, su.data());
+    LuSolve(f.lu, m, f.piv, sv.data());
+    // Smoothed values at the points: (K + s I) w + P c minus the s w of the diagonal.
+    int changed = 0;
+    for (int r = 0; r < n; ++r) {
+      const double* row = &f.kmat[static_cast<size_t>(r) * m];
+      double fu = 0, fv = 0;
+      for (int c = 0; c < m; ++c) {
+        fu += row[c] * su[c];
+        fv += row[c] * sv[c];
+      }
+      fu -= s * su[r];
+      fv -= s * sv[r];
+      if (std::hypot(fu - cu[r], fv - cv[r]) > in.threshold) {
+        cu[r] = fu;
+        cv[r] = fv;
+        ++changed;
+      }
+    }
+    b.wu = su;
+    b.wv = sv;
+    b.ok = true;
+    *replaced += changed;
+    if (changed == 0) break;
+  }
+}
+
+// Layout key of a box: its points relative to the box origin, in grid units.
+std::string LayoutKey(const TpsInput& in, const Box& b, double scale) {
+  std::string key;
+  key.reserve(b.members.size() * 8);
+  for (int i : b.members) {
+    const long qx = std::lround((in.x[i] - b.ox) / scale * 64), qy = std::lround((in.y[i] - b.oy) / scale * 64);
+    key.append(reinterpret_cast<const char*>(&qx), sizeof(qx)).append(reinterpret_cast<const char*>(&qy), sizeof(qy));
+  }
+  return key;
+}
+
+}  // namespace
+
+void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, double* un, double* vn,
+               TpsOutput* out, int threads) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  out->u_smooth.assign(in.n, nan);
+  out->v_smooth.assign(in.n, nan);
+  std::fill(un, un + m, nan);
+  std::fill(vn, vn + m, nan);
+  if (in.n < 4) return;
+  double xmin = in.x[0], xmax = in.x[0], ymin = in.y[0], ymax = in.y[0];
+  for (int i = 1; i < in.n; ++i) {
+    xmin = std::min(xmin, in.x[i]);
+    xmax = std::max(xmax, in.x[i]);
+    ymin = std::min(ymin, in.y[i]);
+    ymax = std::max(ymax, in.y[i]);
+  }
+  const double rx = std::max(xmax - xmin, 1.0), ry = std::max(ymax - ymin, 1.0);
+  const double aspect = ry / rx;
+  const double nsub = static_cast<double>(in.n) / std::max(1, in.subdom_size);
+  const int nbx = std::max(1, static_cast<int>(std::floor(std::sqrt(nsub / aspect))));
+  const int nby = std::max(1, static_cast<int>(std::ceil(std::sqrt(nsub * aspect))));
+  const double bw = rx / nbx, bh = ry / nby;
+  // Typical spacing of the points: the kernel's length unit.
+  const double scale = std::max(1e-6, std::sqrt(rx * ry / in.n));
+  // Boxes enlarged by a quarter of their size on every side, so that neighbours overlap.
+  std::vector<Box> boxes;
+  for (int bx = 0; bx < nbx; ++bx)
+    for (int by = 0; by < nby; ++by) {
+      Box b;
+      b.x0 = xmin + bx * bw - 0.25 * bw;
+      b.x1 = xmin + (bx + 1) * bw + 0.25 * bw;
+      b.y0 = ymin + by * bh - 0.25 * bh;
+      b.y1 = ymin + (by + 1) * bh + 0.25 * bh;
+      for (int i = 0; i < in.n; ++i)
+        if (in.x[i] >= b.x0 && in.x[i] < b.x1 && in.y[i] >= b.y0 && in.y[i] < b.y1) {
+          // Origin on the first point: boxes of the same layout get the same local frame.
+          b.ox = in.x[i];
+          b.oy = in.y[i];
+          break;
+        }
+      for (int i = 0; i < in.n; ++i)
+        if (in.x[i] >= b.x0 && in.x[i] < b.x1 && in.y[i] >= b.y0 && in.y[i] < b.y1) b.members.push_back(i);
+      boxes.push_back(std::move(b));
+    }
+  std::mutex mutex;
+  std::map<std::string, std::shared_ptr<Factor>> factors;
+  int next = 0;
+  auto work = [&] {
+    for (;;) {
+      int k;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        k = next++;
+      }
+      if (k >= static_cast<int>(boxes.size())) return;
+      if (boxes[k].members.size() < 4) continue;
+      const std::string key = LayoutKey(in, boxes[k], scale);
+      std::shared_ptr<Factor> f;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        auto it = factors.find(key);
+        if (it != factors.end()) f = it->second;
+      }
+      if (!f) {
+        f = std::make_shared<Factor>(BuildFactor(in, boxes[k], scale));
+        std::lock_guard<std::mutex> lock(mutex);
+        factors.emplace(key, f);
+      }
+      int replaced = 0;
+      SolveBox(in, boxes[k], *f, &replaced);
+      std::lock_guard<std::mutex> lock(mutex);
+      out->replaced += replaced;
+      if (!boxes[k].ok) ++out->singular_boxes;
+    }
+  };
+  const int nt = std::max(1, std::min(threads, static_cast<int>(boxes.size())));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < nt; ++t) pool.emplace_back(work);
+  work();
+  for (auto& th : pool) th.join();
+  // Blend: mean of the boxes containing each point.
+  auto blend = [&](double x, double y, double* u, double* v) {
+    double su = 0, sv = 0;
+    int c = 0;
+    for (const Box& b : boxes) {
+      if (!b.ok || x < b.x0 || x >= b.x1 || y < b.y0 || y >= b.y1) continue;
+      double bu, bv;
+      Eval(in, b, scale, x, y, &bu, &bv);
+      su += bu;
+      sv += bv;
+      ++c;
+    }
+    if (c) {
+      *u = su / c;
+      *v = sv / c;
+    }
+  };
+  for (int i = 0; i < in.n; ++i) blend(in.x[i], in.y[i], &out->u_smooth[i], &out->v_smooth[i]);
+  for (int i = 0; i < m; ++i) blend(xn[i], yn[i], &un[i], &vn[i]);
+}
+
+}  // namespace fi
