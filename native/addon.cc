@@ -208,11 +208,14 @@ class DeformWorker : public Napi::AsyncWorker {
     try {
       const size_t npix = static_cast<size_t>(ny_) * nx_;
       std::vector<float> coef(npix);
+      std::vector<uint8_t> valid;
       for (int k = 0; k < 2; ++k) {
         std::copy(src_[k], src_[k] + npix, coef.begin());
+        const bool masked = fi::FillInvalid(coef.data(), npix, &valid);
         fi::BSplinePrefilter(coef.data(), ny_, nx_);
         fi::DeformInput in = base_;
         in.factor = k == 0 ? -0.5f : 0.5f;
+        in.valid = masked ? valid.data() : nullptr;
         const int nt = std::max(1, std::min(threads_, ny_ / 32));
         if (nt == 1) {
           fi::DeformRows(in, coef.data(), dst_[k], 0, ny_);

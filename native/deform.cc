@@ -130,6 +130,25 @@ void FilterColumns(float* data, int ny, int nx, int x0, int nb, std::vector<doub
 
 }  // namespace
 
+bool FillInvalid(float* data, size_t n, std::vector<uint8_t>* valid) {
+  double sum = 0;
+  size_t count = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (data[i] == data[i]) {
+      sum += data[i];
+      ++count;
+    }
+  if (count == n) return false;
+  const float mean = count ? static_cast<float>(sum / count) : 0.f;
+  valid->assign(n, 1);
+  for (size_t i = 0; i < n; ++i)
+    if (data[i] != data[i]) {
+      data[i] = mean;
+      (*valid)[i] = 0;
+    }
+  return true;
+}
+
 void BSplinePrefilter(float* data, int ny, int nx) {
   std::vector<double> line;
   for (int y = 0; y < ny; ++y) FilterLine(data + static_cast<size_t>(y) * nx, nx, 1, line);
@@ -192,6 +211,15 @@ void DeformRows(const DeformInput& in, const float* coef, float* out, int row_be
         continue;
       }
       const int ix = ixs[x], iy = iys[x];
+      if (in.valid) {
+        // Nearest source pixel masked: no information here either.
+        const int nxp = std::min(nx - 1, std::max(0, static_cast<int>(sx + 0.5f)));
+        const int nyp = std::min(ny - 1, std::max(0, static_cast<int>(sy + 0.5f)));
+        if (!in.valid[static_cast<size_t>(nyp) * nx + nxp]) {
+          dst[x] = nan;
+          continue;
+        }
+      }
       float wx[kTaps], wy[kTaps];
       for (int a = 0; a < kTaps; ++a) {
         wx[a] = wxs[static_cast<size_t>(a) * nx + x];

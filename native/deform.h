@@ -2,6 +2,9 @@
 // displacement field (image 0 at x - d/2, image 1 at x + d/2) with cubic B-spline
 // interpolation, so that the correlation of the deformed windows measures a residual.
 #pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
 
 namespace fi {
 
@@ -16,7 +19,13 @@ struct DeformInput {
   const float* dy = nullptr;
   // Sampling position = pixel + factor * d (factor -0.5 for image 0, +0.5 for image 1).
   float factor = 0.f;
+  // Optional: 0 where the source pixel is masked (NaN); outputs sampled there are NaN.
+  const uint8_t* valid = nullptr;
 };
+
+// Replaces NaN samples (masked pixels) by the mean of the others, so that the spline
+// prefilter does not spread them, and records where they were. False if there were none.
+bool FillInvalid(float* data, size_t n, std::vector<uint8_t>* valid);
 
 // In-place conversion of samples to cubic B-spline coefficients (mirror boundaries).
 void BSplinePrefilter(float* data, int ny, int nx);

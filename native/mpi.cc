@@ -5,8 +5,11 @@
 // Conventions (src/native.ts "MPI" documents the JS side):
 //  - ranks and tags are plain ints; -1 means MPI_ANY_SOURCE / MPI_ANY_TAG (their values
 //    differ between MPI implementations, so the mapping happens here);
-//  - range checks of ranks and tags with friendly messages live in TypeScript; here only
-//    what memory safety needs is checked, so MPI's own errors stay reachable from tests;
+//  - point-to-point ranks and tags are range-checked in TypeScript, not here, so MPI's
+//    own errors (MPI_ERR_RANK...) stay reachable through the raw binding;
+//  - collectives check their arguments here, inside an agreement step that every rank
+//    joins (see Agree), so that a bad argument throws on all ranks instead of hanging;
+//  - receives match the message first (probe), then receive exactly it (see Recv);
 //  - MPI errors come back as Error { code: 'ERR_MPI', mpiErrorClass, mpiOperation }.
 #include "mpi.h"  // native/mpi.h (quotes: this directory first), not the library's
 
@@ -20,7 +23,6 @@
 #include <mpi.h>  // the MPI library's header (angle brackets: include path only)
 
 #include <climits>
-#include <cstring>
 #endif
 
 namespace {

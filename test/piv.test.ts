@@ -241,6 +241,52 @@ describe('PIV work on synthetic images', () => {
     assert.ok(q.errors.keys.length < q.xs.length / 10, '30% of 32 px = 9.6 px lets 6 px through');
   });
 
+  it('masks: masked pixels do not bias correlations near a wall; masked regions give NaN (code 6)', async () => {
+    const { pair } = synthPair({ kind: 'uniform', dx: 3.3, dy: -1.7 }, 256, 3);
+    const n = 256;
+    const im0 = Float32Array.from(pair.im0);
+    const im1 = Float32Array.from(pair.im1);
+    // A bright textured wall that does not move (columns 100-149), the same in both images.
+    for (let y = 0; y < n; y++) for (let x = 100; x < 150; x++) im0[y * n + x] = im1[y * n + x] = 200 + 50 * Math.sin(0.7 * x + 0.3 * y);
+    const mask = { data: Uint8Array.from({ length: n * n }, (_, i) => (i % n >= 100 && i % n < 150 ? 0 : 1)), height: n, width: n, source: 'wall' };
+    const params3 = params({ 'piv0.shape_crop_im0': 64, 'multipass.number': 3 });
+    const field = makeField({ kind: 'uniform', dx: 3.3, dy: -1.7 }, [n, n]);
+    const unmasked = errorOf(await new WorkPIV(params3).calcul({ ...pair, im0, im1 }), field);
+    const result = await new WorkPIV(params3, 1, mask).calcul({ ...pair, im0, im1 });
+    const masked = errorOf(result, field);
+    assert.ok(unmasked.rms > 0.3, `without the mask the wall spoils vectors (RMS ${unmasked.rms})`);
+    assert.ok(masked.rms < 0.05, `with the mask: RMS ${masked.rms}`);
+    const last = result.passes[2];
+    for (let k = 0; k < last.xs.length; k++) {
+      if (last.xs[k] > 110 && last.xs[k] < 140) {
+        assert.ok(Number.isNaN(last.deltaxs[k]), `vector in the wall at x=${last.xs[k]}`);
+      }
+    }
+    assert.ok(Array.from(last.errors.codes).every((c) => c === ERROR_CODES.outside));
+    const f = last.final!;
+    for (let k = 0; k < f.ixvecs_final.length; k++) {
+      const inWall = f.ixvecs_final[k] >= 100 && f.ixvecs_final[k] < 150;
+      assert.equal(Number.isNaN(f.deltaxs_final[k]), inWall, `final field at x=${f.ixvecs_final[k]}`);
+    }
+    const wrong = { ...mask, height: 128 };
+    await assert.rejects(new WorkPIV(params3, 1, wrong).calcul({ ...pair, im0, im1 }), /mask wall is 256x128 but the images/);
+  });
+
+  it('stores the TPS-smoothed field of the last pass (use_tps "last")', async () => {
+    const { pair, field } = synthPair({ kind: 'vortex', peak: 4, core: 30 }, 256, 8);
+    const result = await new WorkPIV(params({ 'piv0.shape_crop_im0': 64, 'multipass.number': 3 })).calcul(pair);
+    const extra = result.passes[2].extra!;
+    for (const key of ['xs_smooth', 'ys_smooth', 'deltaxs_smooth', 'deltays_smooth']) assert.ok(extra[key]?.length > 900, key);
+    assert.equal(result.passes[0].extra, undefined);
+    const f = result.passes[2].final!;
+    let se = 0;
+    for (let k = 0; k < f.deltaxs_final.length; k++) {
+      const [tx, ty] = field(f.ixvecs_final[k], f.iyvecs_final[k]);
+      se += (f.deltaxs_final[k] - tx) ** 2 + (f.deltays_final[k] - ty) ** 2;
+    }
+    assert.ok(Math.sqrt(se / (2 * f.deltaxs_final.length)) < 0.05);
+  });
+
   it('rejects configurations that cannot work, naming the parameter', () => {
     assert.throws(() => new WorkPIV(params({ 'piv0.shape_crop_im0': 12, 'multipass.number': 3 })), /multipass.coeff_zoom/);
     assert.throws(() => new WorkPIV(params({ 'multipass.number': 3, 'multipass.coeff_zoom': [2] })), /multipass.coeff_zoom/);

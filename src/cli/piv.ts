@@ -10,7 +10,7 @@ import { pivSchema } from '../params/piv.js';
 import { formatParams } from '../params/load.js';
 import { Progress, type ItemOutcome, type Summary } from '../report/progress.js';
 import { JobDir, type JobInfo } from '../report/jobdir.js';
-import { planPiv, pivJob } from '../topologies/piv.js';
+import { loadMask, planPiv, pivJob } from '../topologies/piv.js';
 import { local } from '../executors/local.js';
 import { sequential } from '../executors/sequential.js';
 import { runMpi, type Messenger } from '../executors/mpi.js';
@@ -149,7 +149,6 @@ async function runPivMpi(params: ParamTree, o: RunOptions, stop: StopRequest, lo
   // Pairs per rank at once: ranks are the parallelism; one pair in flight each (plus the
   // next one being read) unless asked otherwise.
   const lanes = o.workers ?? 1;
-  const work = new WorkPIV(params, 1);
   let plan: Awaited<ReturnType<typeof planPiv>> | undefined;
   let message: PlanMessage;
   let jobDir: JobDir | undefined;
@@ -174,7 +173,7 @@ async function runPivMpi(params: ParamTree, o: RunOptions, stop: StopRequest, lo
     return 2;
   }
   if (comm.rank !== 0) jobDir = new JobDir(message.outputDir, comm.rank, message.jobDir);
-  const job = plan?.job ?? pivJob(work, message.outputDir, message.postfix, []);
+  const job = plan?.job ?? pivJob(new WorkPIV(params, 1, await loadMask(params)), message.outputDir, message.postfix, []);
   let progress: Progress | undefined;
   if (comm.rank === 0 && plan) {
     if (!o.quiet) {

@@ -259,6 +259,8 @@ export class Comm {
   readonly threadLevel: ThreadLevel;
   /** Largest valid tag. */
   readonly tagUb: number;
+  /** The MPI library in use (found with dladdr; re-opened RTLD_GLOBAL before MPI_Init). */
+  readonly libraryPath: string;
   readonly #core: NativeCore;
 
   /** @internal Use world(). */
@@ -268,6 +270,7 @@ export class Comm {
     this.size = info.size;
     this.threadLevel = info.threadLevel;
     this.tagUb = info.tagUb;
+    this.libraryPath = info.libraryPath;
   }
 
   // Collectives check their arguments natively, inside an agreement step that every rank

@@ -71,6 +71,7 @@ export const pivSchema: Group = group('Parameters of the PIV topology', {
   }),
   mask: group('Region of interest', {
     strcrop: strOrNull(null, 'Rectangular region "y0:y1, x0:x1" (Python slice syntax, ends excluded, may be empty)'),
+    image: strOrNull(null, 'Static mask image, same size as the images: non-zero where there is flow; masked pixels are ignored by the correlations, windows mostly masked give no vector (code 6) and the final field is NaN there'),
   }),
   fix: group('Rejection of spurious vectors after each pass', {
     correl_min: num(0.2, 'Reject vectors whose normalised correlation peak is below this', { min: 0, max: 1 }),

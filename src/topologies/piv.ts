@@ -10,7 +10,7 @@ import { ParamError } from '../params/schema.js';
 import { buildSeries, defaultOutputDir, resultName, type Item, type SeriesParams } from '../series/series.js';
 import { PROGRAM, VERSION } from '../version.js';
 import type { PairImages } from '../works/piv/work.js';
-import { WorkPIV } from '../works/piv/work.js';
+import { WorkPIV, type ImageMask } from '../works/piv/work.js';
 import type { ParamTree, PivResult } from '../works/piv/types.js';
 import type { Job } from '../executors/types.js';
 import { prepareOutputDir, type HowMode } from './output.js';
@@ -25,6 +25,21 @@ export interface PlannedJob<I, D, R> {
 
 /** A pair of the series: two files, or two frames of one multi-page file. */
 export type PivItem = Item & { frames?: [number, number] };
+
+/** The mask image of `mask.image` (non-zero = flow), or undefined. */
+export async function loadMask(params: ParamTree): Promise<ImageMask | undefined> {
+  const path = (params.mask as ParamTree).image as string | null;
+  if (!path) return undefined;
+  let im;
+  try {
+    im = await readImage(path);
+  } catch (e) {
+    throw new ParamError('mask.image', `Cannot use mask.image: ${(e as Error).message}`);
+  }
+  const data = new Uint8Array(im.width * im.height);
+  for (let i = 0; i < data.length; i++) data[i] = im.data[i] !== 0 ? 1 : 0;
+  return { data, width: im.width, height: im.height, source: path };
+}
 
 /** Reads both images of a pair as float32; sizes must match. */
 export async function readPair(item: PivItem): Promise<PairImages> {
@@ -76,7 +91,7 @@ export async function planPiv(params: ParamTree, opts: { threadsPerItem: number 
   if (series.path === null || series.path === '') {
     throw new ParamError('series.path', 'Expected a directory, file or glob of images for series.path (the PATH argument)');
   }
-  const work = new WorkPIV(params, opts.threadsPerItem);
+  const work = new WorkPIV(params, opts.threadsPerItem, await loadMask(params));
   const items = await pivItems(series as unknown as SeriesParams);
   const sizes = new Set(items.map((it) => it.paths.length));
   if (!sizes.has(2) || sizes.size > 1) {

@@ -20,6 +20,29 @@ export interface PairImages {
   paths: [string, string];
 }
 
+/** A static mask: non-zero where there is flow, zero where pixels must be ignored. */
+export interface ImageMask {
+  data: Uint8Array;
+  height: number;
+  width: number;
+  /** Where it came from, for messages. */
+  source: string;
+}
+
+/** Copies of the images with NaN on masked pixels (the correlation ignores NaN). */
+function applyMask(pair: PairImages, mask: ImageMask): PairImages {
+  if (mask.height !== pair.height || mask.width !== pair.width) {
+    throw new ParamError('mask.image', `The mask ${mask.source} is ${mask.width}x${mask.height} but the images ` +
+      `${pair.names.join(', ')} are ${pair.width}x${pair.height}`);
+  }
+  const im0 = Float32Array.from(pair.im0);
+  const im1 = Float32Array.from(pair.im1);
+  for (let i = 0; i < im0.length; i++) {
+    if (mask.data[i] === 0) im0[i] = im1[i] = Number.NaN;
+  }
+  return { ...pair, im0, im1 };
+}
+
 interface PassConfig {
   /** Deform the images along the previous pass's field (passes after the first). */
   deform: boolean;
@@ -71,8 +94,11 @@ export class WorkPIV {
   private readonly tpsParams: { subdomSize: number; smoothingCoef: number; threshold: number };
   private readonly strcrop: string | null;
 
-  /** `threads` > 1 splits each pass over several native threads (one pair at a time). */
-  constructor(params: ParamTree, private readonly threads = 1) {
+  /**
+   * `threads` > 1 splits each pass over several native threads (one pair at a time);
+   * `mask` (non-zero = flow, the images' shape) excludes pixels from every correlation.
+   */
+  constructor(params: ParamTree, private readonly threads = 1, private readonly mask?: ImageMask) {
     this.params = params;
     const piv0 = params.piv0 as ParamTree;
     const fix = params.fix as ParamTree;
@@ -131,11 +157,12 @@ export class WorkPIV {
     return this.passes.map((p) => p.shape0);
   }
 
-  async calcul(pair: PairImages): Promise<PivResult> {
-    const { height, width } = pair;
-    if (pair.im0.length !== height * width || pair.im1.length !== height * width) {
-      throw new Error(`Images of one pair must have the same size (${pair.names[0]} and ${pair.names[1]})`);
+  async calcul(input: PairImages): Promise<PivResult> {
+    const { height, width } = input;
+    if (input.im0.length !== height * width || input.im1.length !== height * width) {
+      throw new Error(`Images of one pair must have the same size (${input.names[0]} and ${input.names[1]})`);
     }
+    const pair = this.mask ? applyMask(input, this.mask) : input;
     const region = parseStrcrop(this.strcrop, [height, width]);
     const results: PassResult[] = [];
     let prev: { grid: Grid; dx: Float32Array; dy: Float32Array } | undefined;
@@ -173,6 +200,12 @@ export class WorkPIV {
       deltaxs_final: interpGrid(lastGrid.xs, lastGrid.ys, prev!.dx, ixvecs, iyvecs),
       deltays_final: interpGrid(lastGrid.xs, lastGrid.ys, prev!.dy, ixvecs, iyvecs),
     };
+    if (this.mask) {
+      // No flow there: the final field is NaN at grid points inside the masked area.
+      for (let k = 0; k < ixvecs.length; k++) {
+        if (this.mask.data[iyvecs[k] * width + ixvecs[k]] === 0) last.final.deltaxs_final[k] = last.final.deltays_final[k] = Number.NaN;
+      }
+    }
     return {
       names: pair.names,
       paths: pair.paths,
