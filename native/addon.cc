@@ -15,7 +15,7 @@
 #include "deform.h"
 #include "tps.h"
 #include "fft_plans.h"
-#include "mpi.h"
+#include "mpi_binding.h"
 
 namespace {
 
@@ -81,6 +81,10 @@ class CorrelWorker : public Napi::AsyncWorker {
     if (in_.subpix < 0 || in_.subpix > 3) ThrowArg(env, "subpix", "0 (none), 1 (centroid), 2 (2d_gaussian2) or 3 (2d_gaussian)");
     in_.nsubpix = static_cast<int>(GetNumber(args, "nsubpix", true, 1));
     in_.min_valid_fraction = GetNumber(args, "minValidFraction", true, 0.5);
+    in_.nb_peaks = static_cast<int>(GetNumber(args, "nbPeaks", true, 1));
+    if (in_.nb_peaks < 1 || in_.nb_peaks > fi::kMaxPeaks) ThrowArg(env, "nbPeaks", "an integer between 1 and 8");
+    in_.exclude_radius = static_cast<int>(GetNumber(args, "particleRadius", true, 3));
+    if (in_.exclude_radius < 0 || in_.exclude_radius > 64) ThrowArg(env, "particleRadius", "an integer between 0 and 64");
     if (!(in_.min_valid_fraction >= 0 && in_.min_valid_fraction <= 1)) ThrowArg(env, "minValidFraction", "a number between 0 and 1");
     if (in_.nsubpix < 1 || in_.nsubpix > 8) ThrowArg(env, "nsubpix", "an integer between 1 and 8");
     in_.im0 = im0.Data();
@@ -92,12 +96,19 @@ class CorrelWorker : public Napi::AsyncWorker {
     Napi::Float32Array dy = Napi::Float32Array::New(env, in_.n);
     Napi::Float32Array correl = Napi::Float32Array::New(env, in_.n);
     Napi::Uint8Array code = Napi::Uint8Array::New(env, in_.n);
-    out_ = {dx.Data(), dy.Data(), correl.Data(), code.Data()};
+    const size_t n2 = static_cast<size_t>(in_.n) * (in_.nb_peaks - 1);
+    Napi::Float32Array dx2 = Napi::Float32Array::New(env, n2);
+    Napi::Float32Array dy2 = Napi::Float32Array::New(env, n2);
+    Napi::Float32Array correl2 = Napi::Float32Array::New(env, n2);
+    out_ = {dx.Data(), dy.Data(), correl.Data(), code.Data(), dx2.Data(), dy2.Data(), correl2.Data()};
     Napi::Object result = Napi::Object::New(env);
     result.Set("dx", dx);
     result.Set("dy", dy);
     result.Set("correl", correl);
     result.Set("code", code);
+    result.Set("dx2", dx2);
+    result.Set("dy2", dy2);
+    result.Set("correl2", correl2);
     // Keep inputs and outputs alive (and their memory in place) while the pool works.
     keep_ = Napi::Persistent(Napi::Object::New(env));
     keep_.Set("args", args);

@@ -208,70 +208,93 @@ void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int e
     fftwf_execute_dft_c2r(plan.c2r, fa.p, corr.p);
     const float norm = static_cast<float>(1.0 / (static_cast<double>(nr) * std::sqrt(e0 * e1)));
 
-    int best_y = 0, best_x = 0;
-    float best = -std::numeric_limits<float>::infinity();
-    // Row by row, the searched lags form one span [-span, span]: its negative part
-    // sits at the end of the (unshifted) row, its non-negative part at the start.
-    for (int ly = -ly_max; ly <= ly_max; ++ly) {
-      const int span = span_of[ly + ly_max];
-      if (span < 0) continue;
-      const float* row = corr.p + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
-      for (int lx = -span; lx < 0; ++lx) {
-        const float v = row[W + lx];
-        if (v > best) {
+    // Highest value of the searched region, away (Chebyshev distance > exclude) from
+    // the peaks already found.
+    auto find_peak = [&](int nfound, const int* fy, const int* fx, int exclude, int* by, int* bx) {
+      float best = -std::numeric_limits<float>::infinity();
+      for (int ly = -ly_max; ly <= ly_max; ++ly) {
+        const int span = span_of[ly + ly_max];
+        if (span < 0) continue;
+        const float* row = corr.p + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
+        // Row by row, the searched lags form one span [-span, span]: its negative part
+        // sits at the end of the (unshifted) row, its non-negative part at the start.
+        for (int lx = -span; lx <= span; ++lx) {
+          const float v = row[lx < 0 ? W + lx : lx];
+          if (!(v > best)) continue;
+          bool far = true;
+          for (int q = 0; q < nfound && far; ++q)
+            far = std::abs(ly - fy[q]) > exclude || std::abs(lx - fx[q]) > exclude;
+          if (!far) continue;
           best = v;
-          best_y = ly;
-          best_x = lx;
+          *by = ly;
+          *bx = lx;
         }
       }
-      for (int lx = 0; lx <= span; ++lx) {
-        const float v = row[lx];
-        if (v > best) {
-          best = v;
-          best_y = ly;
-          best_x = lx;
+      return best;
+    };
+    // Sub-pixel position of a peak (false: on the border of the searched region).
+    auto fit = [&](int py, int px, float* sy, float* sx, uint8_t* code) {
+      if (!inside(py - 1, px) || !inside(py + 1, px) || !inside(py, px - 1) || !inside(py, px + 1)) return false;
+      Map map;
+      map.R = std::min(Map::kMaxR, std::max(1, in.nsubpix));
+      for (int dy = -map.R; dy <= map.R; ++dy) {
+        const int ly = py + dy;
+        const double wy = Overlap1D(oy0, in.h0, oy1, in.h1, ly);
+        for (int dx = -map.R; dx <= map.R; ++dx) {
+          const int lx = px + dx;
+          const double w = wy * Overlap1D(ox0, in.w0, ox1, in.w1, lx);
+          const float c = corr.p[static_cast<size_t>(Wrap(ly, H)) * W + Wrap(lx, W)];
+          map.v[(dy + map.R) * (2 * map.R + 1) + (dx + map.R)] = w > 0 ? static_cast<float>(c / w) : 0.f;
         }
       }
-    }
+      *sy = *sx = 0;
+      *code = kOk;
+      bool ok = true;
+      switch (in.subpix) {
+        case kNoSubpix: break;
+        case kCentroid: ok = Centroid(map, map.R, sy, sx); break;
+        case kGaussian: ok = Gaussian1(map, sy, sx); break;
+        default: ok = Gaussian2(map, sy, sx); break;
+      }
+      if (!ok) {
+        *sy = *sx = 0;
+        if (in.subpix != kCentroid) Centroid(map, map.R, sy, sx);
+        *code = kSubpixFallback;
+      }
+      return true;
+    };
     const double base_y = (r1 - oy1) - (r0 - oy0);
     const double base_x = (c1 - ox1) - (c0 - ox0);
+    int fy[kMaxPeaks] = {0}, fx[kMaxPeaks] = {0};
+    const float best = find_peak(0, fy, fx, 0, &fy[0], &fx[0]);
     out.correl[k] = best * norm;
-    const bool border = !inside(best_y - 1, best_x) || !inside(best_y + 1, best_x) ||
-                        !inside(best_y, best_x - 1) || !inside(best_y, best_x + 1);
-    if (border) {
-      out.dx[k] = out.dy[k] = kNaN;
-      out.code[k] = kPeakOnBorder;
-      continue;
-    }
-    Map map;
-    map.R = std::min(Map::kMaxR, std::max(1, in.nsubpix));
-    for (int dy = -map.R; dy <= map.R; ++dy) {
-      const int ly = best_y + dy;
-      const double wy = Overlap1D(oy0, in.h0, oy1, in.h1, ly);
-      for (int dx = -map.R; dx <= map.R; ++dx) {
-        const int lx = best_x + dx;
-        const double w = wy * Overlap1D(ox0, in.w0, ox1, in.w1, lx);
-        const float c = corr.p[static_cast<size_t>(Wrap(ly, H)) * W + Wrap(lx, W)];
-        map.v[(dy + map.R) * (2 * map.R + 1) + (dx + map.R)] = w > 0 ? static_cast<float>(c / w) : 0.f;
-      }
-    }
     float sy = 0, sx = 0;
     uint8_t code = kOk;
-    bool ok = true;
-    switch (in.subpix) {
-      case kNoSubpix: break;
-      case kCentroid: ok = Centroid(map, map.R, &sy, &sx); break;
-      case kGaussian: ok = Gaussian1(map, &sy, &sx); break;
-      default: ok = Gaussian2(map, &sy, &sx); break;
+    if (fit(fy[0], fx[0], &sy, &sx, &code)) {
+      out.dy[k] = static_cast<float>(base_y + fy[0] + sy);
+      out.dx[k] = static_cast<float>(base_x + fx[0] + sx);
+      out.code[k] = code;
+    } else {
+      out.dx[k] = out.dy[k] = kNaN;
+      out.code[k] = kPeakOnBorder;
     }
-    if (!ok) {
-      sy = sx = 0;
-      if (in.subpix != kCentroid) Centroid(map, map.R, &sy, &sx);
-      code = kSubpixFallback;
+    // Secondary peaks, for the fix step to choose from when the first is rejected.
+    const int extra = std::min(in.nb_peaks, kMaxPeaks) - 1;
+    for (int q = 0; q < extra; ++q) {
+      const size_t o = static_cast<size_t>(k) * extra + q;
+      int py = 0, px = 0;
+      const float v = find_peak(q + 1, fy, fx, in.exclude_radius, &py, &px);
+      fy[q + 1] = py;
+      fx[q + 1] = px;
+      uint8_t c2;
+      if (std::isfinite(v) && fit(py, px, &sy, &sx, &c2)) {
+        out.dy2[o] = static_cast<float>(base_y + py + sy);
+        out.dx2[o] = static_cast<float>(base_x + px + sx);
+        out.correl2[o] = v * norm;
+      } else {
+        out.dx2[o] = out.dy2[o] = out.correl2[o] = kNaN;
+      }
     }
-    out.dy[k] = static_cast<float>(base_y + best_y + sy);
-    out.dx[k] = static_cast<float>(base_x + best_x + sx);
-    out.code[k] = code;
   }
 }
 

@@ -31,13 +31,23 @@ struct PassInput {
   int nsubpix = 1;  // half-size of the centroid neighbourhood
   // Windows with a smaller fraction of valid pixels (inside the image, not NaN) give kOutside.
   double min_valid_fraction = 0.5;
+  // Peaks searched per window (the first plus secondary ones), and the half-size of the
+  // square around a found peak where the next one may not be.
+  int nb_peaks = 1;
+  int exclude_radius = 3;
 };
+
+constexpr int kMaxPeaks = 8;
 
 struct PassOutput {
   float* dx = nullptr;      // displacement along columns (centre of window 1 - centre of window 0 + lag)
   float* dy = nullptr;      // displacement along rows
   float* correl = nullptr;  // normalised peak value (identical windows give 1)
   uint8_t* code = nullptr;  // VecCode
+  // Secondary peaks: n * (nb_peaks - 1) values, NaN where none was found.
+  float* dx2 = nullptr;
+  float* dy2 = nullptr;
+  float* correl2 = nullptr;
 };
 
 // Correlates windows [begin, end). Thread-safe; uses the shared FFTW plan cache.

@@ -11,7 +11,7 @@
 //    joins (see Agree), so that a bad argument throws on all ranks instead of hanging;
 //  - receives match the message first (probe), then receive exactly it (see Recv);
 //  - MPI errors come back as Error { code: 'ERR_MPI', mpiErrorClass, mpiOperation }.
-#include "mpi.h"  // native/mpi.h (quotes: this directory first), not the library's
+#include "mpi_binding.h"  // this project's binding header (the library's is <mpi.h>)
 
 #include <cstdio>
 #include <cstdlib>

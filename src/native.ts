@@ -40,6 +40,10 @@ export interface PassArgs {
   nsubpix?: number;
   /** Windows with a smaller fraction of valid pixels (inside the image, not NaN) are rejected (default 0.5). */
   minValidFraction?: number;
+  /** Peaks searched per window, the first included (1-8, default 1). */
+  nbPeaks?: number;
+  /** Half-size of the square around a found peak where the next one may not be (default 3). */
+  particleRadius?: number;
 }
 
 /** Per-window results (same order as the windows). */
@@ -48,6 +52,10 @@ export interface PassOut {
   dy: Float32Array;
   correl: Float32Array;
   code: Uint8Array;
+  /** Secondary peaks, (nbPeaks - 1) per window, NaN where none was found. */
+  dx2: Float32Array;
+  dy2: Float32Array;
+  correl2: Float32Array;
 }
 
 /** A displacement field on a rectilinear grid, to deform a pair of images with. */

@@ -272,6 +272,34 @@ describe('PIV work on synthetic images', () => {
     await assert.rejects(new WorkPIV(params3, 1, wrong).calcul({ ...pair, im0, im1 }), /mask wall is 256x128 but the images/);
   });
 
+  it('secondary peaks replace vectors rejected because of a static pattern', async () => {
+    const n = 256;
+    const { pair } = synthPair({ kind: 'uniform', dx: 5, dy: 0 }, n, 3);
+    // A fixed speckle (a dirty window) over the centre, in both images: its zero-displacement
+    // peak wins in some windows; the particles' peak is then the second one.
+    const dirt = renderPair(makeField({ kind: 'uniform' }, [n, n]), { shape: [n, n], density: 0.02, diameter: 3, bitDepth: 8, noise: 0, seed: 9 });
+    const im0 = Float32Array.from(pair.im0);
+    const im1 = Float32Array.from(pair.im1);
+    for (let y = 64; y < 192; y++) for (let x = 64; x < 192; x++) {
+      im0[y * n + x] += 0.8 * dirt.im0[y * n + x];
+      im1[y * n + x] += 0.8 * dirt.im0[y * n + x];
+    }
+    const run = async (nb: number) => {
+      const r = await new WorkPIV(params({ 'piv0.shape_crop_im0': 32, 'piv0.nb_peaks_to_search': nb })).calcul({ ...pair, im0, im1 });
+      const p = r.passes[0];
+      let nan = 0;
+      for (let k = 0; k < p.xs.length; k++) {
+        if (Number.isNaN(p.deltaxs[k])) nan++;
+        else assert.ok(Math.hypot(p.deltaxs[k] - 5, p.deltays[k]) < 0.5, `vector ${k}: ${p.deltaxs[k]}, ${p.deltays[k]}`);
+      }
+      return nan;
+    };
+    const single = await run(1);
+    const double = await run(2);
+    assert.ok(single >= 2, `${single} rejected with one peak`);
+    assert.ok(double < single, `${double} rejected with secondary peaks (vs ${single})`);
+  });
+
   it('stores the TPS-smoothed field of the last pass (use_tps "last")', async () => {
     const { pair, field } = synthPair({ kind: 'vortex', peak: 4, core: 30 }, 256, 8);
     const result = await new WorkPIV(params({ 'piv0.shape_crop_im0': 64, 'multipass.number': 3 })).calcul(pair);

@@ -84,6 +84,49 @@ export async function main(argv: string[]): Promise<number> {
       path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
       executor: a.executor as 'auto', workers: a.workers, quiet: a.quiet,
     }))())
+    .command('view <path>', 'Figure (PNG) of a PIV result: image, vectors, optional vorticity/magnitude map; a directory gives one per file', (y) => y
+      .positional('path', { type: 'string', demandOption: true, describe: 'Result file, directory or glob of result files' })
+      .option('output', { alias: 'o', type: 'string', describe: 'PNG file (one result) or directory (default: beside the file; <dir>/figures)' })
+      .option('background', { type: 'string', choices: ['none', 'vorticity', 'divergence', 'magnitude'] as const, default: 'none' as const, describe: 'Colour map under the vectors, with a colour bar' })
+      .option('scale', { type: 'number', describe: 'Arrow length in image pixels per pixel of displacement (default: from the data; in a directory, from the first file)' })
+      .option('image', { type: 'boolean', default: true, describe: 'Draw the first image of the pair (--no-image: dark background)' })
+      .option('index', { type: 'number', describe: 'With a directory: only the figure of its k-th result file (from 0)' })
+      .option('zoom', { type: 'number', describe: 'Figure pixels per image pixel (default: fit 500 to 1000 pixels)' })
+      .option('clim', { type: 'number', array: true, describe: 'Colour limits MIN MAX of the background' })
+      .option('workers', { type: 'number', describe: 'Figures made at once (directory)' })
+      .option('quiet', { alias: 'q', type: 'boolean', default: false })
+      .check((a) => {
+        if (a.scale !== undefined && !(a.scale > 0)) throw new Error(`Expected a positive number for --scale but received ${a.scale}`);
+        if (a.zoom !== undefined && !(a.zoom > 0 && a.zoom <= 16)) throw new Error(`Expected a number in (0, 16] for --zoom but received ${a.zoom}`);
+        if (a.index !== undefined && !(Number.isInteger(a.index) && a.index >= 0)) throw new Error(`Expected an integer >= 0 for --index but received ${a.index}`);
+        if (a.workers !== undefined && !(Number.isInteger(a.workers) && a.workers >= 1)) throw new Error(`Expected a positive integer for --workers but received ${a.workers}`);
+        return true;
+      }),
+    (a) => guard(async () => (await import('./view.js')).runView({
+      path: a.path as string, output: a.output, background: a.background as 'none', scale: a.scale, image: a.image,
+      index: a.index, zoom: a.zoom, clim: a.clim, workers: a.workers, quiet: a.quiet,
+    }))())
+    .command('export <path>', 'PIV results as CSV/TSV, VTK (ParaView), MATLAB v7.3 or netCDF-4 (UVmat); a directory gives one file per result', (y) => y
+      .positional('path', { type: 'string', demandOption: true, describe: 'Result file, directory or glob of result files' })
+      .option('format', { alias: 'f', type: 'string', choices: ['csv', 'tsv', 'vtk', 'mat', 'netcdf'] as const, demandOption: true })
+      .option('output', { alias: 'o', type: 'string', describe: 'Output file (one result) or directory (default: beside the file; <dir>/export_<format>)' })
+      .option('scale', { type: 'number', describe: 'Calibration: pixels per metre (positions and vectors in m)' })
+      .option('dt', { type: 'number', describe: 'Calibration: seconds between the two images (vectors as velocities, per s)' })
+      .option('final', { type: 'boolean', default: false, describe: 'The final regular grid instead of the vectors of the last pass' })
+      .option('pass', { type: 'number', describe: 'Pass index (default: the last)' })
+      .option('workers', { type: 'number', describe: 'Files exported at once (directory)' })
+      .option('quiet', { alias: 'q', type: 'boolean', default: false })
+      .check((a) => {
+        if (a.scale !== undefined && !(a.scale > 0)) throw new Error(`Expected a positive number (pixels per metre) for --scale but received ${a.scale}`);
+        if (a.dt !== undefined && !(a.dt > 0)) throw new Error(`Expected a positive number (seconds) for --dt but received ${a.dt}`);
+        if (a.pass !== undefined && !(Number.isInteger(a.pass) && a.pass >= 0)) throw new Error(`Expected an integer >= 0 for --pass but received ${a.pass}`);
+        if (a.workers !== undefined && !(Number.isInteger(a.workers) && a.workers >= 1)) throw new Error(`Expected a positive integer for --workers but received ${a.workers}`);
+        return true;
+      }),
+    (a) => guard(async () => (await import('./export.js')).runExport({
+      path: a.path as string, format: a.format, output: a.output, scale: a.scale, dt: a.dt, final: a.final,
+      pass: a.pass, workers: a.workers, quiet: a.quiet,
+    }))())
     .command('info <file>', 'Summary of a PIV result file', (y) => y
       .positional('file', { type: 'string', demandOption: true })
       .option('json', { type: 'boolean', default: false }),

@@ -41,7 +41,8 @@ export async function runView(o: ViewOptions): Promise<number> {
     figureOptions.clim = [o.clim[0], o.clim[1]];
   }
   const input = resolve(o.path);
-  const single = !(await isDirectory(input)) && /\.h5$/i.test(input) && !/[*?[]/.test(basename(input));
+  // A file (existing or not: the error then names it), unless it is a glob.
+  const single = !(await isDirectory(input)) && !/[*?[]/.test(basename(input));
   if (single || o.index !== undefined) {
     let file = input;
     if (!single) {
@@ -57,7 +58,10 @@ export async function runView(o: ViewOptions): Promise<number> {
     const figure = await viewFile(file, out, figureOptions).catch((e: unknown) => {
       throw Object.assign(new Error(`Cannot make a figure of ${file}: ${e instanceof Error ? e.message : String(e)}`), { code: 'ERR_RESULT_READ' });
     });
-    if (!o.quiet && o.image !== false && !figure.imageFound) process.stderr.write(`view: image ${basename(file)}: first image not found, drawn without it\n`);
+    if (!o.quiet && o.image !== false && !figure.imageFound) process.stderr.write(`view: ${basename(file)}: first image not found, drawn without it\n`);
+    if (!o.quiet && (o.background ?? 'none') !== 'none' && figure.clim === undefined) {
+      process.stderr.write(`view: ${basename(file)}: no regular grid in this result, drawn without ${o.background}\n`);
+    }
     process.stdout.write(`${out}\n`);
     return EXIT_OK;
   }
@@ -67,7 +71,9 @@ export async function runView(o: ViewOptions): Promise<number> {
 /** One figure per result file; the first fixes the scale and colour limits of the others. */
 async function viewDirectory(input: string, o: ViewOptions, figureOptions: ViewFileOptions): Promise<number> {
   const files = await listResultFiles(o.path);
-  const outDir = o.output === undefined ? join(input, 'figures') : resolve(o.output);
+  // A glob's results are in the directory above the pattern.
+  const base = (await isDirectory(input)) ? input : dirname(input);
+  const outDir = o.output === undefined ? join(base, 'figures') : resolve(o.output);
   await mkdir(outDir, { recursive: true });
   const progress = new Progress('view', files.length, 0, process.stderr, o.quiet);
   const shared: ViewFileOptions = { ...figureOptions };

@@ -34,11 +34,15 @@ function variable(file: H5Group, name: string, data: Float32Array | Int32Array, 
   if (units !== undefined) textAttr(dataset, 'units', units);
 }
 
-/** Writes the pass vectors of `field` (in pixels) as a UVmat civdata netCDF-4 file. */
-export async function writeNetcdf(path: string, field: ExportField, pixels: ExportField): Promise<void> {
+/**
+ * Writes the pass vectors of `pixels` (an uncalibrated field) as a UVmat civdata netCDF-4
+ * file; `dt` (seconds between the images) goes to Civ1_Dt (1 when unknown).
+ */
+export async function writeNetcdf(path: string, pixels: ExportField, dt?: number): Promise<void> {
   if (pixels.kind !== 'pass' || pixels.valid === undefined || pixels.correl === undefined || pixels.code === undefined) {
     throw Object.assign(new Error('netcdf export is of the vectors of a pass (UVmat civdata), not of the final grid'), { code: 'ERR_USAGE' });
   }
+  const { valid, code } = pixels;
   const n = pixels.x.length;
   const nyImage = pixels.shapeImages[0];
   const X = new Float32Array(n);
@@ -49,7 +53,7 @@ export async function writeNetcdf(path: string, field: ExportField, pixels: Expo
   for (let i = 0; i < n; i++) {
     X[i] = pixels.x[i] + 1;
     Y[i] = nyImage - pixels.y[i];
-    const ok = pixels.valid[i] === 1;
+    const ok = valid[i] === 1;
     U[i] = ok ? pixels.u[i] : 0;
     V[i] = ok ? -pixels.v[i] : 0;
     FF[i] = ok ? 0 : 1;
@@ -60,10 +64,16 @@ export async function writeNetcdf(path: string, field: ExportField, pixels: Expo
     textAttr(file, 'Program', `${PROGRAM} ${VERSION}`);
     file.create_attribute('CivStage', 2, null, '<i');
     file.create_attribute('Civ1_Time', 0, null, '<d');
-    file.create_attribute('Civ1_Dt', field.calibration.dt ?? 1, null, '<d');
+    file.create_attribute('Civ1_Dt', dt ?? 1, null, '<d');
     textAttr(file, 'Civ1_ImageA', pixels.names[0]);
     textAttr(file, 'Civ1_ImageB', pixels.names[1]);
-    textAttr(file, 'history', pixels.description.join('\n'));
+    textAttr(file, 'history', [
+      pixels.description[0],
+      `${pixels.description[1]}; dimension nb_vec_1 = vectors`,
+      'Civ1_X = column + 1, Civ1_Y = number of image rows - row (UVmat: 1-based, upwards), in pixels',
+      'Civ1_U, Civ1_V: displacement from the first image to the second in pixels (V upwards), 0 where rejected',
+      'Civ1_C: normalised correlation peak; Civ1_F: error code of fluidimage (0 none); Civ1_FF: 1 rejected, 0 valid',
+    ].join('\n'));
 
     const dim = file.create_dataset({ name: DIMENSION, data: new Float32Array(n), shape: [n], dtype: '<f' });
     dim.make_scale(`${DIM_WITHOUT_VARIABLE}${String(n).padStart(10, ' ')}`);
@@ -74,7 +84,7 @@ export async function writeNetcdf(path: string, field: ExportField, pixels: Expo
     variable(file, 'Civ1_U', U, 'vector_x', 'pixel');
     variable(file, 'Civ1_V', V, 'vector_y', 'pixel');
     variable(file, 'Civ1_C', correl, 'ancillary');
-    variable(file, 'Civ1_F', pixels.code, 'warnflag');
+    variable(file, 'Civ1_F', code, 'warnflag');
     variable(file, 'Civ1_FF', FF, 'errorflag');
   }));
 }

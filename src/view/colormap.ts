@@ -3,16 +3,18 @@
  * control points (linear interpolation in sRGB, close enough for display):
  * - viridis (sequential, perceptually ordered): magnitude backgrounds;
  * - coolwarm (diverging, white-ish centre): vorticity and divergence (symmetric range);
- * - plasma (sequential): arrow colours, distinct from viridis when both are shown.
+ * - bright (the upper part of plasma): arrow colours, light on dark images.
  */
 import { rgb, type Rgb } from './canvas.js';
 
-export type ColormapName = 'viridis' | 'coolwarm' | 'plasma' | 'grey';
+export type ColormapName = 'viridis' | 'coolwarm' | 'plasma' | 'bright' | 'grey';
 
 const STOPS: Record<ColormapName, readonly (readonly [number, number, number])[]> = {
   viridis: [[68, 1, 84], [72, 40, 120], [62, 73, 137], [49, 104, 142], [38, 130, 142], [31, 158, 137], [53, 183, 121], [109, 205, 89], [180, 222, 44], [253, 231, 37]],
   coolwarm: [[59, 76, 192], [98, 130, 234], [141, 176, 254], [184, 208, 249], [221, 221, 221], [245, 196, 173], [244, 154, 123], [222, 96, 77], [180, 4, 38]],
   plasma: [[13, 8, 135], [84, 2, 163], [139, 10, 165], [185, 50, 137], [219, 92, 104], [244, 136, 73], [254, 188, 43], [240, 249, 33]],
+  // The upper part of plasma: no dark blue, so arrows read on dark PIV images.
+  bright: [[156, 23, 158], [185, 50, 137], [219, 92, 104], [244, 136, 73], [254, 188, 43], [240, 249, 33]],
   grey: [[0, 0, 0], [255, 255, 255]],
 };
 

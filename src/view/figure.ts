@@ -94,7 +94,7 @@ export async function renderFigure(result: PivResult, image: ImageData | undefin
   const bottom = tick + 4 + 8 * fs + 6;
   const barGap = 10 * fs;
   const barW = 12 * fs;
-  let right = Math.max(12, textWidth(formatNumber(xTicks[xTicks.length - 1] ?? 0), fs) / 2 + 4);
+  let right = Math.max(12, Math.ceil(textWidth(formatNumber(xTicks[xTicks.length - 1] ?? 0), fs) / 2) + 4);
   let barTitle = '';
   if (clim !== undefined) {
     barTitle = BAR_TITLES[background as Exclude<Background, 'none'>];
@@ -112,10 +112,11 @@ export async function renderFigure(result: PivResult, image: ImageData | undefin
     drawScalarField(canvas, frame, scalar, lut, clim[0], clim[1], image === undefined ? 1 : FIELD_ALPHA_OVER_IMAGE);
   }
   const mags = magnitude(pass.deltaxs, pass.deltays);
-  const arrowMax = opts.arrowMax ?? Math.max(quantile(mags, 1), 1e-6);
+  // A few outliers should not leave every other arrow at the bottom of the colour map.
+  const arrowMax = opts.arrowMax ?? Math.max(quantile(mags, 0.98), 1e-6);
   const scale = opts.scale ?? autoScale(pass.xs, pass.ys, mags);
   if (!(scale > 0 && Number.isFinite(scale))) throw new Error(`arrow scale must be > 0, got ${scale}`);
-  const drawn = drawVectors(canvas, frame, { xs: pass.xs, ys: pass.ys, dx: pass.deltaxs, dy: pass.deltays }, scale, colormap('plasma'), arrowMax);
+  const drawn = drawVectors(canvas, frame, { xs: pass.xs, ys: pass.ys, dx: pass.deltaxs, dy: pass.deltays }, scale, colormap('bright'), arrowMax);
 
   // Clip whatever went past the plot, then draw the frame, axes and annotations.
   canvas.fillRect(0, 0, canvas.width, top, WHITE);

@@ -76,6 +76,9 @@ export function drawVectors(canvas: Canvas, frame: PlotFrame, v: Vectors, scale:
     const dx = v.dx[k];
     const dy = v.dy[k];
     if (Number.isNaN(dx) || Number.isNaN(dy)) {
+      // Dark halo first, so the cross reads on a red colour map too.
+      canvas.line(X - cross, Y - cross, X + cross, Y + cross, 3, HALO, 0.6);
+      canvas.line(X - cross, Y + cross, X + cross, Y - cross, 3, HALO, 0.6);
       canvas.line(X - cross, Y - cross, X + cross, Y + cross, 1.5, REJECTED_COLOUR);
       canvas.line(X - cross, Y + cross, X + cross, Y - cross, 1.5, REJECTED_COLOUR);
       rejected++;

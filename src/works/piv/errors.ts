@@ -50,6 +50,12 @@ export class VectorErrors {
     return this.codes[i] !== 0;
   }
 
+  /** Forgets a rejection (a secondary peak replaced the vector). */
+  clear(i: number): void {
+    this.codes[i] = 0;
+    this.messages.delete(i);
+  }
+
   /** keys / values / codes as stored in result files (keys in increasing order). */
   toStored(): { keys: Int32Array; values: string[]; codes: Int32Array } {
     const keys = [...this.messages.keys()].sort((a, b) => a - b);

@@ -138,3 +138,63 @@ export function applyFix(dx: Float32Array, dy: Float32Array, correl: Float32Arra
     dx[i] = dy[i] = Number.NaN;
   }
 }
+
+/** Secondary correlation peaks of a pass: `count` per vector (NaN where none). */
+export interface SecondaryPeaks {
+  count: number;
+  dx: Float32Array;
+  dy: Float32Array;
+  correl: Float32Array;
+}
+
+/**
+ * Gives rejected vectors a second chance (Fluidimage's secondary peaks): among the
+ * secondary peaks whose height is at least 60% of the first and above correl_min, the
+ * one closest to the mean of the valid neighbours replaces the vector when it is
+ * within the neighbour threshold (and displacement_max). Returns the replaced indices.
+ */
+export function replaceBySecondaryPeaks(dx: Float32Array, dy: Float32Array, correl: Float32Array, errors: VectorErrors,
+  peaks: SecondaryPeaks, ny: number, nx: number, p: FixParams & { maxDistance: number }): number[] {
+  const replaced: number[] = [];
+  if (peaks.count === 0) return replaced;
+  for (let iy = 0; iy < ny; iy++) {
+    for (let ix = 0; ix < nx; ix++) {
+      const i = iy * nx + ix;
+      if (!errors.isWrong(i) || errors.codes[i] >= ERROR_CODES.outside) continue;
+      let sx = 0;
+      let sy = 0;
+      let c = 0;
+      for (let jy = Math.max(0, iy - 1); jy <= Math.min(ny - 1, iy + 1); jy++) {
+        for (let jx = Math.max(0, ix - 1); jx <= Math.min(nx - 1, ix + 1); jx++) {
+          const j = jy * nx + jx;
+          if (j === i || Number.isNaN(dx[j])) continue;
+          sx += dx[j];
+          sy += dy[j];
+          c++;
+        }
+      }
+      if (c < 2) continue;
+      const mx = sx / c;
+      const my = sy / c;
+      let best = -1;
+      let bestDist = p.maxDistance;
+      for (let q = 0; q < peaks.count; q++) {
+        const o = i * peaks.count + q;
+        const h = peaks.correl[o];
+        if (!(h >= p.correlMin) || !(h >= 0.6 * correl[i])) continue;
+        const d = Math.hypot(peaks.dx[o] - mx, peaks.dy[o] - my);
+        if (d <= bestDist && Math.hypot(peaks.dx[o], peaks.dy[o]) <= p.displacementMax) {
+          best = o;
+          bestDist = d;
+        }
+      }
+      if (best < 0) continue;
+      dx[i] = peaks.dx[best];
+      dy[i] = peaks.dy[best];
+      correl[i] = peaks.correl[best];
+      errors.clear(i);
+      replaced.push(i);
+    }
+  }
+  return replaced;
+}

@@ -6,7 +6,7 @@ import { native, SUBPIX_CODES, VEC_CODES, type SubpixMethod } from '../../native
 import { ParamError } from '../../params/schema.js';
 import type { ParamTree, PassResult, PivResult } from './types.js';
 import { ERROR_CODES, ERROR_MESSAGES, VectorErrors } from './errors.js';
-import { applyFix } from './fix.js';
+import { applyFix, replaceBySecondaryPeaks } from './fix.js';
 import { makeGrid, parseStrcrop, roundHalfEven, type Grid } from './grid.js';
 import { fillNaN, interpGrid, smooth3 } from './interp.js';
 
@@ -89,6 +89,8 @@ export class WorkPIV {
   private readonly thresholdMedian: number;
   private readonly medianEpsilon: number;
   private readonly minValidFraction: number;
+  private readonly nbPeaks: number;
+  private readonly particleRadius: number;
   private readonly smoothPredictor: boolean;
   private readonly useTps: boolean | string;
   private readonly tpsParams: { subdomSize: number; smoothingCoef: number; threshold: number };
@@ -145,6 +147,8 @@ export class WorkPIV {
     this.thresholdMedian = fix.threshold_median === null ? Number.POSITIVE_INFINITY : fix.threshold_median as number;
     this.medianEpsilon = fix.median_epsilon as number;
     this.minValidFraction = piv0.min_valid_fraction as number;
+    this.nbPeaks = piv0.nb_peaks_to_search as number;
+    this.particleRadius = Math.round(piv0.particle_radius as number);
     this.smoothPredictor = mp.smooth_predictor as boolean;
     this.useTps = mp.use_tps as boolean | string;
     this.tpsParams = {
@@ -310,11 +314,17 @@ export class WorkPIV {
       im0: images.im0, im1: images.im1, height: pair.height, width: pair.width,
       h0, w0, h1, w1, starts0, starts1,
       displacementMax: pass.searchMax, subpix: this.subpix, nsubpix: this.nsubpix, minValidFraction: this.minValidFraction,
+      nbPeaks: this.nbPeaks, particleRadius: this.particleRadius,
     }, this.threads);
+    const extraPeaks = this.nbPeaks - 1;
     if (pass.deform && predX && predY) {
       for (let k = 0; k < n; k++) {
         out.dx[k] += predX[k];
         out.dy[k] += predY[k];
+        for (let q = 0; q < extraPeaks; q++) {
+          out.dx2[k * extraPeaks + q] += predX[k];
+          out.dy2[k * extraPeaks + q] += predY[k];
+        }
       }
     }
     const errors = new VectorErrors(n);
@@ -331,6 +341,13 @@ export class WorkPIV {
       thresholdMedian: this.thresholdMedian,
       medianEpsilon: this.medianEpsilon,
     });
+    if (extraPeaks > 0) {
+      replaceBySecondaryPeaks(out.dx, out.dy, out.correl, errors, { count: extraPeaks, dx: out.dx2, dy: out.dy2, correl: out.correl2 }, ny, nx, {
+        correlMin: this.correlMin, displacementMax: pass.fixDisplacementMax, thresholdDiffNeighbour: this.thresholdDiff,
+        thresholdMedian: this.thresholdMedian, medianEpsilon: this.medianEpsilon,
+        maxDistance: Number.isFinite(this.thresholdDiff) ? Math.min(this.thresholdDiff, 3) : 3,
+      });
+    }
     const result: PassResult = {
       xs, ys,
       deltaxs: out.dx,

@@ -14,8 +14,8 @@
  */
 import { pad, reach, type Boundary, type Img } from './image.js';
 
-/** Windows with at most this many pixels use gather + select. */
-const GATHER_MAX_AREA = 81;
+/** Windows with at most this many pixels use a sorted window, larger ones the sliding histogram. */
+const SORTED_MAX_AREA = Number(process.env.FI_GATHER ?? 100);
 
 /** The k-th smallest of a[0..n) (0-based); reorders a. */
 export function selectKth(a: Float32Array, n: number, k: number): number {
@@ -74,8 +74,8 @@ export function rankFilter(im: Img, size: readonly [number, number], k: number, 
   const [left, right] = reach(sx);
   const padded = pad(im, top, bottom, left, right, mode);
   if (k === 0) return minimumPadded(padded, im.width, im.height, sy, sx);
-  return sy * sx <= GATHER_MAX_AREA
-    ? gatherSelect(padded, im.width, im.height, sy, sx, k)
+  return sy * sx <= SORTED_MAX_AREA
+    ? sortedWindow(padded, im.width, im.height, sy, sx, k)
     : slidingHistogram(padded, im.width, im.height, sy, sx, k);
 }
 
@@ -87,19 +87,58 @@ export function minimumFilter(im: Img, size: readonly [number, number], mode: Bo
   return minimumPadded(pad(im, top, bottom, left, right, mode), im.width, im.height, sy, sx);
 }
 
-function gatherSelect(p: Img, nx: number, ny: number, sy: number, sx: number, k: number): Float32Array {
+/**
+ * Small windows: the window's values are kept sorted; sliding one pixel along a row
+ * removes the (sorted) leaving column and inserts the (sorted) entering column in a
+ * single merge pass over the window, so the k-th value is read directly.
+ */
+function sortedWindow(p: Img, nx: number, ny: number, sy: number, sx: number, k: number): Float32Array {
   const pw = p.width;
   const src = p.data;
+  const n = sy * sx;
   const out = new Float32Array(nx * ny);
-  const buf = new Float32Array(sy * sx);
+  // Column x of the current row band, sorted: cols[x * sy .. x * sy + sy).
+  const cols = new Float64Array(pw * sy);
+  let cur = new Float64Array(n);
+  let next = new Float64Array(n);
   for (let y = 0; y < ny; y++) {
-    for (let x = 0; x < nx; x++) {
-      let n = 0;
+    for (let x = 0; x < pw; x++) {
+      const o = x * sy;
       for (let r = 0; r < sy; r++) {
-        const row = (y + r) * pw + x;
-        for (let c = 0; c < sx; c++) buf[n++] = src[row + c]!;
+        const v = src[(y + r) * pw + x]!;
+        let j = o + r - 1;
+        while (j >= o && cols[j]! > v) {
+          cols[j + 1] = cols[j]!;
+          j--;
+        }
+        cols[j + 1] = v;
       }
-      out[y * nx + x] = selectKth(buf, n, k);
+    }
+    cur.set(cols.subarray(0, n));
+    cur.sort();
+    out[y * nx] = cur[k]!;
+    for (let x = 1; x < nx; x++) {
+      const rem = (x - 1) * sy; // leaving column
+      const add = (x + sx - 1) * sy; // entering column
+      const remEnd = rem + sy;
+      const addEnd = add + sy;
+      let r = rem;
+      let a = add;
+      let m = 0;
+      for (let i = 0; i < n; i++) {
+        const v = cur[i]!;
+        if (r < remEnd && v === cols[r]!) {
+          r++;
+          continue;
+        }
+        while (a < addEnd && cols[a]! < v) next[m++] = cols[a++]!;
+        next[m++] = v;
+      }
+      while (a < addEnd) next[m++] = cols[a++]!;
+      const t = cur;
+      cur = next;
+      next = t;
+      out[y * nx + x] = cur[k]!;
     }
   }
   return out;
@@ -153,76 +192,69 @@ function toLevels(data: Float32Array): Levels {
 function slidingHistogram(p: Img, nx: number, ny: number, sy: number, sx: number, k: number): Float32Array {
   const pw = p.width;
   const { levels: lev, count, unique, base } = toLevels(p.data);
-  // Coarse blocks of about sqrt(count) levels bound the walk between two pixels.
-  const shift = Math.max(3, Math.ceil(Math.log2(Math.max(2, count)) / 2));
-  const block = 1 << shift;
-  const mask = block - 1;
-  const fine = new Int32Array(count + 1);
-  const coarse = new Int32Array((count >> shift) + 2);
+  // Counts per level and per block of 16, 256, ... levels (a 16-ary tree stored level
+  // by level in one array, the top level holding at most 16 counters): the k-th value
+  // is found from the top in at most 16 steps per tree level, whatever the data.
+  const offsets: number[] = [0];
+  let size = count;
+  while (size > 16) {
+    offsets.push(offsets[offsets.length - 1]! + size);
+    size = (size + 15) >> 4;
+  }
+  const depth = offsets.length;
+  const tree = new Int32Array(offsets[depth - 1]! + 16);
+  const off = Int32Array.from(offsets);
+  const top = off[depth - 1]!;
   const outLevels = new Int32Array(nx * ny);
-  // Current level m and the number of window values below it.
-  let m = 0;
-  let below = 0;
   for (let r = 0; r < sy; r++) {
     for (let c = 0; c < sx; c++) {
       const l = lev[r * pw + c]!;
-      fine[l]!++;
-      coarse[l >> shift]!++;
+      for (let d = 0; d < depth; d++) tree[off[d]! + (l >> (4 * d))]!++;
     }
   }
   let x = 0;
   for (let y = 0; y < ny; y++) {
     const forward = (y & 1) === 0;
     for (let step = 0; step < nx; step++) {
-      // Walk m to the k-th level: down while too many values are below it, then up.
-      while (below > k) {
-        if ((m & mask) === 0 && m > 0 && below - coarse[(m >> shift) - 1]! > k) {
-          below -= coarse[(m >> shift) - 1]!;
-          m -= block;
-        } else {
-          m--;
-          below -= fine[m]!;
-        }
+      // Descend: at each tree level, skip whole blocks while they hold <= rem values.
+      let rem = k;
+      let i = top;
+      while (rem >= tree[i]!) rem -= tree[i++]!;
+      let node = i - top;
+      for (let d = depth - 2; d >= 0; d--) {
+        const o = off[d]!;
+        i = o + (node << 4);
+        while (rem >= tree[i]!) rem -= tree[i++]!;
+        node = i - o;
       }
-      while (below + fine[m]! <= k) {
-        if ((m & mask) === 0 && below + coarse[m >> shift]! <= k) {
-          below += coarse[m >> shift]!;
-          m += block;
-        } else {
-          below += fine[m]!;
-          m++;
-        }
-      }
-      outLevels[y * nx + x] = m;
+      outLevels[y * nx + x] = node;
       if (step === nx - 1) break;
       // Slide one column: drop the column leaving the window, add the one entering it.
       const leave = forward ? x : x + sx - 1;
       const enter = forward ? x + sx : x - 1;
-      for (let r = 0, i = y * pw; r < sy; r++, i += pw) {
-        const a = lev[i + leave]!;
-        fine[a]!--;
-        coarse[a >> shift]!--;
-        if (a < m) below--;
-        const b = lev[i + enter]!;
-        fine[b]!++;
-        coarse[b >> shift]!++;
-        if (b < m) below++;
+      for (let r = 0, j = y * pw; r < sy; r++, j += pw) {
+        const a = lev[j + leave]!;
+        const b = lev[j + enter]!;
+        if (a === b) continue;
+        for (let d = 0, sh = 0; d < depth; d++, sh += 4) {
+          tree[off[d]! + (a >> sh)]!--;
+          tree[off[d]! + (b >> sh)]!++;
+        }
       }
       x += forward ? 1 : -1;
     }
     if (y === ny - 1) break;
     // Slide one row down.
-    const top = y * pw + x;
-    const bottom = (y + sy) * pw + x;
+    const rowOut = y * pw + x;
+    const rowIn = (y + sy) * pw + x;
     for (let c = 0; c < sx; c++) {
-      const a = lev[top + c]!;
-      fine[a]!--;
-      coarse[a >> shift]!--;
-      if (a < m) below--;
-      const b = lev[bottom + c]!;
-      fine[b]!++;
-      coarse[b >> shift]!++;
-      if (b < m) below++;
+      const a = lev[rowOut + c]!;
+      const b = lev[rowIn + c]!;
+      if (a === b) continue;
+      for (let d = 0, sh = 0; d < depth; d++, sh += 4) {
+        tree[off[d]! + (a >> sh)]!--;
+        tree[off[d]! + (b >> sh)]!++;
+      }
     }
   }
   const out = new Float32Array(nx * ny);

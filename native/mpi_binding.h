@@ -1,9 +1,7 @@
 // MPI binding of the native core: registers the `mpi*` functions declared in the "MPI"
 // section of src/native.ts. Built with or without an MPI library (FLUIDIMAGE_HAVE_MPI);
 // without one, every function except mpiAvailable() throws ERR_MPI_UNAVAILABLE.
-//
-// Note: this file shares its name with the MPI library's <mpi.h>. Include it with quotes
-// from native/ only, and never add native/ to the include path, or <mpi.h> would find it.
+
 #pragma once
 
 #include <napi.h>
