@@ -44,6 +44,8 @@ function alive(pid: number): boolean {
 export class OutputLock {
   private timer: NodeJS.Timeout | undefined;
   private released = false;
+  /** Removes the lock file if the process exits without releasing it. */
+  private readonly onExit = () => this.release();
 
   private constructor(readonly path: string) {}
 
@@ -64,7 +66,7 @@ export class OutputLock {
           }
         }, HEARTBEAT_MS);
         lock.timer.unref();
-        process.once('exit', () => lock.release());
+        process.once('exit', lock.onExit);
         return lock;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -97,6 +99,7 @@ export class OutputLock {
   release(): void {
     if (this.released) return;
     this.released = true;
+    process.off('exit', this.onExit);
     if (this.timer) clearInterval(this.timer);
     try {
       unlinkSync(this.path);
