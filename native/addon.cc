@@ -295,6 +295,8 @@ class TpsWorker : public Napi::AsyncWorker {
     in_.threshold = GetNumber(args, "threshold");
     if (!(in_.smoothing_coef >= 0)) ThrowArg(env, "smoothingCoef", "a number >= 0");
     if (!(in_.threshold > 0)) ThrowArg(env, "threshold", "a number > 0");
+    Napi::Value sp = args.Get("smoothAtPoints");
+    in_.smooth_at_points = sp.IsUndefined() ? true : sp.ToBoolean().Value();
     xn_ = xn.Data();
     yn_ = yn.Data();
     m_ = static_cast<int>(xn.ElementLength());

@@ -274,7 +274,8 @@ void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, do
       *v = sv / c;
     }
   };
-  for (int i = 0; i < in.n; ++i) blend(in.x[i], in.y[i], &out->u_smooth[i], &out->v_smooth[i]);
+  if (in.smooth_at_points)
+    for (int i = 0; i < in.n; ++i) blend(in.x[i], in.y[i], &out->u_smooth[i], &out->v_smooth[i]);
   for (int i = 0; i < m; ++i) blend(xn[i], yn[i], &un[i], &vn[i]);
 }
 

@@ -18,6 +18,8 @@ struct TpsInput {
   double smoothing_coef = 5.0;
   double threshold = 1.5;  // replace values differing from the smoothed field by more (pixels)
   int max_iterations = 10;
+  // Also evaluate the smoothed field at the input points (u_smooth, v_smooth).
+  bool smooth_at_points = true;
 };
 
 struct TpsOutput {

@@ -128,6 +128,8 @@ export interface TpsArgs {
   smoothingCoef: number;
   /** Values farther than this (pixels) from the smoothed field are replaced and the spline solved again. */
   threshold: number;
+  /** Evaluate at the input points too (uSmooth/vSmooth; default true; NaN when false). */
+  smoothAtPoints?: boolean;
 }
 
 export interface TpsOut {

@@ -4,7 +4,7 @@
  * reading its next item as soon as it takes the current one, so images are read while
  * the previous ones compute.
  */
-import { runItem, settle, type Job, type Settled } from './types.js';
+import { computeThenWrite, settle, type Job, type Settled } from './types.js';
 import type { ItemOutcome } from '../report/progress.js';
 import type { StopRequest } from './stop.js';
 
@@ -37,11 +37,17 @@ export async function runLanes<I, D, R>(job: Job<I, D, R>, source: ItemSource<I>
   };
   const lane = async () => {
     let current = await take();
+    // Write-behind: the result of an item is written while the next one computes; at
+    // most one write pending per lane, so memory stays bounded.
+    let pendingWrite: Promise<void> = Promise.resolve();
     while (current) {
       const upcoming = prefetch() ? take() : undefined;
-      onItem(await runItem(job, current.item, current.data));
+      const { written } = await computeThenWrite(job, current.item, current.data);
+      await pendingWrite;
+      pendingWrite = written.then(onItem);
       current = await (upcoming ?? take());
     }
+    await pendingWrite;
   };
   await Promise.all(Array.from({ length: Math.max(1, lanes) }, lane));
 }

@@ -29,6 +29,32 @@ export interface ExecutorOptions {
 
 export type Executor = <I, D, R>(job: Job<I, D, R>, opts: ExecutorOptions) => Promise<void>;
 
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/**
+ * Runs the read and compute steps of an item and starts its write, without waiting for
+ * the write: `written` settles with the item's outcome. The caller can compute the next
+ * item while this one is written (the write runs on the JS thread, the computations in
+ * native threads). Never throws.
+ */
+export async function computeThenWrite<I, D, R>(job: Job<I, D, R>, item: I, data: Promise<Settled<D>>): Promise<{ written: Promise<ItemOutcome> }> {
+  const t0 = performance.now();
+  const name = job.name(item);
+  const seconds = () => (performance.now() - t0) / 1000;
+  let result: R;
+  try {
+    const d = await data;
+    if (!d.ok) throw d.error;
+    result = await job.compute(d.value, item);
+  } catch (e) {
+    return { written: Promise.resolve({ name, ok: false, error: message(e), seconds: seconds() }) };
+  }
+  const written = job.write(result, item).then(
+    (): ItemOutcome => ({ name, ok: true, seconds: seconds() }),
+    (e: unknown): ItemOutcome => ({ name, ok: false, error: message(e), seconds: seconds() }));
+  return { written };
+}
+
 /** Runs one item through read, compute and write; never throws. */
 export async function runItem<I, D, R>(job: Job<I, D, R>, item: I, data: Promise<Settled<D>>): Promise<ItemOutcome> {
   const t0 = performance.now();

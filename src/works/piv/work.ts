@@ -236,10 +236,15 @@ export class WorkPIV {
       gx[j * nx + i] = grid.xs[i];
       gy[j * nx + i] = grid.ys[j];
     }
+    // With deformation the vectors sit on the grid points: one evaluation serves both.
+    const onGrid = valid.every((k) => pass.xs[k] === gx[k] && pass.ys[k] === gy[k]);
     const out = await native().tpsSmooth({
       x: pick(pass.xs), y: pick(pass.ys), u: pick(pass.deltaxs), v: pick(pass.deltays), xNew: gx, yNew: gy,
       subdomSize: this.tpsParams.subdomSize, smoothingCoef: this.tpsParams.smoothingCoef, threshold: this.tpsParams.threshold,
+      smoothAtPoints: !onGrid,
     }, this.threads);
+    const uSmooth = onGrid ? Float64Array.from(valid, (k) => out.uNew[k]) : out.uSmooth;
+    const vSmooth = onGrid ? Float64Array.from(valid, (k) => out.vNew[k]) : out.vSmooth;
     // Where no box gives a value, the linear fill of the measured field.
     const fill = (values: Float64Array, measured: Float32Array) => {
       const f = fillNaN(measured, ny, nx);
@@ -251,8 +256,8 @@ export class WorkPIV {
       stored: {
         xs_smooth: Float32Array.from(valid, (k) => pass.xs[k]),
         ys_smooth: Float32Array.from(valid, (k) => pass.ys[k]),
-        deltaxs_smooth: Float32Array.from(out.uSmooth),
-        deltays_smooth: Float32Array.from(out.vSmooth),
+        deltaxs_smooth: Float32Array.from(uSmooth),
+        deltays_smooth: Float32Array.from(vSmooth),
       },
     };
   }

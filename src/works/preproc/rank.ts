@@ -1,21 +1,26 @@
 /**
  * Rank filters over a sliding window (median, percentile, minimum), exact, with
- * scipy.ndimage's window placement and border modes.
+ * scipy.ndimage's window placement and border modes. NaN pixels count as 0.
  *
- * - Small windows: the window's values are gathered and the k-th is selected
- *   (quickselect), about 25 + 60 operations per pixel for 5x5.
- * - Large windows: Huang's sliding histogram over the ranks of the distinct values
- *   (exact for any float data), walked in a snake so that each step updates one column
- *   or one row of the window; the k-th level is tracked from the previous pixel with a
- *   two-level (fine + coarse) histogram, so the cost per pixel grows with the window
- *   side, not its area.
+ * - Sliding histogram (Huang), the general method: each value is replaced by its level
+ *   (integer images: the value itself; float images: its rank among the distinct values,
+ *   from a radix sort); the window is walked in a snake, so each step updates one column
+ *   or one row of the window (cost per pixel grows with the window's side, not its area);
+ *   counts are kept per level and per block of 16, 256, ... levels, so the k-th level is
+ *   found from the top in at most 16 steps per tree level.
+ * - Sorted window, for float images and windows up to 5x5 (where ranking a million
+ *   distinct floats would cost more than the filter): the window's values are kept
+ *   sorted, one merge pass per pixel.
  * - Minimum: separable, van Herk / Gil-Werman (3 comparisons per pixel and direction,
  *   whatever the window).
  */
 import { pad, reach, type Boundary, type Img } from './image.js';
 
-/** Windows with at most this many pixels use a sorted window, larger ones the sliding histogram. */
-const SORTED_MAX_AREA = Number(process.env.FI_GATHER ?? 100);
+/**
+ * Float data in windows up to this many pixels use the sorted window (ranking 1M
+ * distinct floats costs more than the whole filter); otherwise the sliding histogram.
+ */
+const SORTED_MAX_AREA = 25;
 
 /** The k-th smallest of a[0..n) (0-based); reorders a. */
 export function selectKth(a: Float32Array, n: number, k: number): number {
@@ -73,10 +78,13 @@ export function rankFilter(im: Img, size: readonly [number, number], k: number, 
   const [top, bottom] = reach(sy);
   const [left, right] = reach(sx);
   const padded = pad(im, top, bottom, left, right, mode);
+  const pd = padded.data;
+  for (let i = 0; i < pd.length; i++) if (pd[i] !== pd[i]) pd[i] = 0; // NaN: comparisons would fail
   if (k === 0) return minimumPadded(padded, im.width, im.height, sy, sx);
-  return sy * sx <= SORTED_MAX_AREA
+  const range = integerRange(padded.data);
+  return range === null && sy * sx <= SORTED_MAX_AREA
     ? sortedWindow(padded, im.width, im.height, sy, sx, k)
-    : slidingHistogram(padded, im.width, im.height, sy, sx, k);
+    : slidingHistogram(pd, padded.width, padded.height, 1, im.width, im.height, sy, sx, k, range);
 }
 
 /** Minimum over each window (separable). */
@@ -154,44 +162,88 @@ interface Levels {
   base: number;
 }
 
-function toLevels(data: Float32Array): Levels {
+/** [min, max] when every value is an integer and the range is moderate, else null. */
+export function integerRange(data: Float32Array): [number, number] | null {
   let lo = Infinity;
   let hi = -Infinity;
-  let integers = true;
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
+    if (v !== Math.floor(v)) return null; // also NaN and infinities
     if (v < lo) lo = v;
     if (v > hi) hi = v;
-    if (integers && v !== Math.floor(v)) integers = false;
   }
-  const levels = new Int32Array(data.length);
-  // Integer data with a moderate range (raw camera images): the level is the value
-  // itself, no sorting needed.
-  if (integers && hi - lo < 1 << 20) {
-    for (let i = 0; i < data.length; i++) levels[i] = data[i]! - lo;
-    return { levels, count: hi - lo + 1, unique: null, base: lo };
-  }
-  const sorted = data.slice().sort();
-  let count = 0;
-  for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[count - 1]) sorted[count++] = sorted[i]!;
-  const unique = sorted.subarray(0, count);
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i]!;
-    let a = 0;
-    let b = count - 1;
-    while (a < b) {
-      const m = (a + b) >> 1;
-      if (unique[m]! < v) a = m + 1;
-      else b = m;
-    }
-    levels[i] = a;
-  }
-  return { levels, count, unique, base: 0 };
+  return hi - lo < 1 << 20 ? [lo, hi] : null;
 }
 
-function slidingHistogram(p: Img, nx: number, ny: number, sy: number, sx: number, k: number): Float32Array {
-  const pw = p.width;
-  const { levels: lev, count, unique, base } = toLevels(p.data);
+/** Radix-sort key of a float32: unsigned order = numeric order. */
+function sortKeys(data: Float32Array): Uint32Array {
+  const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  const keys = new Uint32Array(data.length);
+  for (let i = 0; i < keys.length; i++) {
+    const b = bits[i]!;
+    keys[i] = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+  }
+  return keys;
+}
+
+/** Indices of `data` in increasing order of value (LSD radix sort, 3 passes of 11 bits). */
+function argsort(data: Float32Array): Int32Array {
+  const n = data.length;
+  let keys: Uint32Array = sortKeys(data);
+  let idx = new Int32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  let keys2: Uint32Array = new Uint32Array(n);
+  let idx2 = new Int32Array(n);
+  const counts = new Int32Array(2048);
+  for (let shift = 0; shift < 32; shift += 11) {
+    counts.fill(0);
+    for (let i = 0; i < n; i++) counts[(keys[i]! >>> shift) & 2047]!++;
+    let sum = 0;
+    for (let d = 0; d < 2048; d++) {
+      const c = counts[d]!;
+      counts[d] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const d = (keys[i]! >>> shift) & 2047;
+      const to = counts[d]!++;
+      keys2[to] = keys[i]!;
+      idx2[to] = idx[i]!;
+    }
+    [keys, keys2] = [keys2, keys];
+    [idx, idx2] = [idx2, idx];
+  }
+  return idx;
+}
+
+/** Levels of the values; `range` from integerRange (integer data need no sorting). */
+function toLevels(data: Float32Array, range: [number, number] | null): Levels {
+  const levels = new Int32Array(data.length);
+  // Integer data with a moderate range (raw camera images): the level is the value itself.
+  if (range !== null) {
+    const lo = range[0];
+    for (let i = 0; i < data.length; i++) levels[i] = data[i]! - lo;
+    return { levels, count: range[1] - lo + 1, unique: null, base: lo };
+  }
+  const order = argsort(data);
+  const unique = new Float32Array(data.length);
+  let count = 0;
+  for (let j = 0; j < order.length; j++) {
+    const v = data[order[j]!]!;
+    if (count === 0 || v !== unique[count - 1]) unique[count++] = v;
+    levels[order[j]!] = count - 1;
+  }
+  return { levels, count, unique: unique.subarray(0, count), base: 0 };
+}
+
+/**
+ * The k-th value of each window of sy x sx pixels over `planes` stacked padded images
+ * (`data`: planes x ph x pw; planes > 1 for the temporal tools with a spatial window).
+ */
+export function slidingHistogram(data: Float32Array, pw: number, ph: number, planes: number, nx: number, ny: number,
+  sy: number, sx: number, k: number, range: [number, number] | null): Float32Array {
+  const plane = pw * ph;
+  const { levels: lev, count, unique, base } = toLevels(data, range);
   // Counts per level and per block of 16, 256, ... levels (a 16-ary tree stored level
   // by level in one array, the top level holding at most 16 counters): the k-th value
   // is found from the top in at most 16 steps per tree level, whatever the data.
@@ -206,10 +258,12 @@ function slidingHistogram(p: Img, nx: number, ny: number, sy: number, sx: number
   const off = Int32Array.from(offsets);
   const top = off[depth - 1]!;
   const outLevels = new Int32Array(nx * ny);
-  for (let r = 0; r < sy; r++) {
-    for (let c = 0; c < sx; c++) {
-      const l = lev[r * pw + c]!;
-      for (let d = 0; d < depth; d++) tree[off[d]! + (l >> (4 * d))]!++;
+  for (let t = 0; t < planes; t++) {
+    for (let r = 0; r < sy; r++) {
+      for (let c = 0; c < sx; c++) {
+        const l = lev[t * plane + r * pw + c]!;
+        for (let d = 0; d < depth; d++) tree[off[d]! + (l >> (4 * d))]!++;
+      }
     }
   }
   let x = 0;
@@ -232,28 +286,32 @@ function slidingHistogram(p: Img, nx: number, ny: number, sy: number, sx: number
       // Slide one column: drop the column leaving the window, add the one entering it.
       const leave = forward ? x : x + sx - 1;
       const enter = forward ? x + sx : x - 1;
-      for (let r = 0, j = y * pw; r < sy; r++, j += pw) {
-        const a = lev[j + leave]!;
-        const b = lev[j + enter]!;
-        if (a === b) continue;
-        for (let d = 0, sh = 0; d < depth; d++, sh += 4) {
-          tree[off[d]! + (a >> sh)]!--;
-          tree[off[d]! + (b >> sh)]!++;
+      for (let t = 0; t < planes; t++) {
+        for (let r = 0, j = t * plane + y * pw; r < sy; r++, j += pw) {
+          const a = lev[j + leave]!;
+          const b = lev[j + enter]!;
+          if (a === b) continue;
+          for (let d = 0, sh = 0; d < depth; d++, sh += 4) {
+            tree[off[d]! + (a >> sh)]!--;
+            tree[off[d]! + (b >> sh)]!++;
+          }
         }
       }
       x += forward ? 1 : -1;
     }
     if (y === ny - 1) break;
     // Slide one row down.
-    const rowOut = y * pw + x;
-    const rowIn = (y + sy) * pw + x;
-    for (let c = 0; c < sx; c++) {
-      const a = lev[rowOut + c]!;
-      const b = lev[rowIn + c]!;
-      if (a === b) continue;
-      for (let d = 0, sh = 0; d < depth; d++, sh += 4) {
-        tree[off[d]! + (a >> sh)]!--;
-        tree[off[d]! + (b >> sh)]!++;
+    for (let t = 0; t < planes; t++) {
+      const rowOut = t * plane + y * pw + x;
+      const rowIn = t * plane + (y + sy) * pw + x;
+      for (let c = 0; c < sx; c++) {
+        const a = lev[rowOut + c]!;
+        const b = lev[rowIn + c]!;
+        if (a === b) continue;
+        for (let d = 0, sh = 0; d < depth; d++, sh += 4) {
+          tree[off[d]! + (a >> sh)]!--;
+          tree[off[d]! + (b >> sh)]!++;
+        }
       }
     }
   }

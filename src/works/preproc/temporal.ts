@@ -2,11 +2,11 @@
  * Temporal statistics over the images of one item (Fluidimage's temporal_median,
  * temporal_percentile, temporal_minima): at each pixel, the k-th smallest of the values
  * of all the images, or of all the images times a spatial window [ny, nx] (borders
- * reflected, as scipy). The time extent is always the whole item: choose it with
+ * reflected, as scipy; NaN counts as 0). The time extent is always the whole item: choose it with
  * series.str_subset ("i-2:i+3": 5 images).
  */
-import { pad, reach, type Img } from './image.js';
-import { minimumFilter, percentileRank, selectKth } from './rank.js';
+import { pad, reach } from './image.js';
+import { integerRange, minimumFilter, percentileRank, selectKth, slidingHistogram } from './rank.js';
 
 export type TemporalKind = 'median' | 'percentile' | 'minima';
 
@@ -34,30 +34,32 @@ export function temporalStatistic(stack: readonly Float32Array[], nx: number, ny
     }
     return sy * sx === 1 ? m : minimumFilter({ width: nx, height: ny, data: m }, [sy, sx], 'reflect');
   }
-  // One contiguous, padded cube: monomorphic access in the pixel loop.
-  const [top, bottom] = reach(sy);
-  const [left, right] = reach(sx);
-  const pw = nx + left + right;
-  const ph = ny + top + bottom;
-  const plane = pw * ph;
-  const cube = new Float32Array(n * plane);
-  for (let t = 0; t < n; t++) {
-    const im: Img = { width: nx, height: ny, data: stack[t]! };
-    cube.set(sy * sx === 1 ? stack[t]! : pad(im, top, bottom, left, right, 'reflect').data, t * plane);
+  if (sy * sx > 1) {
+    // A 3-D window over padded images: the sliding histogram updates n x sy values per
+    // step instead of gathering n x sy x sx.
+    const [top, bottom] = reach(sy);
+    const [left, right] = reach(sx);
+    const pw = nx + left + right;
+    const plane = pw * (ny + top + bottom);
+    const cube = new Float32Array(n * plane);
+    stack.forEach((data, t) => cube.set(pad({ width: nx, height: ny, data }, top, bottom, left, right, 'reflect').data, t * plane));
+    for (let i = 0; i < cube.length; i++) if (cube[i] !== cube[i]) cube[i] = 0; // NaN: comparisons would fail
+    return slidingHistogram(cube, pw, ny + top + bottom, n, nx, ny, sy, sx, k, integerRange(cube));
   }
-  const buf = new Float32Array(count);
+  // One value per image: gather and select. One contiguous cube keeps the access monomorphic.
+  const cube = new Float32Array(n * npix);
+  stack.forEach((data, t) => cube.set(data, t * npix));
+  const buf = new Float32Array(n);
   const out = new Float32Array(npix);
-  for (let y = 0; y < ny; y++) {
-    for (let x = 0; x < nx; x++) {
-      let c = 0;
-      for (let t = 0; t < n; t++) {
-        for (let r = 0; r < sy; r++) {
-          const o = t * plane + (y + r) * pw + x;
-          for (let q = 0; q < sx; q++) buf[c++] = cube[o + q]!;
-        }
-      }
-      out[y * nx + x] = selectKth(buf, c, k);
+  for (let i = 0; i < npix; i++) {
+    let nan = false;
+    for (let t = 0; t < n; t++) {
+      const v = cube[t * npix + i]!;
+      nan ||= v !== v;
+      buf[t] = v;
     }
+    if (nan) for (let t = 0; t < n; t++) if (buf[t] !== buf[t]) buf[t] = 0;
+    out[i] = selectKth(buf, n, k);
   }
   return out;
 }
