@@ -1,6 +1,7 @@
 /** The command line: one sub-command per file in this folder. */
 import yargs, { type Argv } from 'yargs';
 import { pivSchema } from '../params/piv.js';
+import { bosSchema } from '../params/bos.js';
 import { preprocSchema } from '../params/preproc.js';
 import { meanImageSchema } from '../params/mean_image.js';
 import { defaults } from '../params/schema.js';
@@ -9,7 +10,7 @@ import { SYNTH_CASE_NAMES, SYNTH_CASES } from '../works/synth/cases.js';
 import { VERSION } from '../version.js';
 import { EXIT_OK, EXIT_USAGE, reportError } from './common.js';
 
-const PARAM_SCHEMAS = { piv: pivSchema, preproc: preprocSchema, 'mean-image': meanImageSchema } as const;
+const PARAM_SCHEMAS = { piv: pivSchema, bos: bosSchema, preproc: preprocSchema, 'mean-image': meanImageSchema } as const;
 
 /** Options shared by the commands that process a series. */
 function seriesOptions<T>(y: Argv<T>) {
@@ -52,6 +53,11 @@ export async function main(argv: string[]): Promise<number> {
         path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
         executor: a.executor as 'auto', workers: a.workers, quiet: a.quiet,
       }))())
+    .command('bos <path>', 'Background-oriented schlieren: PIV between a reference image and every image (bos_<index>.h5)', (y) => seriesOptions(y),
+      (a) => guard(async () => (await import('./bos.js')).runBos({
+        path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
+        executor: a.executor as 'auto', workers: a.workers, quiet: a.quiet,
+      }))())
     .command('params <topology>', 'Print the documented default parameters (a valid params file)', (y) => y
       .positional('topology', { type: 'string', choices: Object.keys(PARAM_SCHEMAS), demandOption: true })
       .option('format', { type: 'string', choices: ['yaml', 'json'] as const, default: 'yaml' as const }),
@@ -71,14 +77,14 @@ export async function main(argv: string[]): Promise<number> {
       .option('json', { type: 'boolean', default: false }),
     (a) => guard(async () => (await import('./monitor.js')).runMonitor(a.outdir as string, a.json))())
     .command('preproc <path>', 'Preprocess a series of images (filters, temporal background removal, contrast); same names and bit depth in <dir>.pre', (y) => seriesOptions(y)
-      .option('output', { alias: 'o', type: 'string', describe: 'Output directory (default: <input dir>.pre)' })
+      .option('output', { type: 'string', describe: 'Output directory (default: <input dir>.pre)' })
       .option('workers', { type: 'number', describe: 'Items computed at once, each in its own thread (default: number of cores)' }),
     (a) => guard(async () => (await import('./preproc.js')).runPreproc({
       path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
       executor: a.executor as 'auto', workers: a.workers, quiet: a.quiet,
     }))())
     .command('mean-image <path>', 'Mean (and min, max, std) image of a series: an image in the input bit depth and an HDF5 file (float32)', (y) => seriesOptions(y)
-      .option('output', { alias: 'o', type: 'string', describe: 'Output directory (default: <input dir>.mean_image)' })
+      .option('output', { type: 'string', describe: 'Output directory (default: <input dir>.mean_image)' })
       .option('workers', { type: 'number', describe: 'Images read at once (default: number of cores)' }),
     (a) => guard(async () => (await import('./mean_image.js')).runMeanImage({
       path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,

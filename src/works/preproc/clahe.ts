@@ -62,9 +62,10 @@ export function clipHistogram(h: Float64Array, limit: number): void {
         h[b] = limit;
       }
     }
-    if (excess <= 1e-9 * limit) return;
     const share = excess / nbins;
     for (let b = 0; b < nbins; b++) h[b]! += share;
+    // Bins at the limit overflow again by `share`: stop once that is negligible.
+    if (share <= 1e-9 * limit) return;
   }
 }
 

@@ -1,0 +1,243 @@
+/**
+ * Running a topology over a series from the command line (`fluidimage piv|bos PATH`): the
+ * same command line runs on one machine (local executor: all cores) and under mpirun/srun
+ * (MPI executor, chosen automatically when the launcher started several ranks), with the
+ * job directory, the output lock, progress, graceful stop and exit statuses.
+ */
+import { availableParallelism, hostname } from 'node:os';
+import sharp from 'sharp';
+import { native } from '../native.js';
+import type { Group } from '../params/schema.js';
+import { formatParams } from '../params/load.js';
+import { Progress, type ItemOutcome, type Summary } from '../report/progress.js';
+import { JobDir, type JobInfo } from '../report/jobdir.js';
+import type { PlannedJob } from '../topologies/piv.js';
+import { local } from '../executors/local.js';
+import { sequential } from '../executors/sequential.js';
+import { runMpi, type Messenger } from '../executors/mpi.js';
+import type { Executor, Job } from '../executors/types.js';
+import type { ParamTree } from '../works/piv/types.js';
+import { PROGRAM, VERSION } from '../version.js';
+import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED, resolveParams, type ParamOptions } from './common.js';
+import { installStopSignals, StopRequest } from '../executors/stop.js';
+import { OutputLock } from '../report/lock.js';
+
+export interface RunOptions extends ParamOptions {
+  executor: 'auto' | 'local' | 'sequential' | 'mpi';
+  workers?: number;
+  quiet?: boolean;
+}
+
+const EXECUTORS: Record<string, Executor> = { local, sequential };
+
+/** What a command needs to know of its topology. */
+export interface TopologySpec<I, D, R> {
+  /** Command and log label: 'piv', 'bos'. */
+  name: string;
+  /** What an item is, for messages: 'pair', 'image'. */
+  itemLabel: string;
+  schema: Group;
+  /** The items still to compute, the output directory and the steps (rank 0 / local). */
+  plan(params: ParamTree, opts: { threadsPerItem: number }): Promise<PlannedJob<I, D, R>>;
+  /** The steps alone, for MPI ranks other than 0 (items come from rank 0). */
+  workerJob(params: ParamTree, outputDir: string): Promise<Job<I, D, R>>;
+}
+
+/** Applies the compute.* parameters to the native core (planner, wisdom). */
+export function configureNative(params: ParamTree): string | null {
+  const compute = params.compute as ParamTree;
+  const core = native();
+  core.setPlannerEffort(compute.fftw_planner as 'estimate' | 'measure' | 'patient');
+  const wisdom = compute.fftw_wisdom as string | null;
+  if (wisdom) core.importWisdom(wisdom);
+  return wisdom;
+}
+
+/** Which executor: `auto` means MPI when a launcher started several ranks, else local. */
+async function chooseExecutor(requested: RunOptions['executor']): Promise<'local' | 'sequential' | 'mpi'> {
+  if (requested !== 'auto') return requested;
+  const { envRankCount } = await import('../mpi/launcher.js');
+  return (envRankCount() ?? 1) > 1 ? 'mpi' : 'local';
+}
+
+export async function runSeries<I, D, R>(spec: TopologySpec<I, D, R>, o: RunOptions): Promise<number> {
+  // First thing: a stop signal (Slurm's USR1 before the walltime) may come at any time,
+  // and Node's own reaction to SIGUSR1 would be to open a debugger port.
+  const stop = new StopRequest();
+  const logs: ((m: string) => void)[] = [];
+  const uninstall = installStopSignals(stop, (m) => logs.forEach((log) => log(m)));
+  try {
+    return await runWith(spec, o, stop, logs);
+  } finally {
+    uninstall();
+  }
+}
+
+async function runWith<I, D, R>(spec: TopologySpec<I, D, R>, o: RunOptions, stop: StopRequest,
+  logs: ((m: string) => void)[]): Promise<number> {
+  const params = await resolveParams(spec.schema, o);
+  const executor = await chooseExecutor(o.executor);
+  const wisdom = configureNative(params);
+  // libvips threads per image: pairs already run in parallel, one thread each avoids oversubscription.
+  sharp.concurrency(1);
+  sharp.cache(false);
+  const status = executor === 'mpi' ? await runMpiRanks(spec, params, o, stop, logs) : await runLocal(spec, params, o, executor, stop, logs);
+  if (wisdom) native().exportWisdom(wisdom);
+  return status;
+}
+
+function jobInfo(topology: string, executor: string, ranks: number, workers: number, outputDir: string,
+  total: number, skipped: number, toCompute: number, mpiLibrary?: string): JobInfo {
+  return {
+    command: process.argv.slice(1), topology, executor, ranks, workersPerRank: workers, mpiLibrary,
+    program: PROGRAM, version: VERSION, fftw: native().fftwVersion, node: process.version, outputDir,
+    items: { total, skipped, toCompute }, start: new Date().toISOString(),
+  };
+}
+
+async function runLocal<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTree, o: RunOptions, executor: 'local' | 'sequential',
+  stop: StopRequest, logs: ((m: string) => void)[]): Promise<number> {
+  const workers = o.workers ?? availableParallelism();
+  const sequentialRun = executor === 'sequential';
+  const plan = await spec.plan(params, { threadsPerItem: sequentialRun ? workers : 1 });
+  if (!o.quiet) {
+    process.stderr.write(`${spec.name}: ${plan.total} ${spec.itemLabel}(s) in the series, ${plan.skipped} already done, ${plan.job.items.length} to compute; ` +
+      `executor ${executor}${sequentialRun ? '' : ` with ${workers} worker(s)`}; results in ${plan.outputDir}\n`);
+  }
+  const jobDir = new JobDir(plan.outputDir);
+  const lock = OutputLock.acquire(plan.outputDir, jobDir.path, lockScope(params));
+  logs.push((m) => {
+    process.stderr.write(`\n${spec.name}: ${m}\n`);
+    jobDir.log(m);
+  });
+  try {
+    await jobDir.writeStart(jobInfo(spec.name, executor, 1, sequentialRun ? 1 : workers, plan.outputDir, plan.total,
+      plan.skipped, plan.job.items.length), formatParams(spec.schema, params, 'yaml'));
+    const progress = new Progress(spec.name, plan.job.items.length, plan.skipped, process.stderr, o.quiet);
+    await EXECUTORS[executor](plan.job, {
+      workers: sequentialRun ? 1 : workers,
+      stop,
+      onItem: (r) => {
+        jobDir.record(r);
+        progress.record(r);
+      },
+    });
+    const summary = progress.finish(stop.signal);
+    await jobDir.writeSummary(summary);
+    process.stdout.write(`${plan.outputDir}\n`);
+    return exitStatus(summary);
+  } finally {
+    lock.release();
+  }
+}
+
+/** 1 when an item failed, else 3 when stopped early, else 0. */
+function exitStatus(summary: Summary): number {
+  if (summary.failed.length > 0) return EXIT_ITEMS_FAILED;
+  return summary.stoppedBy ? EXIT_STOPPED : EXIT_OK;
+}
+
+/** Lock scope: the index range when the series is restricted (job-array tasks share a directory). */
+function lockScope(params: ParamTree): string | undefined {
+  const series = params.series as ParamTree;
+  if (series.ind_start === 'first' && series.ind_stop === null) return undefined;
+  return `${String(series.ind_start)}-${String(series.ind_stop)}`;
+}
+
+/** What rank 0 tells the others after planning (or the error that stops everyone). */
+type PlanMessage = { ok: true; outputDir: string; jobDir: string } | { ok: false; error: string; code?: string };
+
+async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTree, o: RunOptions, stop: StopRequest,
+  logs: ((m: string) => void)[]): Promise<number> {
+  const mpi = await import('../mpi/comm.js');
+  if (!mpi.mpiAvailable()) {
+    throw Object.assign(new Error('The MPI executor is unavailable: the native core was built without MPI. ' +
+      'Install an MPI (e.g. libopenmpi-dev) or load an MPI module, then rebuild with `npm run build:native`.'), { code: 'ERR_MPI_UNAVAILABLE' });
+  }
+  // Many ranks per node: each rank computes one pair at a time, so everything that
+  // would start threads or arenas per core is limited here, where users cannot forget it.
+  process.env.OMP_NUM_THREADS ??= '1';
+  native().limitMallocArenas(Number(process.env.MALLOC_ARENA_MAX ?? 2));
+  const comm = mpi.world();
+  mpi.checkLauncher(comm);
+  mpi.installAbortHandlers();
+  // Pairs per rank at once: ranks are the parallelism; one pair in flight each (plus the
+  // next one being read) unless asked otherwise.
+  const lanes = o.workers ?? 1;
+  let plan: PlannedJob<I, D, R> | undefined;
+  let message: PlanMessage;
+  let jobDir: JobDir | undefined;
+  let lock: OutputLock | undefined;
+  if (comm.rank === 0) {
+    try {
+      plan = await spec.plan(params, { threadsPerItem: 1 });
+      jobDir = new JobDir(plan.outputDir, 0);
+      lock = OutputLock.acquire(plan.outputDir, jobDir.path, lockScope(params));
+      message = { ok: true, outputDir: plan.outputDir, jobDir: jobDir.path };
+    } catch (e) {
+      const err = e as Error & { code?: unknown };
+      message = { ok: false, error: err.message, code: typeof err.code === 'string' ? err.code : undefined };
+    }
+  } else {
+    message = { ok: false, error: 'not received' };
+  }
+  message = comm.bcastObject(message, 0);
+  if (!message.ok) {
+    // Every rank stops with rank 0's error (the same on all, printed once).
+    if (comm.rank === 0) throw Object.assign(new Error(message.error), { code: message.code ?? 'ERR_PLAN' });
+    return 2;
+  }
+  if (comm.rank !== 0) jobDir = new JobDir(message.outputDir, comm.rank, message.jobDir);
+  const job = plan?.job ?? await spec.workerJob(params, message.outputDir);
+  let progress: Progress | undefined;
+  if (comm.rank === 0 && plan) {
+    if (!o.quiet) {
+      process.stderr.write(`${spec.name}: ${plan.total} ${spec.itemLabel}(s) in the series, ${plan.skipped} already done, ${plan.job.items.length} to compute; ` +
+        `executor mpi with ${comm.size} rank(s) x ${lanes} worker(s); results in ${plan.outputDir}\n`);
+    }
+    await jobDir!.writeStart(jobInfo(spec.name, 'mpi', comm.size, lanes, plan.outputDir, plan.total, plan.skipped,
+      plan.job.items.length, mpi.mpiLibraryVersion().split('\n')[0]), formatParams(spec.schema, params, 'yaml'));
+    progress = new Progress(spec.name, plan.job.items.length, plan.skipped, process.stderr, o.quiet);
+  }
+  jobDir!.log(`rank ${comm.rank}/${comm.size} on ${hostname()}: ${lanes} worker(s)`);
+  logs.push((m) => {
+    if (comm.rank === 0) process.stderr.write(`\n${spec.name}: ${m}\n`);
+    jobDir!.log(m);
+  });
+  try {
+    await runMpi(messenger(comm, mpi.ANY_SOURCE), job, {
+      lanes,
+      stop,
+      onItem: (r: ItemOutcome) => progress?.record(r),
+      onLocalItem: (r: ItemOutcome) => jobDir!.record(r),
+    });
+    let summary: Summary | undefined;
+    if (progress) {
+      summary = progress.finish(stop.signal);
+      await jobDir!.writeSummary(summary, { ranks: comm.size });
+      process.stdout.write(`${message.outputDir}\n`);
+    }
+    // The same exit status on every rank, so that mpirun reports it.
+    const status = comm.bcastObject(summary ? exitStatus(summary) : 0, 0);
+    jobDir!.log(`rank ${comm.rank} done`);
+    // Agreed status: finalise now, so that exiting non-zero is an orderly end, not an abort.
+    mpi.finalize();
+    return status;
+  } finally {
+    lock?.release();
+  }
+}
+
+/** The communicator as the MPI executor uses it: nonblocking calls awaited on the event loop. */
+function messenger(comm: import('../mpi/comm.js').Comm, anySource: number): Messenger {
+  return {
+    rank: comm.rank,
+    size: comm.size,
+    sendObject: (obj, dest, tag) => comm.isendObject(obj, dest, tag).wait(),
+    recvObjectAny: async (tag) => {
+      const m = await comm.irecvObject(anySource, tag).wait();
+      return { data: m.value, source: m.source };
+    },
+    recvObjectFrom: async (source, tag) => (await comm.irecvObject(source, tag).wait()).value,
+  };
+}

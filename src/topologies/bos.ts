@@ -1,0 +1,85 @@
+/**
+ * The BOS topology: a fixed reference image -> every image of a series -> the full
+ * multipass PIV between them -> one HDF5 file per image (`bos_<index>.h5`, PIV layout).
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { readImage, toFloat32 } from '../io/images.js';
+import { writePivFile } from '../io/pivfile.js';
+import { ParamError } from '../params/schema.js';
+import { buildSeries, defaultOutputDir, resultName, type Item, type SeriesParams } from '../series/series.js';
+import { PROGRAM, VERSION } from '../version.js';
+import { WorkPIV, type PairImages } from '../works/piv/work.js';
+import type { ParamTree, PivResult } from '../works/piv/types.js';
+import type { Job } from '../executors/types.js';
+import { prepareOutputDir, type HowMode } from './output.js';
+import { loadMask, type PlannedJob } from './piv.js';
+
+/** One image of the series, compared with the reference. */
+export type BosItem = Item & { reference: string };
+
+/** The reference's path: an index into the (all-images) series, or a path. */
+async function referencePath(params: ParamTree): Promise<string> {
+  const ref = params.reference as number | string;
+  const series = params.series as ParamTree;
+  if (typeof ref === 'string') {
+    const p = resolve(ref);
+    if (!existsSync(p)) throw new ParamError('reference', `The reference image ${p} does not exist`);
+    return p;
+  }
+  const all = await buildSeries({ ...(series as unknown as SeriesParams), str_subset: 'all1by1', ind_start: 'first', ind_stop: null, ind_step: 1 });
+  if (ref >= all.length) {
+    throw new ParamError('reference', `Expected the index of an image of the series (0 to ${all.length - 1}) for reference but received ${ref}`);
+  }
+  return all[ref].paths[0];
+}
+
+/** The steps over `items`; the reference is read once per process. */
+export function bosJob(work: WorkPIV, reference: string, outputDir: string, postfix: string, items: BosItem[]): Job<BosItem, PairImages, PivResult> {
+  let refImage: ReturnType<typeof readImage> | undefined;
+  return {
+    items,
+    name: (item) => item.names[0],
+    read: async (item) => {
+      if (item.missing.length > 0) throw new Error(`missing image: ${item.missing.join(', ')}`);
+      refImage ??= readImage(reference);
+      const [a, b] = await Promise.all([refImage, readImage(item.paths[0])]);
+      if (a.width !== b.width || a.height !== b.height) {
+        throw new Error(`the image ${item.names[0]} is ${b.width}x${b.height} but the reference is ${a.width}x${a.height}`);
+      }
+      return {
+        im0: toFloat32(a), im1: toFloat32(b), height: a.height, width: a.width,
+        names: [reference.split('/').pop()!, item.names[0]], paths: [reference, item.paths[0]],
+      };
+    },
+    compute: (pair) => work.calcul(pair),
+    write: (result, item) => writePivFile(join(outputDir, resultName(item, postfix)), result, { program: PROGRAM, version: VERSION }),
+  };
+}
+
+export async function planBos(params: ParamTree, opts: { threadsPerItem: number }): Promise<PlannedJob<BosItem, PairImages, PivResult>> {
+  const series = params.series as ParamTree;
+  const saving = params.saving as ParamTree;
+  if (series.path === null || series.path === '') {
+    throw new ParamError('series.path', 'Expected a directory, file or glob of images for series.path (the PATH argument)');
+  }
+  const reference = await referencePath(params);
+  const work = new WorkPIV(params, opts.threadsPerItem, await loadMask(params));
+  const items = (await buildSeries(series as unknown as SeriesParams))
+    .filter((it) => it.paths.length === 1 && it.paths[0] !== reference)
+    .map((it) => ({ ...it, reference }));
+  if (items.length === 0) {
+    throw new ParamError('series.str_subset', `BOS compares single images with the reference; series.str_subset ${JSON.stringify(series.str_subset)} gives none besides the reference`);
+  }
+  const postfix = saving.postfix as string;
+  const outputDir = await prepareOutputDir((saving.path as string | null) ?? defaultOutputDir(series.path as string, postfix),
+    saving.how as HowMode);
+  const todo = saving.how === 'complete' ? items.filter((it) => !existsSync(join(outputDir, resultName(it, postfix)))) : items;
+  return { job: bosJob(work, reference, outputDir, postfix, todo), outputDir, skipped: items.length - todo.length, total: items.length };
+}
+
+/** The steps for MPI ranks other than 0. */
+export async function bosWorkerJob(params: ParamTree, outputDir: string): Promise<Job<BosItem, PairImages, PivResult>> {
+  const work = new WorkPIV(params, 1, await loadMask(params));
+  return bosJob(work, await referencePath(params), outputDir, (params.saving as ParamTree).postfix as string, []);
+}
