@@ -64,6 +64,8 @@ describe('Slurm batch templates on a real one-node Slurm', function () {
     }
     tmp = await makeTempDir('slurm');
   });
+  // A job left running by a failed test would hold the node and fail the next ones.
+  afterEach(async () => slurm?.cancelAll());
   // Always: the daemons must not outlive the tests, whatever failed.
   after(async () => {
     await slurm?.stop();

@@ -91,6 +91,13 @@ export const pivSchema: Group = group('Parameters of the PIV topology', {
     smooth_predictor: bool(true, 'Deform with the previous field smoothed by a 3x3 binomial filter (the residual is measured against that same field): noise is not fed back into the images'),
     iterations_last: num(0, 'Extra deformation iterations at the final window size (each one more pass in the results)', { integer: true, min: 0, max: 5 }),
   }),
+  preproc: group('Image-to-image function applied to both images of each pair before PIV', {
+    im2im: strOrNull(null, 'JavaScript module (path, or path#export): a function (image, name) => image or a class with calcul(image, name); null: none'),
+    args_init: custom<number[] | string[]>([], 'Arguments given to the class constructor of im2im', (v, k) => {
+      if (Array.isArray(v) && (v.every((x) => typeof x === 'number') || v.every((x) => typeof x === 'string'))) return v as number[] | string[];
+      throw invalid(k, 'a list of numbers or a list of strings', v);
+    }),
+  }),
   saving: group('Where and how results are written', {
     path: strOrNull(null, 'Output directory (null: "<input dir>.<postfix>")'),
     how: str('complete', 'complete: only missing results; recompute: all; new_dir: a fresh directory', ['complete', 'recompute', 'new_dir'] as const),

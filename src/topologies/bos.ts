@@ -13,7 +13,7 @@ import { WorkPIV, type PairImages } from '../works/piv/work.js';
 import type { ParamTree, PivResult } from '../works/piv/types.js';
 import type { Job } from '../executors/types.js';
 import { prepareOutputDir, type HowMode } from './output.js';
-import { loadMask, type PlannedJob } from './piv.js';
+import { loadMask, pairFilter, type PlannedJob } from './piv.js';
 
 /** One image of the series, compared with the reference. */
 export type BosItem = Item & { reference: string };
@@ -35,23 +35,25 @@ async function referencePath(params: ParamTree): Promise<string> {
 }
 
 /** The steps over `items`; the reference is read once per process. */
-export function bosJob(work: WorkPIV, reference: string, outputDir: string, postfix: string, items: BosItem[]): Job<BosItem, PairImages, PivResult> {
+export function bosJob(work: WorkPIV, reference: string, outputDir: string, postfix: string, items: BosItem[],
+  filter?: (pair: PairImages) => Promise<PairImages>): Job<BosItem, PairImages, PivResult> {
   let refImage: ReturnType<typeof readImage> | undefined;
+  const read = async (item: BosItem): Promise<PairImages> => {
+    if (item.missing.length > 0) throw new Error(`missing image: ${item.missing.join(', ')}`);
+    refImage ??= readImage(reference);
+    const [a, b] = await Promise.all([refImage, readImage(item.paths[0])]);
+    if (a.width !== b.width || a.height !== b.height) {
+      throw new Error(`the image ${item.names[0]} is ${b.width}x${b.height} but the reference is ${a.width}x${a.height}`);
+    }
+    return {
+      im0: toFloat32(a), im1: toFloat32(b), height: a.height, width: a.width,
+      names: [reference.split('/').pop()!, item.names[0]], paths: [reference, item.paths[0]],
+    };
+  };
   return {
     items,
     name: (item) => item.names[0],
-    read: async (item) => {
-      if (item.missing.length > 0) throw new Error(`missing image: ${item.missing.join(', ')}`);
-      refImage ??= readImage(reference);
-      const [a, b] = await Promise.all([refImage, readImage(item.paths[0])]);
-      if (a.width !== b.width || a.height !== b.height) {
-        throw new Error(`the image ${item.names[0]} is ${b.width}x${b.height} but the reference is ${a.width}x${a.height}`);
-      }
-      return {
-        im0: toFloat32(a), im1: toFloat32(b), height: a.height, width: a.width,
-        names: [reference.split('/').pop()!, item.names[0]], paths: [reference, item.paths[0]],
-      };
-    },
+    read: filter ? async (item) => filter(await read(item)) : read,
     compute: (pair) => work.calcul(pair),
     write: (result, item) => writePivFile(join(outputDir, resultName(item, postfix)), result, { program: PROGRAM, version: VERSION }),
   };
@@ -75,11 +77,11 @@ export async function planBos(params: ParamTree, opts: { threadsPerItem: number 
   const outputDir = await prepareOutputDir((saving.path as string | null) ?? defaultOutputDir(series.path as string, postfix),
     saving.how as HowMode);
   const todo = saving.how === 'complete' ? items.filter((it) => !existsSync(join(outputDir, resultName(it, postfix)))) : items;
-  return { job: bosJob(work, reference, outputDir, postfix, todo), outputDir, skipped: items.length - todo.length, total: items.length };
+  return { job: bosJob(work, reference, outputDir, postfix, todo, await pairFilter(params)), outputDir, skipped: items.length - todo.length, total: items.length };
 }
 
 /** The steps for MPI ranks other than 0. */
 export async function bosWorkerJob(params: ParamTree, outputDir: string): Promise<Job<BosItem, PairImages, PivResult>> {
   const work = new WorkPIV(params, 1, await loadMask(params));
-  return bosJob(work, await referencePath(params), outputDir, (params.saving as ParamTree).postfix as string, []);
+  return bosJob(work, await referencePath(params), outputDir, (params.saving as ParamTree).postfix as string, [], await pairFilter(params));
 }

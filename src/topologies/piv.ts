@@ -11,6 +11,7 @@ import { buildSeries, defaultOutputDir, resultName, type Item, type SeriesParams
 import { PROGRAM, VERSION } from '../version.js';
 import type { PairImages } from '../works/piv/work.js';
 import { WorkPIV, type ImageMask } from '../works/piv/work.js';
+import { loadIm2im } from '../works/im2im.js';
 import type { ParamTree, PivResult } from '../works/piv/types.js';
 import type { Job } from '../executors/types.js';
 import { prepareOutputDir, type HowMode } from './output.js';
@@ -39,6 +40,21 @@ export async function loadMask(params: ParamTree): Promise<ImageMask | undefined
   const data = new Uint8Array(im.width * im.height);
   for (let i = 0; i < data.length; i++) data[i] = im.data[i] !== 0 ? 1 : 0;
   return { data, width: im.width, height: im.height, source: path };
+}
+
+/** The preproc.im2im function of the parameters, applied to both images of a pair (or none). */
+export async function pairFilter(params: ParamTree): Promise<((pair: PairImages) => Promise<PairImages>) | undefined> {
+  const pre = params.preproc as ParamTree | undefined;
+  if (!pre?.im2im) return undefined;
+  const f = await loadIm2im(pre.im2im as string, pre.args_init as unknown[], 'preproc.im2im');
+  return async (pair) => {
+    const [a, b] = await Promise.all([
+      f({ data: pair.im0, width: pair.width, height: pair.height }, pair.names[0]),
+      f({ data: pair.im1, width: pair.width, height: pair.height }, pair.names[1]),
+    ]);
+    if (a.width !== b.width || a.height !== b.height) throw new Error('preproc.im2im returned images of different sizes for one pair');
+    return { ...pair, im0: a.data, im1: b.data, width: a.width, height: a.height };
+  };
 }
 
 /** Reads both images of a pair as float32; sizes must match. */
@@ -102,7 +118,7 @@ export async function planPiv(params: ParamTree, opts: { threadsPerItem: number 
     saving.how as HowMode);
   const outPath = resultPathFor(outputDir, postfix);
   const todo = saving.how === 'complete' ? items.filter((it) => !existsSync(outPath(it))) : items;
-  return { job: pivJob(work, outputDir, postfix, todo), outputDir, skipped: items.length - todo.length, total: items.length };
+  return { job: pivJob(work, outputDir, postfix, todo, await pairFilter(params)), outputDir, skipped: items.length - todo.length, total: items.length };
 }
 
 /** Where the result of an item goes. */
@@ -114,12 +130,13 @@ function resultPathFor(outputDir: string, postfix: string): (item: PivItem) => s
  * The read/compute/write steps over `items` (on MPI ranks other than 0, items arrive
  * from rank 0 and `items` is empty).
  */
-export function pivJob(work: WorkPIV, outputDir: string, postfix: string, items: PivItem[]): Job<PivItem, PairImages, PivResult> {
+export function pivJob(work: WorkPIV, outputDir: string, postfix: string, items: PivItem[],
+  filter?: (pair: PairImages) => Promise<PairImages>): Job<PivItem, PairImages, PivResult> {
   const outPath = resultPathFor(outputDir, postfix);
   return {
     items,
     name: (item) => (item.frames ? `${item.names[0]} (frames ${item.frames.join(', ')})` : item.names.join(' + ')),
-    read: readPair,
+    read: filter ? async (item) => filter(await readPair(item)) : readPair,
     compute: (pair) => work.calcul(pair),
     write: (result, item) => writePivFile(outPath(item), result, { program: PROGRAM, version: VERSION }),
   };

@@ -23,9 +23,7 @@ import { PROGRAM, VERSION } from '../version.js';
 import type { Job } from '../executors/types.js';
 import type { ParamTree } from '../works/piv/types.js';
 import { makeCompute, type PreprocCompute } from '../works/preproc/pool.js';
-import type { PreprocInput } from '../works/preproc/work.js';
-import { WorkPreproc } from '../works/preproc/work.js';
-import { TEMPORAL_TOOLS } from '../works/preproc/tools.js';
+import { WorkPreproc, type PreprocInput } from '../works/preproc/work.js';
 import { prepareOutputDir, type HowMode } from './output.js';
 import type { PlannedJob } from './piv.js';
 
@@ -190,7 +188,7 @@ export async function planPreproc(params: ParamTree, opts: { threads: number }):
   }
   const tools = (params.preproc as ParamTree).tools as ParamTree;
   const work = new WorkPreproc(tools);
-  const items = await preprocItems(series as unknown as SeriesParams, work.steps.some((s) => TEMPORAL_TOOLS.includes(s.name)));
+  const items = await preprocItems(series as unknown as SeriesParams, work.needsStack);
   const format = saving.format as 'img' | 'hdf5';
   const inputDir = dirname(items[0]!.paths[0]!);
   const outDir = (saving.path as string | null) ?? defaultOutputDir(series.path as string, saving.postfix as string);

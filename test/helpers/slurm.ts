@@ -43,6 +43,8 @@ export interface Slurm {
   waitJob(id: string, timeoutMs: number): Promise<JobRecord[]>;
   /** `scancel ...args`. */
   scancel(args: readonly string[]): Promise<void>;
+  /** Cancels every job left (waits until the queue is empty, 15 s at most). */
+  cancelAll(): Promise<void>;
   /** The last lines of the daemons' logs (for failure messages). */
   logTail(lines?: number): string;
   /** Cancels the jobs left, stops the daemons this helper started (by pid), removes dir. */
@@ -180,25 +182,27 @@ export async function startSlurm(): Promise<Slurm> {
   const killAll = () => { for (const c of children) if (alive(c.proc)) c.proc.kill('SIGKILL'); };
   process.once('exit', killAll);
 
+  const queued = async (): Promise<string[]> => {
+    const q = await run('squeue', ['-h', '-o', '%A'], { env, timeoutMs: 5_000 });
+    return q.code === 0 ? q.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '') : [];
+  };
+  /** Cancels every job of this Slurm and waits (15 s at most) until the queue is empty. */
+  const cancelAll = async (): Promise<void> => {
+    const ids = await queued();
+    if (ids.length === 0) return;
+    await run('scancel', ids, { env, timeoutMs: 5_000 });
+    const t0 = Date.now();
+    while ((await queued()).length > 0 && Date.now() - t0 < 15_000) await sleep(300);
+  };
+
   let stopped = false;
   const stopAll = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
+    // Jobs first, while slurmd is up, so that no slurmstepd (a daemon of its own, which
+    // stopping slurmd would leave behind) outlives the test.
     const ctld = children.find((c) => c.name === 'slurmctld');
-    if (ctld !== undefined && alive(ctld.proc)) {
-      // Jobs first, while slurmd is up, so that no slurmstepd (a daemon of its own, which
-      // stopping slurmd would leave behind) outlives the test.
-      const queued = async () => {
-        const q = await run('squeue', ['-h', '-o', '%A'], { env, timeoutMs: 5_000 });
-        return q.code === 0 ? q.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '') : [];
-      };
-      const ids = await queued();
-      if (ids.length > 0) {
-        await run('scancel', ids, { env, timeoutMs: 5_000 });
-        const t0 = Date.now();
-        while ((await queued()).length > 0 && Date.now() - t0 < 15_000) await sleep(300);
-      }
-    }
+    if (ctld !== undefined && alive(ctld.proc)) await cancelAll();
     // slurmd before slurmctld (no "node not responding" churn), munged last.
     for (const name of ['slurmd', 'slurmctld', 'munged']) {
       const c = children.find((x) => x.name === name);
@@ -253,14 +257,18 @@ export async function startSlurm(): Promise<Slurm> {
     const ctldPort = await freePort(new Set());
     const slurmdPort = await freePort(new Set([ctldPort]));
     const cpus = availableParallelism();
+    // Job ids unique across test runs at once: Open MPI under srun names its session
+    // directories and shared-memory segments after the PMIx namespace "slurm.pmix.<job>.<step>",
+    // so two private Slurms both running their job 3 on this host collide (hangs, crashes).
+    const firstJobId = 100_000 + Math.floor(Math.random() * 50_000_000);
     mkdirSync(join(dir, 'state'));
     mkdirSync(join(dir, 'spool'));
     mkdirSync(join(dir, 'tmp'));
-    await writeFile(conf, confText({ dir, socket, ctldPort, slurmdPort, cpus, mpi: 'none' }));
+    await writeFile(conf, confText({ dir, socket, firstJobId, ctldPort, slurmdPort, cpus, mpi: 'none' }));
     // pmix as the default when the plugin is there (`srun --mpi=list` only reads slurm.conf).
     const list = await run('srun', ['--mpi=list'], { env });
     const mpiDefault = /^\s*pmix\s*$/m.test(list.stdout + list.stderr) ? 'pmix' : 'none';
-    if (mpiDefault !== 'none') await writeFile(conf, confText({ dir, socket, ctldPort, slurmdPort, cpus, mpi: mpiDefault }));
+    if (mpiDefault !== 'none') await writeFile(conf, confText({ dir, socket, firstJobId, ctldPort, slurmdPort, cpus, mpi: mpiDefault }));
 
     const ctld = daemon('slurmctld', 'slurmctld', ['-D', '-f', conf]);
     const slurmd = daemon('slurmd', 'slurmd', ['-D', '-N', 'localhost', '-f', conf]);
@@ -311,6 +319,7 @@ export async function startSlurm(): Promise<Slurm> {
         const r = await run('scancel', args, { env });
         if (r.code !== 0) throw new Error(`scancel ${args.join(' ')} -> ${r.code}\n${r.stdout}${r.stderr}`);
       },
+      cancelAll,
       logTail,
       stop: stopAll,
     };
@@ -321,7 +330,7 @@ export async function startSlurm(): Promise<Slurm> {
   }
 }
 
-function confText(o: { dir: string; socket: string; ctldPort: number; slurmdPort: number; cpus: number; mpi: string }): string {
+function confText(o: { dir: string; socket: string; firstJobId: number; ctldPort: number; slurmdPort: number; cpus: number; mpi: string }): string {
   const p = (name: string) => join(o.dir, name);
   return `# Private one-node Slurm of the fluidimage tests (test/helpers/slurm.ts).
 ClusterName=fluidimage-test
@@ -352,6 +361,7 @@ JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 MpiDefault=${o.mpi}
 ReturnToService=2
+FirstJobId=${o.firstJobId}
 # Schedule batch jobs at submission (default: up to 3 s later, for high-throughput sites).
 SchedulerParameters=batch_sched_delay=0
 # Short grace between SIGTERM and SIGKILL of cancelled jobs: the tests end quickly.

@@ -45,7 +45,7 @@ export class ThreadPool implements PreprocCompute {
   private nextId = 0;
   private closed = false;
 
-  constructor(private readonly size: number, private readonly tools: ParamTree) {
+  constructor(size: number, private readonly tools: ParamTree) {
     for (let i = 0; i < size; i++) this.idle.push(this.spawn());
   }
 

@@ -80,7 +80,7 @@ export function rankFilter(im: Img, size: readonly [number, number], k: number, 
   const padded = pad(im, top, bottom, left, right, mode);
   const pd = padded.data;
   for (let i = 0; i < pd.length; i++) if (pd[i] !== pd[i]) pd[i] = 0; // NaN: comparisons would fail
-  if (k === 0) return minimumPadded(padded, im.width, im.height, sy, sx);
+  if (k === 0) return minimumPadded(padded, sy, sx);
   const range = integerRange(padded.data);
   return range === null && sy * sx <= SORTED_MAX_AREA
     ? sortedWindow(padded, im.width, im.height, sy, sx, k)
@@ -92,7 +92,7 @@ export function minimumFilter(im: Img, size: readonly [number, number], mode: Bo
   const [sy, sx] = size;
   const [top, bottom] = reach(sy);
   const [left, right] = reach(sx);
-  return minimumPadded(pad(im, top, bottom, left, right, mode), im.width, im.height, sy, sx);
+  return minimumPadded(pad(im, top, bottom, left, right, mode), sy, sx);
 }
 
 /**
@@ -373,7 +373,8 @@ function minCols(src: Float32Array, rows: number, pw: number, s: number): Float3
   return out;
 }
 
-function minimumPadded(p: Img, nx: number, ny: number, sy: number, sx: number): Float32Array {
-  const rowsMin = minCols(p.data, p.height, p.width, sx);
-  return minRows(rowsMin, p.height, nx, sy);
+/** Minimum over sy x sx windows of a padded image: along rows, then along columns. */
+function minimumPadded(p: Img, sy: number, sx: number): Float32Array {
+  const nx = p.width - sx + 1;
+  return minRows(minCols(p.data, p.height, p.width, sx), p.height, nx, sy);
 }

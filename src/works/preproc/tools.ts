@@ -37,7 +37,6 @@ export interface TemporalStep {
 
 export type Step = SpatialStep | TemporalStep;
 
-export const TEMPORAL_TOOLS: readonly PreprocToolName[] = ['temporal_median', 'temporal_minima', 'temporal_percentile'];
 
 const img = (data: Float32Array, ctx: ImageContext): Img => ({ width: ctx.width, height: ctx.height, data });
 

@@ -1,0 +1,72 @@
+/**
+ * Image-to-image functions written by users: a JavaScript module, loaded by path, whose
+ * export is either a function `(image, name) => image` or a class whose instances (built
+ * with `args_init`) have a method `calcul(image, name)` (Fluidimage's convention).
+ * Images are float32 arrays with their shape; the result keeps the shape.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+export interface FloatImage {
+  data: Float32Array;
+  width: number;
+  height: number;
+}
+
+export type Im2imFunction = (image: FloatImage, name: string) => FloatImage | Float32Array | Promise<FloatImage | Float32Array>;
+
+/** Errors of the user's module: the message names the module and what went wrong. */
+export class Im2imError extends Error {
+  readonly code = 'ERR_IM2IM';
+}
+
+type Loaded = (image: FloatImage, name: string) => Promise<FloatImage>;
+
+/**
+ * Loads `spec` = "path/to/module.js" (default export) or "path/to/module.js#exportName".
+ * `key` names the parameter in messages.
+ */
+export async function loadIm2im(spec: string, argsInit: unknown[] = [], key = 'im2im'): Promise<Loaded> {
+  const hash = spec.lastIndexOf('#');
+  const file = resolve(hash > 0 ? spec.slice(0, hash) : spec);
+  const exportName = hash > 0 ? spec.slice(hash + 1) : 'default';
+  if (!existsSync(file)) throw new Im2imError(`Cannot load ${key}: no such file ${file}`);
+  if (/\.(ts|mts|cts)$/.test(file)) {
+    throw new Im2imError(`Cannot load ${key} ${file}: TypeScript modules must be compiled to JavaScript first (e.g. npx tsc ${file})`);
+  }
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (e) {
+    throw new Im2imError(`Cannot load ${key} ${file}: ${(e as Error).message}`);
+  }
+  const exported = mod[exportName];
+  if (typeof exported !== 'function') {
+    throw new Im2imError(`Expected ${key} ${spec} to export a function or a class as "${exportName}" but it exports ${Object.keys(mod).join(', ') || 'nothing'}`);
+  }
+  // A class (has a calcul method on its prototype) or a plain function.
+  const proto = (exported as { prototype?: { calcul?: unknown } }).prototype;
+  let fn: Im2imFunction;
+  if (proto && typeof proto.calcul === 'function') {
+    const instance = new (exported as new (...args: unknown[]) => { calcul: Im2imFunction })(...argsInit);
+    fn = (im, name) => instance.calcul(im, name);
+  } else {
+    fn = exported as Im2imFunction;
+  }
+  return async (image, name) => {
+    let out: FloatImage | Float32Array;
+    try {
+      out = await fn({ data: Float32Array.from(image.data), width: image.width, height: image.height }, name);
+    } catch (e) {
+      throw new Im2imError(`${key} ${spec} failed on ${name}: ${(e as Error).message}`);
+    }
+    const data = out instanceof Float32Array ? out : out?.data;
+    const width = out instanceof Float32Array ? image.width : out?.width;
+    const height = out instanceof Float32Array ? image.height : out?.height;
+    if (!(data instanceof Float32Array) || data.length !== width * height || typeof width !== 'number') {
+      throw new Im2imError(`${key} ${spec} on ${name}: expected an image {data: Float32Array, width, height} or a Float32Array of ${image.width}x${image.height} values`);
+    }
+    return { data, width, height };
+  };
+}
