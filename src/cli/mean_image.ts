@@ -17,7 +17,8 @@ import { Progress } from '../report/progress.js';
 import { planMeanImage } from '../topologies/mean_image.js';
 import { PROGRAM, VERSION } from '../version.js';
 import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED, resolveParams } from './common.js';
-import { localExecutor, lockScope, type PreprocOptions } from './preproc.js';
+import type { PreprocOptions } from './preproc.js';
+import { localExecutor, lockScope } from './run_series.js';
 
 export type MeanImageOptions = PreprocOptions;
 

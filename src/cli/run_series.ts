@@ -37,20 +37,34 @@ export interface TopologySpec<I, D, R> {
   /** What an item is, for messages: 'pair', 'image'. */
   itemLabel: string;
   schema: Group;
-  /** The items still to compute, the output directory and the steps (rank 0 / local). */
-  plan(params: ParamTree, opts: { threadsPerItem: number }): Promise<PlannedJob<I, D, R>>;
-  /** The steps alone, for MPI ranks other than 0 (items come from rank 0). */
-  workerJob(params: ParamTree, outputDir: string): Promise<Job<I, D, R>>;
+  /**
+   * The items still to compute, the output directory and the steps (rank 0 / local).
+   * `threadsPerItem`: native threads inside one item; `workers`: items at once.
+   */
+  plan(params: ParamTree, opts: { threadsPerItem: number; workers: number }): Promise<PlannedJob<I, D, R>>;
+  /** The steps alone, for MPI ranks other than 0 (items come from rank 0); absent: no MPI executor. */
+  workerJob?(params: ParamTree, outputDir: string): Promise<Job<I, D, R>>;
 }
 
 /** Applies the compute.* parameters to the native core (planner, wisdom). */
 export function configureNative(params: ParamTree): string | null {
-  const compute = params.compute as ParamTree;
+  const compute = params.compute as ParamTree | undefined;
+  if (!compute) return null;
   const core = native();
   core.setPlannerEffort(compute.fftw_planner as 'estimate' | 'measure' | 'patient');
   const wisdom = compute.fftw_wisdom as string | null;
   if (wisdom) core.importWisdom(wisdom);
   return wisdom;
+}
+
+/** The executor of a command without MPI support; refused under a parallel launch (each rank would redo the series). */
+export async function localExecutor(requested: RunOptions['executor'] | undefined, command: string): Promise<'local' | 'sequential'> {
+  const { envRankCount } = await import('../mpi/launcher.js');
+  if (requested === 'mpi' || (requested !== 'sequential' && requested !== 'local' && envRankCount() > 1)) {
+    throw Object.assign(new Error(`${command} runs on one machine (all its cores, --workers); the MPI executor is not available for it: ` +
+      'run it without mpirun/srun, or split the series with series.ind_start/ind_stop over several jobs'), { code: 'ERR_EXECUTOR' });
+  }
+  return requested === 'sequential' ? 'sequential' : 'local';
 }
 
 /** Which executor: `auto` means MPI when a launcher started several ranks, else local. */
@@ -76,7 +90,7 @@ export async function runSeries<I, D, R>(spec: TopologySpec<I, D, R>, o: RunOpti
 async function runWith<I, D, R>(spec: TopologySpec<I, D, R>, o: RunOptions, stop: StopRequest,
   logs: ((m: string) => void)[]): Promise<number> {
   const params = await resolveParams(spec.schema, o);
-  const executor = await chooseExecutor(o.executor);
+  const executor = spec.workerJob ? await chooseExecutor(o.executor) : await localExecutor(o.executor, spec.name);
   const wisdom = configureNative(params);
   // libvips threads per image: pairs already run in parallel, one thread each avoids oversubscription.
   sharp.concurrency(1);
@@ -99,7 +113,17 @@ async function runLocal<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTree,
   stop: StopRequest, logs: ((m: string) => void)[]): Promise<number> {
   const workers = o.workers ?? availableParallelism();
   const sequentialRun = executor === 'sequential';
-  const plan = await spec.plan(params, { threadsPerItem: sequentialRun ? workers : 1 });
+  const plan = await spec.plan(params, { threadsPerItem: sequentialRun ? workers : 1, workers: sequentialRun ? 1 : workers });
+  try {
+    return await runLocalPlan(spec, params, o, executor, plan, workers, stop, logs);
+  } finally {
+    await plan.close?.();
+  }
+}
+
+async function runLocalPlan<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTree, o: RunOptions, executor: 'local' | 'sequential',
+  plan: PlannedJob<I, D, R>, workers: number, stop: StopRequest, logs: ((m: string) => void)[]): Promise<number> {
+  const sequentialRun = executor === 'sequential';
   if (!o.quiet) {
     process.stderr.write(`${spec.name}: ${plan.total} ${spec.itemLabel}(s) in the series, ${plan.skipped} already done, ${plan.job.items.length} to compute; ` +
       `executor ${executor}${sequentialRun ? '' : ` with ${workers} worker(s)`}; results in ${plan.outputDir}\n`);
@@ -132,13 +156,13 @@ async function runLocal<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTree,
 }
 
 /** 1 when an item failed, else 3 when stopped early, else 0. */
-function exitStatus(summary: Summary): number {
+export function exitStatus(summary: Summary): number {
   if (summary.failed.length > 0) return EXIT_ITEMS_FAILED;
   return summary.stoppedBy ? EXIT_STOPPED : EXIT_OK;
 }
 
 /** Lock scope: the index range when the series is restricted (job-array tasks share a directory). */
-function lockScope(params: ParamTree): string | undefined {
+export function lockScope(params: ParamTree): string | undefined {
   const series = params.series as ParamTree;
   if (series.ind_start === 'first' && series.ind_stop === null) return undefined;
   return `${String(series.ind_start)}-${String(series.ind_stop)}`;
@@ -170,7 +194,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
   let lock: OutputLock | undefined;
   if (comm.rank === 0) {
     try {
-      plan = await spec.plan(params, { threadsPerItem: 1 });
+      plan = await spec.plan(params, { threadsPerItem: 1, workers: lanes });
       jobDir = new JobDir(plan.outputDir, 0);
       lock = OutputLock.acquire(plan.outputDir, jobDir.path, lockScope(params));
       message = { ok: true, outputDir: plan.outputDir, jobDir: jobDir.path };
@@ -188,7 +212,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
     return 2;
   }
   if (comm.rank !== 0) jobDir = new JobDir(message.outputDir, comm.rank, message.jobDir);
-  const job = plan?.job ?? await spec.workerJob(params, message.outputDir);
+  const job = plan?.job ?? await spec.workerJob!(params, message.outputDir);
   let progress: Progress | undefined;
   if (comm.rank === 0 && plan) {
     if (!o.quiet) {
@@ -225,6 +249,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
     return status;
   } finally {
     lock?.release();
+    await plan?.close?.();
   }
 }
 

@@ -22,6 +22,8 @@ export interface PlannedJob<I, D, R> {
   /** Items skipped because their result exists (`how: complete`). */
   skipped: number;
   total: number;
+  /** Releases what the plan holds (e.g. a pool of worker threads), when the job is over. */
+  close?(): Promise<void>;
 }
 
 /** A pair of the series: two files, or two frames of one multi-page file. */

@@ -2,9 +2,10 @@
  * Complex FFTs of any length in TypeScript (split real/imaginary Float64Arrays), for the
  * surface tracking, whose image crops have arbitrary sizes (380, 650, 165, ...).
  *
- * Lengths with only the factors 2, 3, 4, 5 go through a mixed-radix Stockham transform
- * (no bit reversal, contiguous inner loops); any other length through Bluestein's chirp-z
- * algorithm on top of a power-of-two transform. Plans are cached per length; a plan owns
+ * Lengths whose prime factors are at most 31 go through a mixed-radix Stockham transform
+ * (no bit reversal; radix 2 and 4 butterflies written out, other radices as small direct
+ * DFTs); any other length through Bluestein's chirp-z algorithm on top of a power-of-two
+ * transform. Plans are cached per length; a plan owns
  * scratch buffers, so it is not reentrant, which is fine: one JS thread uses it at a time.
  */
 
@@ -16,11 +17,14 @@ export interface Fft1d {
   inverse(re: Float64Array, im: Float64Array): void;
 }
 
-/** Factors of n in {4, 2, 3, 5} (4 first: fewer passes), or null if another prime divides n. */
+/** Radices of the mixed-radix transform (4 first: fewer passes); larger primes use Bluestein. */
+const RADICES = [4, 2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31];
+
+/** Factors of n among RADICES, or null if a larger prime divides n. */
 function smallFactors(n: number): number[] | null {
   const factors: number[] = [];
   let m = n;
-  for (const p of [4, 2, 3, 5]) {
+  for (const p of RADICES) {
     while (m % p === 0) {
       factors.push(p);
       m /= p;
@@ -92,81 +96,131 @@ class StockhamFft implements Fft1d {
   }
 
   /**
-   * One Stockham pass: x viewed as [p][m][l]... in the decimation-in-frequency layout:
-   * input index j*l*m... Here: input x[(q*m + k)*l + s]? We use the classic formulation
-   * y[(k*p + r)*l + s] = sum_q x[(q*m + k)*l + s] w^(q r) * twiddle, with m the remaining
-   * length, which orders the output naturally after the last pass.
+   * One radix-p pass with stride l (product of the radices done) and m = n / (l p):
+   * y[(k p + r) l + s] = exp(-2 pi i r k l / n) * sum_q x[(k + q m) l + s] exp(-2 pi i q r / p).
+   * The twiddles depend on k only: they are fetched once per k, outside the loop over s.
    */
   private pass(p: number, l: number, m: number, xr: Float64Array, xi: Float64Array,
     yr: Float64Array, yi: Float64Array, sign: number): void {
-    const n = this.n;
-    const cos = this.cos;
-    const sin = this.sin;
+    if (p === 2) this.pass2(l, m, xr, xi, yr, yi, sign);
+    else if (p === 4) this.pass4(l, m, xr, xi, yr, yi, sign);
+    else this.passGeneric(p, l, m, xr, xi, yr, yi, sign);
+  }
+
+  private pass2(l: number, m: number, xr: Float64Array, xi: Float64Array, yr: Float64Array, yi: Float64Array, sign: number): void {
     const ml = m * l;
     for (let k = 0; k < m; k++) {
-      // Twiddle w_{n/l}^{... } applied to input q: exp(-2 pi i q k l / n).
+      const c = this.cos[k * l], d = sign * this.sin[k * l];
+      const ib = k * l;
+      const ob = 2 * k * l;
       for (let s = 0; s < l; s++) {
-        const base = k * l + s;
-        if (p === 2) {
-          const ar = xr[base], ai = xi[base];
-          const br = xr[base + ml], bi = xi[base + ml];
-          const t = k * l;
-          const c = cos[t], d = sign * sin[t];
-          const dr = ar - br, di = ai - bi;
-          const o = (k * 2) * l + s;
-          yr[o] = ar + br;
-          yi[o] = ai + bi;
-          yr[o + l] = dr * c - di * d;
-          yi[o + l] = dr * d + di * c;
-        } else if (p === 4) {
-          const ar = xr[base], ai = xi[base];
-          const br = xr[base + ml], bi = xi[base + ml];
-          const cr = xr[base + 2 * ml], ci = xi[base + 2 * ml];
-          const er = xr[base + 3 * ml], ei = xi[base + 3 * ml];
-          // 4-point DFT; -i multiplications carry the sign of the transform.
-          const s0r = ar + cr, s0i = ai + ci;
-          const s1r = ar - cr, s1i = ai - ci;
-          const s2r = br + er, s2i = bi + ei;
-          const s3r = br - er, s3i = bi - ei;
-          const z0r = s0r + s2r, z0i = s0i + s2i;
-          const z2r = s0r - s2r, z2i = s0i - s2i;
-          // -i * sign * s3
-          const z1r = s1r + sign * s3i, z1i = s1i - sign * s3r;
-          const z3r = s1r - sign * s3i, z3i = s1i + sign * s3r;
-          const t = k * l;
-          const o = (k * 4) * l + s;
-          yr[o] = z0r;
-          yi[o] = z0i;
-          let c = cos[t], d = sign * sin[t];
-          yr[o + l] = z1r * c - z1i * d;
-          yi[o + l] = z1r * d + z1i * c;
-          c = cos[2 * t];
-          d = sign * sin[2 * t];
-          yr[o + 2 * l] = z2r * c - z2i * d;
-          yi[o + 2 * l] = z2r * d + z2i * c;
-          c = cos[(3 * t) % n];
-          d = sign * sin[(3 * t) % n];
-          yr[o + 3 * l] = z3r * c - z3i * d;
-          yi[o + 3 * l] = z3r * d + z3i * c;
-        } else {
-          // Generic small radix (3, 5): direct p-point DFT, then twiddles.
-          const o = (k * p) * l + s;
-          const step = n / p;
-          for (let r = 0; r < p; r++) {
-            let sr = 0;
-            let si = 0;
-            for (let q = 0; q < p; q++) {
-              const w = ((q * r) % p) * step;
-              const c = cos[w], d = sign * sin[w];
-              const vr = xr[base + q * ml], vi = xi[base + q * ml];
-              sr += vr * c - vi * d;
-              si += vr * d + vi * c;
-            }
-            const t = (r * k * l) % n;
-            const c = cos[t], d = sign * sin[t];
-            yr[o + r * l] = sr * c - si * d;
-            yi[o + r * l] = sr * d + si * c;
+        const i0 = ib + s;
+        const ar = xr[i0], ai = xi[i0];
+        const br = xr[i0 + ml], bi = xi[i0 + ml];
+        const dr = ar - br, di = ai - bi;
+        const o = ob + s;
+        yr[o] = ar + br;
+        yi[o] = ai + bi;
+        yr[o + l] = dr * c - di * d;
+        yi[o + l] = dr * d + di * c;
+      }
+    }
+  }
+
+  private pass4(l: number, m: number, xr: Float64Array, xi: Float64Array, yr: Float64Array, yi: Float64Array, sign: number): void {
+    const ml = m * l;
+    const n = this.n;
+    for (let k = 0; k < m; k++) {
+      const t = k * l;
+      const c1 = this.cos[t], d1 = sign * this.sin[t];
+      const c2 = this.cos[2 * t], d2 = sign * this.sin[2 * t];
+      const c3 = this.cos[(3 * t) % n], d3 = sign * this.sin[(3 * t) % n];
+      const ib = k * l;
+      const ob = 4 * k * l;
+      for (let s = 0; s < l; s++) {
+        const i0 = ib + s;
+        const ar = xr[i0], ai = xi[i0];
+        const br = xr[i0 + ml], bi = xi[i0 + ml];
+        const cr = xr[i0 + 2 * ml], ci = xi[i0 + 2 * ml];
+        const er = xr[i0 + 3 * ml], ei = xi[i0 + 3 * ml];
+        // 4-point DFT; the multiplications by -i carry the sign of the transform.
+        const s0r = ar + cr, s0i = ai + ci;
+        const s1r = ar - cr, s1i = ai - ci;
+        const s2r = br + er, s2i = bi + ei;
+        const s3r = br - er, s3i = bi - ei;
+        const z1r = s1r + sign * s3i, z1i = s1i - sign * s3r;
+        const z2r = s0r - s2r, z2i = s0i - s2i;
+        const z3r = s1r - sign * s3i, z3i = s1i + sign * s3r;
+        const o = ob + s;
+        yr[o] = s0r + s2r;
+        yi[o] = s0i + s2i;
+        yr[o + l] = z1r * c1 - z1i * d1;
+        yi[o + l] = z1r * d1 + z1i * c1;
+        yr[o + 2 * l] = z2r * c2 - z2i * d2;
+        yi[o + 2 * l] = z2r * d2 + z2i * c2;
+        yr[o + 3 * l] = z3r * c3 - z3i * d3;
+        yi[o + 3 * l] = z3r * d3 + z3i * c3;
+      }
+    }
+  }
+
+  private readonly matrices = new Map<number, { wc: Float64Array; ws: Float64Array; wsConj: Float64Array }>();
+  private readonly scratch = { tc: new Float64Array(32), ts: new Float64Array(32), vr: new Float64Array(32), vi: new Float64Array(32) };
+
+  /** The p-point DFT matrix exp(-2 pi i q r / p), [r][q], and the sines of its inverse. */
+  private dftMatrix(p: number): { wc: Float64Array; ws: Float64Array; wsConj: Float64Array } {
+    let mat = this.matrices.get(p);
+    if (mat === undefined) {
+      const wc = new Float64Array(p * p);
+      const ws = new Float64Array(p * p);
+      const step = this.n / p;
+      for (let r = 0; r < p; r++) {
+        for (let q = 0; q < p; q++) {
+          const w = ((q * r) % p) * step;
+          wc[r * p + q] = this.cos[w];
+          ws[r * p + q] = this.sin[w];
+        }
+      }
+      mat = { wc, ws, wsConj: ws.map((v) => -v) };
+      this.matrices.set(p, mat);
+    }
+    return mat;
+  }
+
+  /** Radices other than 2 and 4: a direct p-point DFT with a precomputed p x p matrix. */
+  private passGeneric(p: number, l: number, m: number, xr: Float64Array, xi: Float64Array,
+    yr: Float64Array, yi: Float64Array, sign: number): void {
+    const n = this.n;
+    const ml = m * l;
+    const mat = this.dftMatrix(p);
+    const wc = mat.wc;
+    const ws = sign > 0 ? mat.ws : mat.wsConj;
+    const { tc, ts, vr, vi } = this.scratch;
+    for (let k = 0; k < m; k++) {
+      for (let r = 0; r < p; r++) {
+        const t = (r * k * l) % n;
+        tc[r] = this.cos[t];
+        ts[r] = sign * this.sin[t];
+      }
+      const ib = k * l;
+      const ob = p * k * l;
+      for (let s = 0; s < l; s++) {
+        for (let q = 0; q < p; q++) {
+          vr[q] = xr[ib + s + q * ml];
+          vi[q] = xi[ib + s + q * ml];
+        }
+        for (let r = 0; r < p; r++) {
+          let sr = 0;
+          let si = 0;
+          const row = r * p;
+          for (let q = 0; q < p; q++) {
+            const c = wc[row + q], d = ws[row + q];
+            sr += vr[q] * c - vi[q] * d;
+            si += vr[q] * d + vi[q] * c;
           }
+          const o = ob + s + r * l;
+          yr[o] = sr * tc[r] - si * ts[r];
+          yi[o] = sr * ts[r] + si * tc[r];
         }
       }
     }
