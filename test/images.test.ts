@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { decodeBmp } from '../io/bmp.js';
 import { ImageReadError, imageInfo, readImage, toFloat32, writeImage } from '../io/images.js';
+import { SHARED_IMAGE_SAMPLES } from './helpers/shared.js';
 
-const SAMPLES = '/work/shared/image_samples';
+const SAMPLES = SHARED_IMAGE_SAMPLES;
 
 /** Asserts that `promise` rejects with an ImageReadError for `path` whose reason matches. */
 async function assertReadError(promise: Promise<unknown>, path: string, reason: RegExp): Promise<void> {

@@ -19,9 +19,10 @@ import {
   writePivFile,
 } from '../io/pivfile.js';
 import type { ParamTree, PivResult } from '../works/piv/types.js';
+import { SHARED_IMAGE_SAMPLES } from './helpers/shared.js';
 
 const META = { program: 'fluidimage-ts', version: '0.1.0' };
-const MILESTONE = '/work/shared/image_samples/Milestone/piv_0000a-b.h5';
+const MILESTONE = `${SHARED_IMAGE_SAMPLES}/Milestone/piv_0000a-b.h5`;
 const PYTHON = '/usr/bin/python3';
 
 /** Parameters with every kind of value: numbers, strings, booleans, null, arrays, nesting. */

@@ -22,6 +22,7 @@ import {
   type Item,
   type SeriesParams,
 } from '../series/series.js';
+import { SHARED_IMAGE_SAMPLES } from './helpers/shared.js';
 
 const tmpDirs: string[] = [];
 
@@ -385,7 +386,7 @@ describe('series/defaultOutputDir', () => {
 });
 
 describe('series/real image samples', () => {
-  const samples = '/work/shared/image_samples';
+  const samples = SHARED_IMAGE_SAMPLES;
   const cases: [string, string[], string[]][] = [
     ['Karman', ['Karman_01.bmp+Karman_02.bmp', 'Karman_02.bmp+Karman_03.bmp', 'Karman_03.bmp+Karman_04.bmp'], ['piv_01-02.h5', 'piv_02-03.h5', 'piv_03-04.h5']],
     ['Jet', ['c060a.png+c060b.png', 'c061a.png+c061b.png'], ['piv_060ab.h5', 'piv_061ab.h5']],

@@ -2,6 +2,7 @@
 import yargs, { type Argv } from 'yargs';
 import { pivSchema } from '../params/piv.js';
 import { bosSchema } from '../params/bos.js';
+import { surftrackSchema } from '../params/surftrack.js';
 import { preprocSchema } from '../params/preproc.js';
 import { meanImageSchema } from '../params/mean_image.js';
 import { defaults } from '../params/schema.js';
@@ -10,7 +11,7 @@ import { SYNTH_CASE_NAMES, SYNTH_CASES } from '../works/synth/cases.js';
 import { VERSION } from '../version.js';
 import { EXIT_OK, EXIT_USAGE, reportError } from './common.js';
 
-const PARAM_SCHEMAS = { piv: pivSchema, bos: bosSchema, preproc: preprocSchema, 'mean-image': meanImageSchema } as const;
+const PARAM_SCHEMAS = { piv: pivSchema, bos: bosSchema, preproc: preprocSchema, 'mean-image': meanImageSchema, surftrack: surftrackSchema } as const;
 
 /** Options shared by the commands that process a series. */
 function seriesOptions<T>(y: Argv<T>) {
@@ -55,6 +56,12 @@ export async function main(argv: string[]): Promise<number> {
       }))())
     .command('bos <path>', 'Background-oriented schlieren: PIV between a reference image and every image (bos_<index>.h5)', (y) => seriesOptions(y),
       (a) => guard(async () => (await import('./bos.js')).runBos({
+        path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
+        executor: a.executor as 'auto', workers: a.workers, quiet: a.quiet,
+      }))())
+    .command('surftrack <path>', 'Surface tracking: heights of a free surface by Fourier-transform profilometry of projected fringes (surf_<index>.h5)', (y) => seriesOptions(y)
+      .option('output', { alias: 'o', type: 'string', describe: 'Output directory (default: <input dir>.surf)' }),
+      (a) => guard(async () => (await import('./surftrack.js')).runSurftrack({
         path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
         executor: a.executor as 'auto', workers: a.workers, quiet: a.quiet,
       }))())

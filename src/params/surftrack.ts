@@ -68,7 +68,7 @@ export const surftrackSchema: Group = group('Parameters of the surface tracking 
     slicer: num(4, 'Width of the Gaussian band-pass around the carrier: carrier frequency / slicer', { above: 0 }),
     red_factor: num(1, 'Keep one pixel out of red_factor along x and y after the filtering (faster unwrapping, smaller files)', { integer: true, min: 1, max: 64 }),
     unwrap: str('least_squares', 'Phase unwrapping: least_squares (Ghiglia-Romero DCT solver made congruent with the data: errors stay local) or rows_columns (Fluidimage: np.unwrap along rows then columns)', UNWRAP_METHODS),
-    anchor: custom<number[]>([0.05, 0.5], 'Where the 2 pi ambiguity of each frame is fixed: [fy, fx] fractions of the crop (Fluidimage: row l_y/20, column l_x/2); the median phase around it is brought within (-pi, pi] of the reference, so a point of the surface that stays within half a fringe shift of its rest position', anchor),
+    anchor: custom<number[]>([0.05, 0.5], 'Where the 2 pi ambiguity of each frame is fixed: [fy, fx] fractions of the crop (Fluidimage: row l_y/20, column l_x/2); the median phase around it is brought within (-pi, pi] of the reference: the surface there must stay within half a fringe shift of its rest position', anchor),
     modulation_min: num(0.1, 'Heights are NaN where the fringe amplitude of the reference or of the frame is below this fraction of its median over the crop (no fringes: shadows, outside the plate; 0: never)', { min: 0, max: 1 }),
     correct_pos: bool(false, 'Move each height to the true horizontal position of its point (parallax of the camera, significant for large heights)'),
     offset: num(0.0, 'Height of the reference surface above the zero level, m (added to every height)'),

@@ -8,13 +8,14 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SHARED_IMAGE_SAMPLES } from './shared.js';
 
 /** dist/run.js (this file is dist/test/helpers/cli.js once compiled). */
 export const RUN_JS = fileURLToPath(new URL('../../run.js', import.meta.url));
 /** The repository root (holds samples/). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** Real images shared between projects; absent on some machines. */
-export const SHARED_SAMPLES = '/work/shared/image_samples';
+export const SHARED_SAMPLES = SHARED_IMAGE_SAMPLES;
 export const PYTHON = '/usr/bin/python3';
 
 export interface CliResult {
