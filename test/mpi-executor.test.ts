@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readPivFile } from '../io/pivfile.js';
+import { readFloat32, readStrings, withH5File } from '../io/h5.js';
 import { native } from '../native.js';
 import { lastLine, listDir, listJobDirs, makeTempDir, removeDir, RUN_JS, runCli, type CliResult } from './helpers/cli.js';
 
@@ -159,6 +160,25 @@ describe('MPI executor under mpirun', function () {
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, new RegExp(`40 pair\\(s\\) in the series, ${partial.length} already done, ${40 - partial.length} to compute`));
     assert.equal((await listDir(out)).filter((f) => f.endsWith('.h5')).length, 40);
+  });
+
+  it('mean: the time average as a reduction over 3 ranks equals the local one', async () => {
+    const local = join(tmp, 'mean_local.h5');
+    const r1 = await runCli(['mean', reference, '-o', local, '-q']);
+    assert.equal(r1.code, 0, r1.stderr);
+    const par = join(tmp, 'mean_mpi.h5');
+    const r3 = await mpirun(3, ['mean', reference, '-o', par, '-q']);
+    assert.equal(r3.code, 0, r3.stderr);
+    const read = (f: string) => withH5File(f, 'r', (h) => ({
+      mean: readFloat32(h, 'mean_dx')!, rms: readFloat32(h, 'rms_dy')!, count: readFloat32(h, 'count')!, files: readStrings(h, 'sources/files')!,
+    }));
+    const a = await read(local);
+    const b = await read(par);
+    assert.deepEqual(b.files, names);
+    assert.deepEqual(Array.from(b.count), Array.from(a.count));
+    for (let k = 0; k < a.mean.length; k++) {
+      assert.ok(Math.abs(a.mean[k] - b.mean[k]) < 1e-6 && Math.abs(a.rms[k] - b.rms[k]) < 1e-6, `point ${k}`);
+    }
   });
 
   it('runs as a singleton without mpirun (--executor mpi, one rank)', async () => {
