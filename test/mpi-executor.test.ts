@@ -107,10 +107,17 @@ describe('MPI executor under mpirun', function () {
       assert.equal(info.executor, 'mpi');
       assert.equal(info.ranks, n);
       assert.match(info.mpiLibrary, /MPI/);
-      // Every pair was done once, by some rank.
+      // Every pair was done once, by some rank; the results lists (one per rank) name them all.
       let done = 0;
       for (const log of logs) done += ((await readFile(join(out, job, log), 'utf8')).match(/ done /g) ?? []).length;
       assert.equal(done, 6);
+      const listed: string[] = [];
+      for (const f of (await readdir(join(out, job))).filter((f) => f.startsWith('results_rank'))) {
+        listed.push(...(await readFile(join(out, job, f), 'utf8')).trim().split('\n'));
+      }
+      assert.deepEqual(listed.sort(), names);
+      const hosts = (JSON.parse(await readFile(join(out, job, 'info.json'), 'utf8')) as { hosts: Record<string, number> }).hosts;
+      assert.equal(Object.values(hosts).reduce((a, b) => a + b, 0), n);
     });
   }
 

@@ -14,7 +14,7 @@ import { native } from '../native.js';
 import { defaults } from '../params/schema.js';
 import { surftrackSchema } from '../params/surftrack.js';
 import type { ParamTree } from '../works/piv/types.js';
-import { dct, idct } from '../works/surftrack/dct.js';
+import { dct, dct2, idct, idct2 } from '../works/surftrack/dct.js';
 import { fft2, plan } from '../works/surftrack/fft.js';
 import { readSurfFile } from '../works/surftrack/file.js';
 import { heightToPhase, phaseToHeight, type Geometry } from '../works/surftrack/height.js';
@@ -177,6 +177,17 @@ describe('surface tracking: numerics', function () {
       idct(c, c);
       for (let k = 0; k < n; k++) assert.ok(Math.abs(c[k] - re[k]) < 1e-12, `n=${n}: inverse DCT`);
     }
+    // 2D DCT (two rows or columns per complex FFT, odd counts included): exact round trip.
+    for (const [ny, nx] of [[7, 6], [6, 9], [1, 5]]) {
+      const a = Float64Array.from({ length: ny * nx }, rand);
+      const b = Float64Array.from(a);
+      dct2(b, ny, nx);
+      let s = 0;
+      for (let y = 0; y < ny; y++) for (let x = 0; x < nx; x++) s += a[y * nx + x] * Math.cos((Math.PI * 2 * (2 * x + 1)) / (2 * nx)) * Math.cos((Math.PI * (ny - 1) * (2 * y + 1)) / (2 * ny));
+      assert.ok(Math.abs(s - b[(ny - 1) * nx + 2]) < 1e-12, `${ny}x${nx}: DCT coefficient`);
+      idct2(b, ny, nx);
+      for (let k = 0; k < a.length; k++) assert.ok(Math.abs(a[k] - b[k]) < 1e-12, `${ny}x${nx}: 2D round trip`);
+    }
     // 2D: a single Fourier mode lands in its bin.
     const [ny, nx] = [30, 19];
     const re = new Float64Array(ny * nx);
@@ -238,7 +249,8 @@ describe('surface tracking: numerics', function () {
       assert.ok(e.rms < 0.01 * Math.abs(amp), `amp ${amp}: RMS ${e.rms} (${(100 * e.rms / Math.abs(amp)).toFixed(2)}%)`);
       assert.ok(e.max < 0.05 * Math.abs(amp), `amp ${amp}: max error ${e.max}`);
       assert.equal(r.validFraction, 1);
-      assert.equal(r.jumps, 0);
+      // The bump's tail at the anchor (row 13, column 150) is about 1% of its height.
+      assert.ok(Math.abs(r.anchorPhase - heightToPhase(truth(150, 13), g)) < 0.05, `anchor phase ${r.anchorPhase}`);
     }
     // Rows/columns unwrapping (Fluidimage's) gives the same on clean data.
     const rc = new WorkSurfaceTracking({ ...setup, unwrap: 'rows_columns' }).calcul(frame(c, fringes({ ...c, seed: 5 }, bump(0.04, 160, 150, 45))));
@@ -253,12 +265,12 @@ describe('surface tracking: numerics', function () {
     // A uniform rise shifting the fringes by 0.4 of a period (phase -0.8 pi) is measured...
     const rise = phaseToHeight(-0.8 * Math.PI, g);
     const flat = work.calcul(frame(c, fringes(c, () => rise)));
-    assert.equal(flat.jumps, 0);
+    assert.ok(Math.abs(flat.anchorPhase + 0.8 * Math.PI) < 0.05, `anchor phase ${flat.anchorPhase}`);
     assert.ok(heightError(flat, () => rise, 16).rms < 0.02 * Math.abs(rise));
     // ... but 0.6 of a period (-1.2 pi) is read as -0.4 of a period the other way: each frame's
     // 2 pi ambiguity is fixed against the reference at the anchor (documented limitation).
     const tooHigh = work.calcul(frame(c, fringes(c, () => phaseToHeight(-1.2 * Math.PI, g))));
-    assert.equal(tooHigh.jumps, -1);
+    assert.ok(Math.abs(tooHigh.anchorPhase - 0.8 * Math.PI) < 0.05, `anchor phase ${tooHigh.anchorPhase}`);
     assert.ok(Math.abs(tooHigh.phase[100 * tooHigh.nx + 100] - 0.8 * Math.PI) < 0.05);
     // Crop and red_factor: the grid is the crop subsampled, heights unchanged.
     const truth = bump(0.03, 128, 140, 40);
@@ -271,15 +283,16 @@ describe('surface tracking: numerics', function () {
     assert.equal(cropped.iy[cropped.ny - 1], 228);
     const ec = heightError(cropped, truth, 12, { x0: 20, x1: 235, y0: 30, y1: 229 });
     assert.ok(ec.rms < 0.01 * 0.03, `cropped: RMS ${ec.rms}`);
-    // Parallax: without the correction the bump is seen enlarged (error of several %), with it the truth.
+    // Parallax: without the correction the bump is seen enlarged (errors up to 3-4% of its
+    // height), with it the error falls 4-fold (RMS 0.2%).
     const big = bump(0.06, 150, 130, 35);
     const seen = frame(c, fringes({ ...c, parallax: true }, big));
     const plain = new WorkSurfaceTracking(prepareSetup(paramsFor(), refs)).calcul(seen);
     const corrected = new WorkSurfaceTracking(prepareSetup(paramsFor({ correct_pos: true }), refs)).calcul(seen);
     const ep = heightError(plain, big, 20);
     const eq = heightError(corrected, big, 20);
-    assert.ok(ep.rms > 0.02 * 0.06, `parallax visible without correction: ${ep.rms}`);
-    assert.ok(eq.rms < 0.01 * 0.06 && eq.rms < ep.rms / 3, `correct_pos: RMS ${eq.rms} (without: ${ep.rms})`);
+    assert.ok(ep.max > 0.03 * 0.06, `parallax visible without correction: max error ${ep.max}`);
+    assert.ok(eq.rms < 0.005 * 0.06 && eq.rms < ep.rms / 3, `correct_pos: RMS ${eq.rms} (without: ${ep.rms})`);
   });
 
   it('selects reference images with Python slices', () => {
@@ -343,7 +356,9 @@ describe('surface tracking: command line', function () {
       assert.ok(Math.abs(f.x[1] - f.x[0] - PIX) < 1e-9, 'x in metres');
       const e = heightError(f, seriesHeight(k), 16);
       assert.ok(e.rms < 0.02 * (AMPS[k] || 0.01), `frame ${k}: RMS ${e.rms}`);
-      assert.equal(f.jumps, 0);
+      // The anchor (row 10, column 120) sees the bump's tail.
+      const expected = heightToPhase(seriesHeight(k)(120, 10), geometryOf(SERIES));
+      assert.ok(Math.abs(f.anchorPhase - expected) < 0.05, `frame ${k}: anchor phase ${f.anchorPhase}, expected ${expected}`);
     }
     // The params are stored; the job's params.yaml reruns the same computation.
     const params = await readFile(join(out, job, 'params.yaml'), 'utf8');
@@ -406,7 +421,8 @@ describe('surface tracking: command line', function () {
     for (const name of names) {
       const f = await readSurfFile(join(out, name));
       assert.deepEqual([f.ny, f.nx], [650, 260]);
-      assert.equal(f.jumps, 0);
+      // The anchor (top of the plate) barely moves: far from the +-pi limit.
+      assert.ok(Math.abs(f.anchorPhase) < 0.5, `${name}: anchor phase ${f.anchorPhase}`);
       const finite = f.height.filter((v) => Number.isFinite(v));
       assert.ok(finite.length > 0.95 * f.height.length, `${name}: ${finite.length} finite heights`);
       const sorted = Float32Array.from(finite).sort();

@@ -140,6 +140,15 @@ export async function main(argv: string[]): Promise<number> {
       path: a.path as string, format: a.format, output: a.output, scale: a.scale, dt: a.dt, final: a.final,
       pass: a.pass, workers: a.workers, quiet: a.quiet,
     }))())
+    .command('viewer <outdir>', 'Local web page to browse the results of OUTDIR: pairs, images, vectors, backgrounds, vector values, job progress', (y) => y
+      .positional('outdir', { type: 'string', demandOption: true, describe: 'Result directory (e.g. images.piv)' })
+      .option('port', { type: 'number', default: 8765, describe: 'TCP port (0: any free port)' })
+      .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on (the page has no authentication: keep it local)' })
+      .check((a) => {
+        if (!(Number.isInteger(a.port) && a.port >= 0 && a.port <= 65535)) throw new Error(`Expected an integer between 0 and 65535 for --port but received ${a.port}`);
+        return true;
+      }),
+    (a) => guard(async () => (await import('./viewer.js')).runViewer({ outdir: a.outdir as string, port: a.port, host: a.host }))())
     .command('info <file>', 'Summary of a PIV result file', (y) => y
       .positional('file', { type: 'string', demandOption: true })
       .option('json', { type: 'boolean', default: false }),

@@ -101,9 +101,9 @@ async function runWith<I, D, R>(spec: TopologySpec<I, D, R>, o: RunOptions, stop
 }
 
 function jobInfo(topology: string, executor: string, ranks: number, workers: number, outputDir: string,
-  total: number, skipped: number, toCompute: number, mpiLibrary?: string): JobInfo {
+  total: number, skipped: number, toCompute: number, mpiLibrary?: string, hosts: Record<string, number> = { [hostname()]: 1 }): JobInfo {
   return {
-    command: process.argv.slice(1), topology, executor, ranks, workersPerRank: workers, mpiLibrary,
+    command: process.argv.slice(1), topology, executor, ranks, workersPerRank: workers, mpiLibrary, hosts,
     program: PROGRAM, version: VERSION, fftw: native().fftwVersion, node: process.version, outputDir,
     items: { total, skipped, toCompute }, start: new Date().toISOString(),
   };
@@ -153,6 +153,12 @@ async function runLocalPlan<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamT
   } finally {
     lock.release();
   }
+}
+
+function countHosts(hosts: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const h of hosts) out[h] = (out[h] ?? 0) + 1;
+  return out;
 }
 
 /** 1 when an item failed, else 3 when stopped early, else 0. */
@@ -206,6 +212,8 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
     message = { ok: false, error: 'not received' };
   }
   message = comm.bcastObject(message, 0);
+  // Where the ranks run, for the job's info file.
+  const hostList = comm.gatherObject(hostname(), 0);
   if (!message.ok) {
     // Every rank stops with rank 0's error (the same on all, printed once).
     if (comm.rank === 0) throw Object.assign(new Error(message.error), { code: message.code ?? 'ERR_PLAN' });
@@ -220,7 +228,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
         `executor mpi with ${comm.size} rank(s) x ${lanes} worker(s); results in ${plan.outputDir}\n`);
     }
     await jobDir!.writeStart(jobInfo(spec.name, 'mpi', comm.size, lanes, plan.outputDir, plan.total, plan.skipped,
-      plan.job.items.length, mpi.mpiLibraryVersion().split('\n')[0]), formatParams(spec.schema, params, 'yaml'));
+      plan.job.items.length, mpi.mpiLibraryVersion().split('\n')[0], countHosts(hostList!)), formatParams(spec.schema, params, 'yaml'));
     progress = new Progress(spec.name, plan.job.items.length, plan.skipped, process.stderr, o.quiet);
   }
   jobDir!.log(`rank ${comm.rank}/${comm.size} on ${hostname()}: ${lanes} worker(s)`);

@@ -16,6 +16,8 @@ export interface Job<I, D, R> {
   compute(data: D, item: I): Promise<R>;
   /** Output of one item (atomic file write). */
   write(result: R, item: I): Promise<void>;
+  /** The file an item's result goes to, for the job's results list (optional). */
+  output?(item: I): string;
 }
 
 export interface ExecutorOptions {
@@ -50,7 +52,7 @@ export async function computeThenWrite<I, D, R>(job: Job<I, D, R>, item: I, data
     return { written: Promise.resolve({ name, ok: false, error: message(e), seconds: seconds() }) };
   }
   const written = job.write(result, item).then(
-    (): ItemOutcome => ({ name, ok: true, seconds: seconds() }),
+    (): ItemOutcome => ({ name, ok: true, seconds: seconds(), output: job.output?.(item) }),
     (e: unknown): ItemOutcome => ({ name, ok: false, error: message(e), seconds: seconds() }));
   return { written };
 }
@@ -64,7 +66,7 @@ export async function runItem<I, D, R>(job: Job<I, D, R>, item: I, data: Promise
     if (!d.ok) throw d.error;
     const r = await job.compute(d.value, item);
     await job.write(r, item);
-    return { name, ok: true, seconds: (performance.now() - t0) / 1000 };
+    return { name, ok: true, seconds: (performance.now() - t0) / 1000, output: job.output?.(item) };
   } catch (e) {
     return { name, ok: false, error: e instanceof Error ? e.message : String(e), seconds: (performance.now() - t0) / 1000 };
   }

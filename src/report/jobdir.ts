@@ -17,6 +17,8 @@ export interface JobInfo {
   ranks: number;
   workersPerRank: number;
   mpiLibrary?: string;
+  /** Host names with the number of ranks on each. */
+  hosts?: Record<string, number>;
   program: string;
   version: string;
   fftw: string;
@@ -53,10 +55,15 @@ export class JobDir {
     appendFileSync(this.logPath, `${new Date().toISOString()} ${line}\n`);
   }
 
-  /** Records an item's outcome in this rank's log, and its error in failed/. */
+  /**
+   * Records an item's outcome in this rank's log, its error in failed/, and the result
+   * file in this rank's results list (one file per rank: appends from several nodes to
+   * one file are not safe on shared file systems).
+   */
   record(o: ItemOutcome): void {
     this.log(`${o.ok ? 'done' : 'FAILED'} ${o.name} (${o.seconds.toFixed(3)} s)${o.ok ? '' : `: ${o.error}`}`);
     if (!o.ok) writeFileSync(join(this.path, 'failed', `${safeName(o.name)}.txt`), `${o.name}\n${o.error}\n`);
+    else if (o.output) appendFileSync(join(this.path, `results_rank${String(this.rank).padStart(4, '0')}.txt`), `${o.output}\n`);
   }
 
   async writeStart(info: JobInfo, paramsText: string): Promise<void> {

@@ -9,6 +9,8 @@ export interface ItemOutcome {
   /** Error message when !ok. */
   error?: string;
   seconds: number;
+  /** The result file written, when the job names it. */
+  output?: string;
 }
 
 export interface Summary {

@@ -56,6 +56,7 @@ export function bosJob(work: WorkPIV, reference: string, outputDir: string, post
     read: filter ? async (item) => filter(await read(item)) : read,
     compute: (pair) => work.calcul(pair),
     write: (result, item) => writePivFile(join(outputDir, resultName(item, postfix)), result, { program: PROGRAM, version: VERSION }),
+    output: (item) => resultName(item, postfix),
   };
 }
 

@@ -3,7 +3,7 @@
  * pair, over any executor.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { imageInfo, readImage, toFloat32 } from '../io/images.js';
 import { writePivFile } from '../io/pivfile.js';
 import { ParamError } from '../params/schema.js';
@@ -141,5 +141,6 @@ export function pivJob(work: WorkPIV, outputDir: string, postfix: string, items:
     read: filter ? async (item) => filter(await readPair(item)) : readPair,
     compute: (pair) => work.calcul(pair),
     write: (result, item) => writePivFile(outPath(item), result, { program: PROGRAM, version: VERSION }),
+    output: (item) => basename(outPath(item)),
   };
 }

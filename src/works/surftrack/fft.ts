@@ -5,8 +5,8 @@
  * Lengths whose prime factors are at most 31 go through a mixed-radix Stockham transform
  * (no bit reversal; radix 2 and 4 butterflies written out, other radices as small direct
  * DFTs); any other length through Bluestein's chirp-z algorithm on top of a power-of-two
- * transform. Plans are cached per length; a plan owns
- * scratch buffers, so it is not reentrant, which is fine: one JS thread uses it at a time.
+ * transform. Plans are cached per length; a plan owns scratch buffers, so it is not
+ * reentrant, which is fine: one JS thread uses it at a time.
  */
 
 export interface Fft1d {
@@ -50,7 +50,6 @@ class StockhamFft implements Fft1d {
     this.cos = new Float64Array(n);
     this.sin = new Float64Array(n);
     for (let k = 0; k < n; k++) {
-      // Angles reduced exactly so that large n keep full precision.
       const a = (-2 * Math.PI * k) / n;
       this.cos[k] = Math.cos(a);
       this.sin[k] = Math.sin(a);
@@ -313,7 +312,7 @@ export function plan(n: number): Fft1d {
 
 /**
  * In-place 2D FFT of a [ny, nx] complex array (x fastest); `inverse` scales by 1/(nx ny).
- * Rows are transformed in place through subarray views, columns through a gathered copy.
+ * Rows are transformed in place through subarray views, columns through gathered copies.
  */
 export function fft2(re: Float64Array, im: Float64Array, ny: number, nx: number, inverse = false): void {
   const px = plan(nx);
@@ -327,20 +326,34 @@ export function fft2(re: Float64Array, im: Float64Array, ny: number, nx: number,
   transformColumns(re, im, ny, nx, py, inverse);
 }
 
-/** Transforms every column with `py`, gathering a block of columns at a time for locality. */
+/** Columns gathered at a time: one cache line of each row serves several columns. */
+const COLUMN_BLOCK = 8;
+
+/** Transforms every column with `py`, gathering blocks of columns into contiguous buffers. */
 function transformColumns(re: Float64Array, im: Float64Array, ny: number, nx: number, py: Fft1d, inverse: boolean): void {
-  const cr = new Float64Array(ny);
-  const ci = new Float64Array(ny);
-  for (let x = 0; x < nx; x++) {
-    for (let y = 0, k = x; y < ny; y++, k += nx) {
-      cr[y] = re[k];
-      ci[y] = im[k];
+  const bre = new Float64Array(COLUMN_BLOCK * ny);
+  const bim = new Float64Array(COLUMN_BLOCK * ny);
+  for (let x0 = 0; x0 < nx; x0 += COLUMN_BLOCK) {
+    const nb = Math.min(COLUMN_BLOCK, nx - x0);
+    for (let y = 0; y < ny; y++) {
+      const row = y * nx + x0;
+      for (let b = 0; b < nb; b++) {
+        bre[b * ny + y] = re[row + b];
+        bim[b * ny + y] = im[row + b];
+      }
     }
-    if (inverse) py.inverse(cr, ci);
-    else py.forward(cr, ci);
-    for (let y = 0, k = x; y < ny; y++, k += nx) {
-      re[k] = cr[y];
-      im[k] = ci[y];
+    for (let b = 0; b < nb; b++) {
+      const cr = bre.subarray(b * ny, (b + 1) * ny);
+      const ci = bim.subarray(b * ny, (b + 1) * ny);
+      if (inverse) py.inverse(cr, ci);
+      else py.forward(cr, ci);
+    }
+    for (let y = 0; y < ny; y++) {
+      const row = y * nx + x0;
+      for (let b = 0; b < nb; b++) {
+        re[row + b] = bre[b * ny + y];
+        im[row + b] = bim[b * ny + y];
+      }
     }
   }
 }

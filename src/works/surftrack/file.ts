@@ -3,8 +3,8 @@
  *
  * - root attributes: `class_name="SurfaceTrackingResult"`, `module_name`, `program`,
  *   `program_version`, `name` and `path` of the image, `k_x`, `k_y` (carrier, periods over
- *   the crop), `wave_proj` (m), `jumps` (multiple of 2 pi removed at the anchor), `anchor`
- *   ([row, column] in the image), `nb_refs`, `valid_fraction`;
+ *   the crop), `wave_proj` (m), `anchor` ([row, column] in the image), `anchor_phase` (median
+ *   phase difference to the reference there, in (-pi, pi]), `nb_refs`, `valid_fraction`;
  * - datasets: `height` [ny, nx] float32 (m, NaN without fringes), `phase` [ny, nx] float32
  *   (rad, unwrapped, relative to the reference), `x` [nx] and `y` [ny] (m: image column and
  *   row times pix_size, origin at the centre of the top-left pixel, y downwards), `ix`, `iy`
@@ -47,8 +47,8 @@ export async function writeSurfFile(path: string, r: SurfResult, setup: SurfSetu
     writeParamAttr(file, 'k_x', setup.carrier.kx);
     writeParamAttr(file, 'k_y', setup.carrier.ky);
     writeParamAttr(file, 'wave_proj', setup.geometry.waveProj);
-    writeParamAttr(file, 'jumps', r.jumps);
     writeParamAttr(file, 'anchor', r.anchor);
+    writeParamAttr(file, 'anchor_phase', r.anchorPhase);
     writeParamAttr(file, 'nb_refs', setup.nbRefs);
     writeParamAttr(file, 'valid_fraction', r.validFraction);
     writeStringAttr(file, 'height_units', 'm');
@@ -73,7 +73,7 @@ export interface SurfFile {
   y: Float32Array;
   ix: Float32Array;
   iy: Float32Array;
-  jumps: number;
+  anchorPhase: number;
   waveProj: number;
   kx: number;
   ky: number;
@@ -98,7 +98,7 @@ export function readSurfFile(path: string): Promise<SurfFile> {
       y: need('y'),
       ix: need('ix'),
       iy: need('iy'),
-      jumps: readNumberAttr(file, 'jumps') ?? Number.NaN,
+      anchorPhase: readNumberAttr(file, 'anchor_phase') ?? Number.NaN,
       waveProj: readNumberAttr(file, 'wave_proj') ?? Number.NaN,
       kx: readNumberAttr(file, 'k_x') ?? Number.NaN,
       ky: readNumberAttr(file, 'k_y') ?? Number.NaN,

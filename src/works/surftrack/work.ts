@@ -67,8 +67,8 @@ export interface SurfResult {
   /** Image column / row of the grid points (pixels). */
   ix: Float32Array;
   iy: Float32Array;
-  /** Multiple of 2 pi removed so that the anchor is within (-pi, pi] of the reference. */
-  jumps: number;
+  /** Median phase difference to the reference around the anchor, in (-pi, pi] (near +-pi: the 2 pi choice is fragile). */
+  anchorPhase: number;
   /** Grid point [row, column] (pixels in the image) at the centre of the anchor region. */
   anchor: [number, number];
   /** Fraction of the grid with a finite height. */
@@ -173,7 +173,7 @@ export class WorkSurfaceTracking {
       valid[k] = mod[k] >= minFrame && refMod >= minRef && mod[k] > 0 && refMod > 0 ? 1 : 0;
     }
     const phase = unwrap(psi, ny, nx, s.unwrap);
-    const { jumps, center } = anchorJumps(phase, valid, ny, nx, s.anchor);
+    const { jumps, center, median: anchorMedian } = anchorJumps(phase, valid, ny, nx, s.anchor);
     let h: Float64Array = new Float64Array(ny * nx);
     for (let k = 0; k < h.length; k++) {
       phase[k] -= TWO_PI * jumps;
@@ -191,18 +191,18 @@ export class WorkSurfaceTracking {
     const ix = Float32Array.from({ length: nx }, (_, i) => crop.xmin + i * s.red);
     const iy = Float32Array.from({ length: ny }, (_, j) => crop.ymin + j * s.red);
     return {
-      ny, nx, height, phase: phase32, ix, iy, jumps,
+      ny, nx, height, phase: phase32, ix, iy, anchorPhase: anchorMedian - TWO_PI * jumps,
       anchor: [iy[center[0]], ix[center[1]]], validFraction: finite / (ny * nx),
     };
   }
 }
 
 /**
- * The multiple of 2 pi that brings the median phase around the anchor within (-pi, pi]:
+ * The multiple of 2 pi that brings the median phase m around the anchor within (-pi, pi]:
  * a box of half-size 2% of the grid (at least 2 points) around [fy, fx], grown until it
  * holds valid points.
  */
-function anchorJumps(phase: Float64Array, valid: Uint8Array, ny: number, nx: number, at: [number, number]): { jumps: number; center: [number, number] } {
+function anchorJumps(phase: Float64Array, valid: Uint8Array, ny: number, nx: number, at: [number, number]): { jumps: number; center: [number, number]; median: number } {
   const cy = Math.round(at[0] * (ny - 1));
   const cx = Math.round(at[1] * (nx - 1));
   for (let r = Math.max(2, Math.round(0.02 * Math.min(ny, nx))); ; r *= 2) {
@@ -212,8 +212,11 @@ function anchorJumps(phase: Float64Array, valid: Uint8Array, ny: number, nx: num
         if (valid[y * nx + x]) values.push(phase[y * nx + x]);
       }
     }
-    // n with m - 2 pi n in (-pi, pi]; "+ 0" turns -0 into 0.
-    if (values.length > 0) return { jumps: -Math.floor((Math.PI - median(values)) / TWO_PI) + 0, center: [cy, cx] };
+    if (values.length > 0) {
+      // n with m - 2 pi n in (-pi, pi] (the unwrapped field's own constant is arbitrary).
+      const m = median(values);
+      return { jumps: -Math.floor((Math.PI - m) / TWO_PI), center: [cy, cx], median: m };
+    }
     if (r > ny + nx) throw new Error('no fringes in this image (the fringe amplitude is below surface_tracking.modulation_min everywhere)');
   }
 }
