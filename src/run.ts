@@ -29,7 +29,7 @@ const DEFAULT_POOL = 4;
 async function start(): Promise<number> {
   const args = process.argv.slice(2);
   const launchedByMpi = ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_RANK', 'SLURM_STEP_ID'].some((k) => process.env[k] !== undefined);
-  if (!process.env.UV_THREADPOOL_SIZE && !launchedByMpi && ['piv', 'bos', 'preproc', 'mean-image'].includes(args[0])) {
+  if (!process.env.UV_THREADPOOL_SIZE && !launchedByMpi && ['piv', 'bos', 'preproc', 'mean-image', 'im2im'].includes(args[0])) {
     // One slot per pair in flight plus room for file IO and image decoding.
     const wanted = Math.max(DEFAULT_POOL, (workersFromArgv(args) ?? availableParallelism()) + 2);
     if (wanted > DEFAULT_POOL) return reexec(wanted);

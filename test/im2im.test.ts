@@ -60,4 +60,26 @@ export const broken = () => { throw new Error('on purpose'); };\n`);
     assert.equal(failing.code, 1);
     assert.match(failing.stderr, /FAILED im0001a.png \+ im0001b.png: preproc.im2im .*#broken failed on im0001a.png: on purpose/);
   });
+
+  it('the im2im command writes every image through the function, names and bit depth kept; complete; errors', async () => {
+    const images = join(dir, 'images16');
+    assert.equal((await runCli(['synth', 'noisy16', '-o', images, '--pairs', '2', '--size', '64'])).code, 0);
+    const out = join(dir, 'im2im.out');
+    const r = await runCli(['im2im', images, '-o', out, '--set', `im2im=${join(dir, 'scale.mjs')}#Scale`, '--set', 'args_init=[2, 1]']);
+    assert.equal(r.code, 0, r.stderr);
+    const names = ['im0001a.png', 'im0001b.png', 'im0002a.png', 'im0002b.png'];
+    assert.deepEqual((await import('node:fs')).readdirSync(out).filter((f) => f.endsWith('.png')).sort(), names);
+    const { readImage } = await import('../io/images.js');
+    for (const name of names) {
+      const a = await readImage(join(images, name));
+      const b = await readImage(join(out, name));
+      assert.equal(b.bitDepth, 16);
+      for (let i = 0; i < a.data.length; i += 97) assert.equal(b.data[i], Math.min(65535, 2 * a.data[i] + 1));
+    }
+    const again = await runCli(['im2im', images, '-o', out, '--set', `im2im=${join(dir, 'scale.mjs')}#Scale`, '--set', 'args_init=[2, 1]']);
+    assert.match(again.stderr, /4 already done, 0 to compute/);
+    const none = await runCli(['im2im', images, '-o', join(dir, 'x')]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /Expected a JavaScript module for im2im/);
+  });
 });

@@ -188,6 +188,20 @@ describe('MPI executor under mpirun', function () {
     }
   });
 
+  it('preproc under mpirun writes the same images as on one machine', async () => {
+    const set = ['--set', 'preproc.tools.sliding_median.enable=true', '--set', 'preproc.tools.sliding_median.window_size=5'];
+    const one = join(tmp, 'pre1');
+    const two = join(tmp, 'pre2');
+    assert.equal((await runCli(['preproc', images, ...set, '-o', one, '-q'])).code, 0);
+    const r = await mpirun(2, ['preproc', images, ...set, '-o', two]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /executor mpi with 2 rank\(s\)/);
+    const pngs = (await listDir(one)).filter((f) => f.endsWith('.png'));
+    assert.equal(pngs.length, 12);
+    assert.deepEqual((await listDir(two)).filter((f) => f.endsWith('.png')), pngs);
+    for (const f of pngs) assert.ok((await readFile(join(one, f))).equals(await readFile(join(two, f))), f);
+  });
+
   it('runs as a singleton without mpirun (--executor mpi, one rank)', async () => {
     const out = join(tmp, 'single');
     const r = await runCli(['piv', images, ...SMALL, '-o', out, '--executor', 'mpi']);

@@ -2,6 +2,7 @@
 import yargs, { type Argv } from 'yargs';
 import { pivSchema } from '../params/piv.js';
 import { bosSchema } from '../params/bos.js';
+import { im2imSchema } from '../params/im2im.js';
 import { surftrackSchema } from '../params/surftrack.js';
 import { preprocSchema } from '../params/preproc.js';
 import { meanImageSchema } from '../params/mean_image.js';
@@ -11,7 +12,7 @@ import { SYNTH_CASE_NAMES, SYNTH_CASES } from '../works/synth/cases.js';
 import { VERSION } from '../version.js';
 import { EXIT_OK, EXIT_USAGE, reportError } from './common.js';
 
-const PARAM_SCHEMAS = { piv: pivSchema, bos: bosSchema, preproc: preprocSchema, 'mean-image': meanImageSchema, surftrack: surftrackSchema } as const;
+const PARAM_SCHEMAS = { piv: pivSchema, bos: bosSchema, im2im: im2imSchema, preproc: preprocSchema, 'mean-image': meanImageSchema, surftrack: surftrackSchema } as const;
 
 /** Options shared by the commands that process a series. */
 function seriesOptions<T>(y: Argv<T>) {
@@ -62,6 +63,11 @@ export async function main(argv: string[]): Promise<number> {
     .command('surftrack <path>', 'Surface tracking: heights of a free surface by Fourier-transform profilometry of projected fringes (surf_<index>.h5)', (y) => seriesOptions(y)
       .option('output', { alias: 'o', type: 'string', describe: 'Output directory (default: <input dir>.surf)' }),
       (a) => guard(async () => (await import('./surftrack.js')).runSurftrack({
+        path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
+        executor: a.executor as 'auto', workers: a.workers, quiet: a.quiet,
+      }))())
+    .command('im2im <path>', 'A user JavaScript function applied to every image (--set im2im=module.mjs); images keep names and bit depth', (y) => seriesOptions(y),
+      (a) => guard(async () => (await import('./im2im.js')).runIm2im({
         path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
         executor: a.executor as 'auto', workers: a.workers, quiet: a.quiet,
       }))())

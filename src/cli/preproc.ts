@@ -1,12 +1,12 @@
 /**
  * `fluidimage preproc PATH`: preprocessing of a series of images on one machine: items
  * read ahead on the main thread, computed in `--workers` threads, written atomically;
- * job directory, lock, progress, graceful stop and exit status as `fluidimage piv`
- * (the same runner), without the MPI executor.
+ * job directory, lock, progress, graceful stop, exit status and MPI executor as
+ * `fluidimage piv` (the same runner).
  */
 import { availableParallelism } from 'node:os';
 import { preprocSchema } from '../params/preproc.js';
-import { planPreproc, type PreprocItem, type PreprocOutput } from '../topologies/preproc.js';
+import { planPreproc, preprocWorkerJob, type PreprocItem, type PreprocOutput } from '../topologies/preproc.js';
 import type { PreprocInput } from '../works/preproc/work.js';
 import { runSeries, type RunOptions, type TopologySpec } from './run_series.js';
 
@@ -17,6 +17,7 @@ export const preprocTopology: TopologySpec<PreprocItem, PreprocInput, PreprocOut
   itemLabel: 'item',
   schema: preprocSchema,
   plan: (params, { workers }) => planPreproc(params, { threads: workers }),
+  workerJob: async (params, outputDir, lanes) => preprocWorkerJob(params, outputDir, lanes),
 };
 
 export const runPreproc = (o: PreprocOptions): Promise<number> =>

@@ -42,8 +42,11 @@ export interface TopologySpec<I, D, R> {
    * `threadsPerItem`: native threads inside one item; `workers`: items at once.
    */
   plan(params: ParamTree, opts: { threadsPerItem: number; workers: number }): Promise<PlannedJob<I, D, R>>;
-  /** The steps alone, for MPI ranks other than 0 (items come from rank 0); absent: no MPI executor. */
-  workerJob?(params: ParamTree, outputDir: string): Promise<Job<I, D, R>>;
+  /**
+   * The steps alone, for MPI ranks other than 0 (items come from rank 0), with an optional
+   * `close` called at the end; absent: no MPI executor for this topology.
+   */
+  workerJob?(params: ParamTree, outputDir: string, lanes: number): Promise<Job<I, D, R> & { close?(): Promise<void> }>;
 }
 
 /** Applies the compute.* parameters to the native core (planner, wisdom). */
@@ -220,7 +223,8 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
     return 2;
   }
   if (comm.rank !== 0) jobDir = new JobDir(message.outputDir, comm.rank, message.jobDir);
-  const job = plan?.job ?? await spec.workerJob!(params, message.outputDir);
+  const workerJob = plan ? undefined : await spec.workerJob!(params, message.outputDir, lanes);
+  const job = plan?.job ?? workerJob!;
   let progress: Progress | undefined;
   if (comm.rank === 0 && plan) {
     if (!o.quiet) {
@@ -258,6 +262,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
   } finally {
     lock?.release();
     await plan?.close?.();
+    await workerJob?.close?.();
   }
 }
 

@@ -78,8 +78,4 @@ export const surftrackSchema: Group = group('Parameters of the surface tracking 
     how: str('complete', 'complete: only missing results; recompute: all; new_dir: a fresh directory', ['complete', 'recompute', 'new_dir'] as const),
     postfix: str('surf', 'Suffix of the default output directory and prefix of result names (surf_<index>.h5)'),
   }),
-  compute: group('Execution (the FFTs of surface tracking are in TypeScript: the FFTW settings are accepted for uniformity with the other topologies and have no effect here)', {
-    fftw_planner: str('estimate', 'FFTW planner effort of the shared native core (unused by surftrack)', ['estimate', 'measure', 'patient'] as const),
-    fftw_wisdom: strOrNull(null, 'FFTW wisdom file (unused by surftrack)'),
-  }),
 });

@@ -196,13 +196,31 @@ export async function planPreproc(params: ParamTree, opts: { threads: number }):
     throw new ParamError('saving.path', `The output directory would be the input directory ${inputDir}: the images would be overwritten; choose another (-o)`);
   }
   const outputDir = await prepareOutputDir(outDir, saving.how as HowMode);
-  const outPath = (item: PreprocItem, k: number) => join(outputDir, outputName(item.names[k]!, format));
+  const outPath = outputPathFor(outputDir, format);
   const todo = saving.how === 'complete' ? items.filter((it) => it.outputs.some((k) => !existsSync(outPath(it, k)))) : items;
-  const compute: PreprocCompute = makeCompute(tools, opts.threads);
   const perItem = Math.max(...items.map((it) => it.paths.length));
-  const cache = new ImageCache(perItem > 1 ? (opts.threads + 2) * perItem : 0);
+  const { job, close } = preprocJob(params, outputDir, todo, opts.threads, perItem);
+  return { job, outputDir, skipped: items.length - todo.length, total: items.length, close };
+}
+
+function outputPathFor(outputDir: string, format: 'img' | 'hdf5'): (item: PreprocItem, k: number) => string {
+  return (item, k) => join(outputDir, outputName(item.names[k]!, format));
+}
+
+/**
+ * The read/compute/write steps over `items` (on MPI ranks other than 0, items arrive from
+ * rank 0 and `items` is empty); `close` stops the compute threads.
+ */
+export function preprocJob(params: ParamTree, outputDir: string, items: PreprocItem[], threads: number, perItem: number):
+  { job: Job<PreprocItem, PreprocInput, PreprocOutput>; close: () => Promise<void> } {
+  const tools = (params.preproc as ParamTree).tools as ParamTree;
+  const format = (params.saving as ParamTree).format as 'img' | 'hdf5';
+  const outPath = outputPathFor(outputDir, format);
+  const compute: PreprocCompute = makeCompute(tools, threads);
+  // Temporal stacks overlap from one item to the next: keep recent images.
+  const cache = new ImageCache(perItem > 1 ? (threads + 2) * perItem : 0);
   const job: Job<PreprocItem, PreprocInput, PreprocOutput> = {
-    items: todo,
+    items,
     name: (item) => item.outputs.map((k) => item.names[k]).join(' + '),
     read: (item) => readItem(item, cache),
     compute: async (input) => ({ width: input.width, height: input.height, bitDepth: input.bitDepth, images: await compute.run(input) }),
@@ -212,5 +230,12 @@ export async function planPreproc(params: ParamTree, opts: { threads: number }):
         : writeImageAs(outPath(item, k), r.width, r.height, r.images[j]!, r.bitDepth))));
     },
   };
-  return { job, outputDir, skipped: items.length - todo.length, total: items.length, close: () => compute.close() };
+  return { job, close: () => compute.close() };
+}
+
+/** The steps for MPI ranks other than 0 (one compute thread per lane). */
+export function preprocWorkerJob(params: ParamTree, outputDir: string, lanes: number): Job<PreprocItem, PreprocInput, PreprocOutput> & { close(): Promise<void> } {
+  const work = new WorkPreproc((params.preproc as ParamTree).tools as ParamTree);
+  const { job, close } = preprocJob(params, outputDir, [], lanes, work.needsStack ? 8 : 1);
+  return { ...job, close };
 }
