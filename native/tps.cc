@@ -69,6 +69,7 @@ struct Box {
   // not depend on the pixel units and boxes of the same layout share one factorisation.
   double ox = 0, oy = 0;
   std::vector<int> members;
+  std::vector<int> li, lj;     // lattice coordinates of the members (Lattice::kOff: off it)
   std::vector<double> wu, wv;  // weights (n) then the affine part (1, y, x)
   bool ok = false;
 };
@@ -81,17 +82,92 @@ struct Factor {
   bool ok = false;
 };
 
+// Kernel values between points of a regular lattice (steps hx, hy), by integer offset:
+// PIV vectors sit on such a grid, and evaluations at grid points then need no logarithm.
+struct Lattice {
+  double hx = 0, hy = 0, x0 = 0, y0 = 0;
+  int reach = 0;  // offsets in [-reach, reach] are tabulated
+  std::vector<double> table;
+  // Integer offset of d along a step h, or INT_MIN when d is not on the lattice.
+  static int Steps(double d, double h) {
+    if (!(h > 0)) return std::numeric_limits<int>::min();
+    const double q = d / h;
+    const double r = std::nearbyint(q);
+    return std::fabs(q - r) < 1e-4 ? static_cast<int>(r) : std::numeric_limits<int>::min();
+  }
+  static constexpr int kOff = std::numeric_limits<int>::min();
+  // Integer lattice coordinates of a point (kOff when it is not on the lattice).
+  void Coords(double x, double y, int* i, int* j) const {
+    *i = Steps(x - x0, hx);
+    *j = Steps(y - y0, hy);
+    if (*i == kOff || *j == kOff) *i = *j = kOff;
+  }
+  const double* At(int di, int dj) const {
+    if (std::abs(di) > reach || std::abs(dj) > reach) return nullptr;
+    return &table[static_cast<size_t>(dj + reach) * (2 * reach + 1) + (di + reach)];
+  }
+  const double* Lookup(double dx, double dy) const {
+    const int i = Steps(dx, hx), j = Steps(dy, hy);
+    if (i == std::numeric_limits<int>::min() || j == std::numeric_limits<int>::min()) return nullptr;
+    if (std::abs(i) > reach || std::abs(j) > reach) return nullptr;
+    return &table[static_cast<size_t>(j + reach) * (2 * reach + 1) + (i + reach)];
+  }
+};
+
+// Most common positive gap between sorted distinct coordinates (the grid step), or 0.
+double TypicalStep(const double* v, int n) {
+  std::vector<double> u(v, v + n);
+  std::sort(u.begin(), u.end());
+  u.erase(std::unique(u.begin(), u.end()), u.end());
+  std::map<long, int> counts;
+  for (size_t i = 1; i < u.size(); ++i) ++counts[std::lround((u[i] - u[i - 1]) * 1000)];
+  long best = 0;
+  int most = 0;
+  for (auto [k, c] : counts)
+    if (c > most) {
+      most = c;
+      best = k;
+    }
+  return most >= 2 ? best / 1000.0 : 0.0;
+}
+
+Lattice MakeLattice(const double* x, const double* y, int n, double scale, double extent) {
+  Lattice l;
+  l.hx = TypicalStep(x, n);
+  l.hy = TypicalStep(y, n);
+  l.x0 = *std::min_element(x, x + n);
+  l.y0 = *std::min_element(y, y + n);
+  if (!(l.hx > 0 && l.hy > 0)) return l;
+  l.reach = std::min(400, static_cast<int>(std::ceil(extent / std::min(l.hx, l.hy))) + 1);
+  const int w = 2 * l.reach + 1;
+  l.table.resize(static_cast<size_t>(w) * w);
+  for (int j = -l.reach; j <= l.reach; ++j)
+    for (int i = -l.reach; i <= l.reach; ++i) {
+      const double dx = i * l.hx / scale, dy = j * l.hy / scale;
+      l.table[static_cast<size_t>(j + l.reach) * w + (i + l.reach)] = Kernel(dx * dx + dy * dy);
+    }
+  return l;
+}
+
 // Value of a box's spline at (x, y).
-void Eval(const TpsInput& in, const Box& b, double scale, double x, double y, double* u, double* v) {
+void Eval(const TpsInput& in, const Box& b, double scale, const Lattice& lat, double x, double y, double* u, double* v) {
   const size_t n = b.members.size();
   const double lx = (x - b.ox) / scale, ly = (y - b.oy) / scale;
   double su = b.wu[n] + b.wu[n + 1] * ly + b.wu[n + 2] * lx;
   double sv = b.wv[n] + b.wv[n + 1] * ly + b.wv[n + 2] * lx;
   const double inv = 1.0 / scale;
+  int pi, pj;
+  lat.Coords(x, y, &pi, &pj);
   for (size_t k = 0; k < n; ++k) {
     const int i = b.members[k];
-    const float dx = static_cast<float>((x - in.x[i]) * inv), dy = static_cast<float>((y - in.y[i]) * inv);
-    const double kv = KernelF(dx * dx + dy * dy);
+    const double* t = pi != Lattice::kOff && b.li[k] != Lattice::kOff ? lat.At(pi - b.li[k], pj - b.lj[k]) : nullptr;
+    double kv;
+    if (t) {
+      kv = *t;
+    } else {
+      const float dx = static_cast<float>((x - in.x[i]) * inv), dy = static_cast<float>((y - in.y[i]) * inv);
+      kv = KernelF(dx * dx + dy * dy);
+    }
     su += b.wu[k] * kv;
     sv += b.wv[k] * kv;
   }
@@ -100,7 +176,7 @@ void Eval(const TpsInput& in, const Box& b, double scale, double x, double y, do
 }
 
 // The system of a box in its local frame: [[K + s I, P], [P^T, 0]], P = [1, y, x].
-Factor BuildFactor(const TpsInput& in, const Box& b, double scale) {
+Factor BuildFactor(const TpsInput& in, const Box& b, double scale, const Lattice& lat) {
   const int n = static_cast<int>(b.members.size()), m = n + 3;
   Factor f;
   f.lu.assign(static_cast<size_t>(m) * m, 0.0);
@@ -109,8 +185,9 @@ Factor BuildFactor(const TpsInput& in, const Box& b, double scale) {
     const int i = b.members[r];
     for (int c = 0; c < n; ++c) {
       const int j = b.members[c];
+      const double* t = lat.Lookup(in.x[i] - in.x[j], in.y[i] - in.y[j]);
       const double dx = (in.x[i] - in.x[j]) / scale, dy = (in.y[i] - in.y[j]) / scale;
-      f.lu[static_cast<size_t>(r) * m + c] = Kernel(dx * dx + dy * dy) + (r == c ? s : 0.0);
+      f.lu[static_cast<size_t>(r) * m + c] = (t ? *t : Kernel(dx * dx + dy * dy)) + (r == c ? s : 0.0);
     }
     const double p[3] = {1.0, (in.y[i] - b.oy) / scale, (in.x[i] - b.ox) / scale};
     for (int q = 0; q < 3; ++q) {
@@ -196,11 +273,20 @@ void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, do
   const double rx = std::max(xmax - xmin, 1.0), ry = std::max(ymax - ymin, 1.0);
   const double aspect = ry / rx;
   const double nsub = static_cast<double>(in.n) / std::max(1, in.subdom_size);
-  const int nbx = std::max(1, static_cast<int>(std::floor(std::sqrt(nsub / aspect))));
-  const int nby = std::max(1, static_cast<int>(std::ceil(std::sqrt(nsub * aspect))));
-  const double bw = rx / nbx, bh = ry / nby;
+  int nbx = std::max(1, static_cast<int>(std::floor(std::sqrt(nsub / aspect))));
+  int nby = std::max(1, static_cast<int>(std::ceil(std::sqrt(nsub * aspect))));
+  double bw = rx / nbx, bh = ry / nby;
   // Typical spacing of the points: the kernel's length unit.
   const double scale = std::max(1e-6, std::sqrt(rx * ry / in.n));
+  const Lattice lattice = MakeLattice(in.x, in.y, in.n, scale, 1.6 * std::max(bw, bh) + 2 * scale);
+  // On a lattice, box sizes are made whole numbers of steps: the boxes then hold the same
+  // pattern of points and share one factorisation (the box count may change by one).
+  if (lattice.hx > 0 && lattice.hy > 0) {
+    bw = std::max(1.0, std::round(bw / lattice.hx)) * lattice.hx;
+    bh = std::max(1.0, std::round(bh / lattice.hy)) * lattice.hy;
+    nbx = std::max(1, static_cast<int>(std::ceil(rx / bw - 1e-9)));
+    nby = std::max(1, static_cast<int>(std::ceil(ry / bh - 1e-9)));
+  }
   // Boxes enlarged by a quarter of their size on every side, so that neighbours overlap.
   std::vector<Box> boxes;
   for (int bx = 0; bx < nbx; ++bx)
@@ -219,6 +305,12 @@ void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, do
         }
       for (int i = 0; i < in.n; ++i)
         if (in.x[i] >= b.x0 && in.x[i] < b.x1 && in.y[i] >= b.y0 && in.y[i] < b.y1) b.members.push_back(i);
+      for (int i : b.members) {
+        int ci, cj;
+        lattice.Coords(in.x[i], in.y[i], &ci, &cj);
+        b.li.push_back(ci);
+        b.lj.push_back(cj);
+      }
       boxes.push_back(std::move(b));
     }
   std::mutex mutex;
@@ -241,7 +333,7 @@ void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, do
         if (it != factors.end()) f = it->second;
       }
       if (!f) {
-        f = std::make_shared<Factor>(BuildFactor(in, boxes[k], scale));
+        f = std::make_shared<Factor>(BuildFactor(in, boxes[k], scale, lattice));
         std::lock_guard<std::mutex> lock(mutex);
         factors.emplace(key, f);
       }
@@ -264,7 +356,7 @@ void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, do
     for (const Box& b : boxes) {
       if (!b.ok || x < b.x0 || x >= b.x1 || y < b.y0 || y >= b.y1) continue;
       double bu, bv;
-      Eval(in, b, scale, x, y, &bu, &bv);
+      Eval(in, b, scale, lattice, x, y, &bu, &bv);
       su += bu;
       sv += bv;
       ++c;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, cp, rm, symlink } from 'node:fs/promises';
+import { copyFile, cp, mkdir, rm, symlink } from 'node:fs/promises';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -197,8 +197,19 @@ describe('viewer (fluidimage viewer OUTDIR)', function () {
       assert.match(job.jobDir, /job_[^/]+$/);
     });
 
-    it('startViewer rejects a missing directory', async () => {
+    it('startViewer rejects a missing directory; an empty one has no files and no job', async () => {
       await assert.rejects(startViewer(join(outdir, 'missing')), { code: 'ERR_INPUT' });
+      const emptyDir = join(tmp ?? '', 'empty');
+      await mkdir(emptyDir);
+      const empty = await startViewer(emptyDir, { port: 0 });
+      try {
+        assert.deepEqual(json<{ files: string[] }>(await httpGet(new URL('api/files', empty.url).href)).files, []);
+        const job = json<{ state: string; message: string }>(await httpGet(new URL('api/job', empty.url).href));
+        assert.equal(job.state, 'none');
+        assert.match(job.message, /No job directory/);
+      } finally {
+        await empty.close();
+      }
     });
 
     it('the command prints its URL and stops cleanly on SIGTERM', async function () {
@@ -310,7 +321,7 @@ describe('viewer (fluidimage viewer OUTDIR)', function () {
       await waitForFigure({ file: FILES[1] });
       await page.click(`#files li:nth-child(1) button`);
       await waitForFigure({ file: FILES[0] });
-      await page.click('#prev'); // disabled: nothing happens
+      await page.click('#prev', { force: true }); // disabled: nothing happens
       await page.click('#next');
       await waitForFigure({ file: FILES[1] });
       assert.equal(await page.locator('#files li.current').textContent(), FILES[1]);

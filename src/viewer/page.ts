@@ -13,6 +13,7 @@ export const VIEWER_PAGE = String.raw`<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>fluidimage viewer</title>
+<link rel="icon" href="data:,">
 <style>
   * { box-sizing: border-box; }
   body { margin: 0; font: 14px/1.4 system-ui, sans-serif; color: #222; background: #f4f4f6; height: 100vh; display: flex; flex-direction: column; }

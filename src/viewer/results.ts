@@ -77,10 +77,13 @@ export class ResultCache {
     const hit = this.entries.get(path);
     if (hit !== undefined && hit.stamp === stamp) return hit.result;
     const result = readPivFile(path);
+    const entry = { stamp, result };
     // A failed read must not stay cached (the file may be fixed or rewritten).
-    result.catch(() => this.entries.delete(path));
+    result.catch(() => {
+      if (this.entries.get(path) === entry) this.entries.delete(path);
+    });
     this.entries.delete(path);
-    this.entries.set(path, { stamp, result });
+    this.entries.set(path, entry);
     while (this.entries.size > this.capacity) {
       const oldest = this.entries.keys().next().value;
       if (oldest === undefined) break;

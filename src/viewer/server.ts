@@ -48,8 +48,8 @@ export interface Viewer {
 
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
 
-/** The page may only talk to this server (no CDN, no external fetch), even if modified. */
-const PAGE_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'";
+/** The page may only talk to this server (no CDN, no external fetch); data: is its empty favicon. */
+const PAGE_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob: data:; connect-src 'self'; base-uri 'none'; form-action 'none'";
 
 function choice<T extends string>(value: string | null, allowed: readonly T[], fallback: T, name: string): T {
   if (value === null) return fallback;

@@ -236,10 +236,15 @@ export class WorkPIV {
       gx[j * nx + i] = grid.xs[i];
       gy[j * nx + i] = grid.ys[j];
     }
-    // With deformation the vectors sit on the grid points: one evaluation serves both.
+    // With deformation the vectors sit on the grid points: one evaluation serves both, and
+    // the spline takes the whole grid, rejected vectors filled from their neighbours: every
+    // subdomain then has the same layout and the native core factorises one system for all.
     const onGrid = valid.every((k) => pass.xs[k] === gx[k] && pass.ys[k] === gy[k]);
+    const data = onGrid
+      ? { x: gx, y: gy, u: Float64Array.from(fillNaN(pass.deltaxs, ny, nx)), v: Float64Array.from(fillNaN(pass.deltays, ny, nx)) }
+      : { x: pick(pass.xs), y: pick(pass.ys), u: pick(pass.deltaxs), v: pick(pass.deltays) };
     const out = await native().tpsSmooth({
-      x: pick(pass.xs), y: pick(pass.ys), u: pick(pass.deltaxs), v: pick(pass.deltays), xNew: gx, yNew: gy,
+      ...data, xNew: gx, yNew: gy,
       subdomSize: this.tpsParams.subdomSize, smoothingCoef: this.tpsParams.smoothingCoef, threshold: this.tpsParams.threshold,
       smoothAtPoints: !onGrid,
     }, this.threads);
