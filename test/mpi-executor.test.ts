@@ -202,6 +202,17 @@ describe('MPI executor under mpirun', function () {
     for (const f of pngs) assert.ok((await readFile(join(one, f))).equals(await readFile(join(two, f))), f);
   });
 
+  it('mean-image under mpirun: partial sums reduced over 3 ranks equal the local statistics', async () => {
+    const one = join(tmp, 'mi1');
+    const three = join(tmp, 'mi3');
+    assert.equal((await runCli(['mean-image', images, '-o', one, '-q'])).code, 0);
+    const r = await mpirun(3, ['mean-image', images, '-o', three, '-q']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok((await readFile(join(one, 'mean.png'))).equals(await readFile(join(three, 'mean.png'))));
+    const read = (f: string) => withH5File(f, 'r', (h) => ['mean', 'min', 'max', 'std'].map((k) => Array.from(readFloat32(h, k)!)));
+    assert.deepEqual(await read(join(three, 'mean.h5')), await read(join(one, 'mean.h5')));
+  });
+
   it('runs as a singleton without mpirun (--executor mpi, one rank)', async () => {
     const out = join(tmp, 'single');
     const r = await runCli(['piv', images, ...SMALL, '-o', out, '--executor', 'mpi']);

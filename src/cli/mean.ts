@@ -83,15 +83,8 @@ async function runMeanMpi(o: MeanOptions): Promise<number> {
   const grid = { ixvecs: Float32Array.from(plan.ixvecs), iyvecs: Float32Array.from(plan.iyvecs) };
   const state: State = { grid, sums: new FieldSums(grid.ixvecs.length), used: [] };
   const progress = comm.rank === 0 ? new Progress('mean', plan.files.length, 0, process.stderr, o.quiet) : undefined;
-  await runMpi({
-    rank: comm.rank, size: comm.size,
-    sendObject: (obj, dest, tag) => comm.isendObject(obj, dest, tag).wait(),
-    recvObjectAny: async (tag) => {
-      const m = await comm.irecvObject(mpi.ANY_SOURCE, tag).wait();
-      return { data: m.value, source: m.source };
-    },
-    recvObjectFrom: async (source, tag) => (await comm.irecvObject(source, tag).wait()).value,
-  }, meanJob(comm.rank === 0 ? plan.files : [], state), {
+  const { messenger } = await import('./run_series.js');
+  await runMpi(messenger(comm, mpi.ANY_SOURCE), meanJob(comm.rank === 0 ? plan.files : [], state), {
     lanes: o.workers ?? 1,
     onItem: (r) => progress?.record(r),
   });

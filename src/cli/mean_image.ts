@@ -14,9 +14,11 @@ import { meanImageSchema } from '../params/mean_image.js';
 import { JobDir } from '../report/jobdir.js';
 import { OutputLock } from '../report/lock.js';
 import { Progress } from '../report/progress.js';
-import { planMeanImage } from '../topologies/mean_image.js';
+import { accumulator, planMeanImage, statsOptions } from '../topologies/mean_image.js';
+import { ImageSums } from '../works/mean_image.js';
+import type { ParamTree } from '../works/piv/types.js';
 import { PROGRAM, VERSION } from '../version.js';
-import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED, resolveParams } from './common.js';
+import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, resolveParams } from './common.js';
 import type { PreprocOptions } from './preproc.js';
 import { localExecutor, lockScope } from './run_series.js';
 
@@ -35,6 +37,8 @@ export async function runMeanImage(o: MeanImageOptions): Promise<number> {
 
 async function runWith(o: MeanImageOptions, stop: StopRequest, logs: ((m: string) => void)[]): Promise<number> {
   const params = await resolveParams(meanImageSchema, o);
+  const { envRankCount } = await import('../mpi/launcher.js');
+  if (o.executor === 'mpi' || ((o.executor ?? 'auto') === 'auto' && envRankCount() > 1)) return runMeanImageMpi(o, params, stop);
   const executor = await localExecutor(o.executor, 'mean-image');
   const workers = executor === 'sequential' ? 1 : o.workers ?? availableParallelism();
   sharp.concurrency(1);
@@ -88,4 +92,85 @@ async function runWith(o: MeanImageOptions, stop: StopRequest, logs: ((m: string
   } finally {
     lock.release();
   }
+}
+
+/** What rank 0 tells the others: the series' geometry, or why there is nothing to do. */
+type MeanImageMessage = { ok: true; upToDate: boolean; width: number; height: number; bitDepth: 8 | 16 | 32 } | { ok: false; error: string; code?: string };
+
+/**
+ * Under mpirun/srun: rank 0 lists the images and hands them out; every rank sums what it
+ * reads; the sums are then reduced on rank 0 (sum, sum of squares, min, max, count), which
+ * writes the results.
+ */
+async function runMeanImageMpi(o: MeanImageOptions, params: ParamTree, stop: StopRequest): Promise<number> {
+  const mpi = await import('../mpi/comm.js');
+  const { runMpi } = await import('../executors/mpi.js');
+  const { messenger } = await import('./run_series.js');
+  const comm = mpi.world();
+  mpi.checkLauncher(comm);
+  mpi.installAbortHandlers();
+  sharp.concurrency(1);
+  sharp.cache(false);
+  let plan: Awaited<ReturnType<typeof planMeanImage>> | undefined;
+  let message: MeanImageMessage = { ok: false, error: 'not received' };
+  if (comm.rank === 0) {
+    try {
+      plan = await planMeanImage(params);
+      const g = plan.geometry();
+      if (!g) throw Object.assign(new Error('No readable image in the series: nothing written'), { code: 'ERR_INPUT' });
+      message = { ok: true, upToDate: plan.upToDate, width: g.width, height: g.height, bitDepth: g.bitDepth };
+    } catch (e) {
+      const err = e as Error & { code?: unknown };
+      message = { ok: false, error: err.message, code: typeof err.code === 'string' ? err.code : undefined };
+    }
+  }
+  message = comm.bcastObject(message, 0);
+  if (!message.ok) {
+    if (comm.rank === 0) throw Object.assign(new Error(message.error), { code: message.code ?? 'ERR_PLAN' });
+    mpi.finalize();
+    return EXIT_USAGE;
+  }
+  if (message.upToDate) {
+    if (comm.rank === 0 && !o.quiet) process.stderr.write(`mean-image: results exist in ${plan!.outputDir} (how: complete): nothing to do\n`);
+    if (comm.rank === 0) process.stdout.write(`${plan!.outputDir}\n`);
+    mpi.finalize();
+    return EXIT_OK;
+  }
+  const options = statsOptions(params);
+  const geometry = { width: message.width, height: message.height, bitDepth: message.bitDepth };
+  const acc = plan ? { partials: plan.partials, used: plan.used, job: () => plan!.job } : accumulator(options, geometry);
+  const progress = plan ? new Progress('mean-image', plan.total, 0, process.stderr, o.quiet) : undefined;
+  await runMpi(messenger(comm, mpi.ANY_SOURCE), acc.job([]), { lanes: o.workers ?? 1, stop, onItem: (r) => progress?.record(r) });
+  // This rank's sums, then the reduction over ranks (neutral values where a rank read nothing).
+  const size = geometry.width * geometry.height;
+  const mine = new ImageSums(size, options);
+  for (const p of acc.partials) mine.merge(p);
+  const sum = comm.reduce(mine.sum, 'sum', 0);
+  const squares = mine.sumSquares ? comm.reduce(mine.sumSquares, 'sum', 0) : undefined;
+  const min = mine.min ? comm.reduce(mine.min, 'min', 0) : undefined;
+  const max = mine.max ? comm.reduce(mine.max, 'max', 0) : undefined;
+  const count = comm.reduce(Float64Array.of(mine.count), 'sum', 0);
+  const used = comm.gatherObject(acc.used, 0);
+  let status = EXIT_OK;
+  if (plan && progress) {
+    const summary = progress.finish(stop.signal);
+    const total = new ImageSums(size, options);
+    total.sum.set(sum!);
+    if (squares) total.sumSquares!.set(squares);
+    if (min) total.min!.set(min);
+    if (max) total.max!.set(max);
+    total.count = count![0];
+    plan.partials.splice(0, plan.partials.length, total);
+    plan.used.splice(0, plan.used.length, ...used!.flat());
+    if (summary.stoppedBy) status = EXIT_STOPPED;
+    else if (total.count === 0) status = EXIT_ITEMS_FAILED;
+    else {
+      await plan.finish(summary.failed.map((f) => f.name));
+      process.stdout.write(`${plan.outputDir}\n`);
+      status = summary.failed.length > 0 ? EXIT_ITEMS_FAILED : EXIT_OK;
+    }
+  }
+  status = comm.bcastObject(status, 0);
+  mpi.finalize();
+  return status;
 }

@@ -267,7 +267,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
 }
 
 /** The communicator as the MPI executor uses it: nonblocking calls awaited on the event loop. */
-function messenger(comm: import('../mpi/comm.js').Comm, anySource: number): Messenger {
+export function messenger(comm: import('../mpi/comm.js').Comm, anySource: number): Messenger {
   return {
     rank: comm.rank,
     size: comm.size,

@@ -23,7 +23,7 @@ import { writeImageAs } from './preproc.js';
 export const MEAN_IMAGE_H5 = 'mean.h5';
 
 /** Geometry every image must share: that of the first image whose header reads. */
-type Reference = Pick<ImageInfo, 'width' | 'height' | 'bitDepth'>;
+export type Reference = Pick<ImageInfo, 'width' | 'height' | 'bitDepth'>;
 
 export interface MeanImagePlan {
   job: Job<string, ImageData, void>;
@@ -35,6 +35,10 @@ export interface MeanImagePlan {
   outputs: string[];
   /** Merges the partial sums and writes the results; returns the statistics. */
   finish(failed: string[]): Promise<ImageStats>;
+  /** The partial sums of this process (rank 0 adds the other ranks' into the first). */
+  partials: ImageSums[];
+  used: string[];
+  geometry(): Reference | undefined;
 }
 
 /** Every existing image selected by the series, once, in series order. */
@@ -99,37 +103,13 @@ export async function planMeanImage(params: ParamTree): Promise<MeanImagePlan> {
   const h5 = join(outputDir, MEAN_IMAGE_H5);
   const upToDate = saving.how === 'complete' && (await resultsComplete(h5, imagePaths));
 
-  const partials: ImageSums[] = [];
-  const free: ImageSums[] = [];
-  const used: string[] = [];
-  let geometry: Reference | undefined = ref;
-  const job: Job<string, ImageData, void> = {
-    items: upToDate ? [] : paths,
-    name: (p) => basename(p),
-    read: (p) => readImage(p),
-    compute: async (im, p) => {
-      geometry ??= { width: im.width, height: im.height, bitDepth: im.bitDepth };
-      if (im.width !== geometry.width || im.height !== geometry.height) {
-        throw new Error(`size ${im.width}x${im.height} differs from the series' ${geometry.width}x${geometry.height}`);
-      }
-      // One set of partial sums per computation in flight.
-      let sums = free.pop();
-      if (sums === undefined) {
-        sums = new ImageSums(im.width * im.height, options);
-        partials.push(sums);
-      }
-      try {
-        sums.add(im.data);
-        used.push(basename(p));
-      } finally {
-        free.push(sums);
-      }
-    },
-    write: async () => {},
-  };
+  const acc = accumulator(options, ref);
+  const { partials, used } = acc;
+  const job = acc.job(upToDate ? [] : paths);
 
   const finish = async (failed: string[]): Promise<ImageStats> => {
     const total = partials[0];
+    const geometry = acc.geometry();
     if (total === undefined || geometry === undefined) throw Object.assign(new Error('No readable image in the series: nothing written'), { code: 'ERR_INPUT' });
     for (const p of partials.slice(1)) total.merge(p);
     const r = total.result();
@@ -158,5 +138,47 @@ export async function planMeanImage(params: ParamTree): Promise<MeanImagePlan> {
     }));
     return r;
   };
-  return { job, outputDir, total: paths.length, upToDate, outputs: [h5, ...imagePaths], finish };
+  return { job, outputDir, total: paths.length, upToDate, outputs: [h5, ...imagePaths], finish, partials, used, geometry: acc.geometry };
+}
+
+/**
+ * The reading and summing steps: one set of partial sums per computation in flight
+ * (`partials`), the names of the images added (`used`), the series' geometry (from the
+ * first image unless given).
+ */
+export function accumulator(options: StatsOptions, ref?: Reference) {
+  const partials: ImageSums[] = [];
+  const free: ImageSums[] = [];
+  const used: string[] = [];
+  let geometry: Reference | undefined = ref;
+  const job = (items: string[]): Job<string, ImageData, void> => ({
+    items,
+    name: (p) => basename(p),
+    read: (p) => readImage(p),
+    compute: async (im, p) => {
+      geometry ??= { width: im.width, height: im.height, bitDepth: im.bitDepth };
+      if (im.width !== geometry.width || im.height !== geometry.height) {
+        throw new Error(`size ${im.width}x${im.height} differs from the series' ${geometry.width}x${geometry.height}`);
+      }
+      let sums = free.pop();
+      if (sums === undefined) {
+        sums = new ImageSums(im.width * im.height, options);
+        partials.push(sums);
+      }
+      try {
+        sums.add(im.data);
+        used.push(basename(p));
+      } finally {
+        free.push(sums);
+      }
+    },
+    write: async () => {},
+  });
+  return { partials, used, job, geometry: () => geometry };
+}
+
+/** The statistics options of a parameter tree. */
+export function statsOptions(params: ParamTree): StatsOptions {
+  const stats = params.statistics as ParamTree;
+  return { min: stats.min === true, max: stats.max === true, std: stats.std === true };
 }
