@@ -51,13 +51,54 @@ T GetTyped(Napi::Object o, const char* name, napi_typedarray_type type, const ch
   return v.As<T>();
 }
 
+// An AsyncWorker whose promise settles with a "result" object prepared on the JS thread
+// (typed arrays that Execute fills in place), keeping the inputs alive meanwhile.
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  explicit PromiseWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
+  void Keep(Napi::Object args, Napi::Object result) {
+    keep_ = Napi::Persistent(Napi::Object::New(Env()));
+    keep_.Set("args", args);
+    keep_.Set("result", result);
+  }
+  Napi::Object Result() { return keep_.Get("result").As<Napi::Object>(); }
+  void OnOK() override { deferred_.Resolve(Result()); }
+  void OnError(const Napi::Error& e) override {
+    deferred_.Reject(MakeError(Env(), "ERR_FLUIDIMAGE_NATIVE", e.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference keep_;
+};
+
+int ThreadsArg(const Napi::CallbackInfo& info, size_t index) {
+  if (info.Length() <= index || info[index].IsUndefined()) return 1;
+  if (!info[index].IsNumber()) ThrowArg(info.Env(), "threads", "a number");
+  return std::max(1, std::min(256, info[index].As<Napi::Number>().Int32Value()));
+}
+
+// Starts a worker and returns its promise.
+template <typename W, typename... A>
+Napi::Value QueueWorker(const Napi::CallbackInfo& info, const char* what, A... extra) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) ThrowArg(env, what, "an object");
+  auto* worker = new W(env, info[0].As<Napi::Object>(), extra...);
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
+}
+
 // Correlates every window of one pass of one pair on libuv's pool (optionally split
 // over several threads) and fills output typed arrays allocated on the JS thread, so
 // results cross the boundary without a copy.
-class CorrelWorker : public Napi::AsyncWorker {
+class CorrelWorker : public PromiseWorker {
  public:
   CorrelWorker(Napi::Env env, Napi::Object args, int threads)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), threads_(threads) {
+      : PromiseWorker(env), threads_(threads) {
     Napi::Float32Array im0 = GetTyped<Napi::Float32Array>(args, "im0", napi_float32_array, "Float32Array");
     Napi::Float32Array im1 = GetTyped<Napi::Float32Array>(args, "im1", napi_float32_array, "Float32Array");
     Napi::Int32Array s0 = GetTyped<Napi::Int32Array>(args, "starts0", napi_int32_array, "Int32Array");
@@ -110,12 +151,9 @@ class CorrelWorker : public Napi::AsyncWorker {
     result.Set("dy2", dy2);
     result.Set("correl2", correl2);
     // Keep inputs and outputs alive (and their memory in place) while the pool works.
-    keep_ = Napi::Persistent(Napi::Object::New(env));
-    keep_.Set("args", args);
-    keep_.Set("result", result);
+    Keep(args, result);
   }
 
-  Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
   void Execute() override {
@@ -136,41 +174,24 @@ class CorrelWorker : public Napi::AsyncWorker {
       SetError(std::string("native correlation failed: ") + e.what());
     }
   }
-  void OnOK() override { deferred_.Resolve(keep_.Get("result")); }
-  void OnError(const Napi::Error& e) override {
-    Napi::Error err = MakeError(Env(), "ERR_FLUIDIMAGE_NATIVE", e.Message());
-    deferred_.Reject(err.Value());
-  }
 
  private:
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference keep_;
   fi::PassInput in_;
   fi::PassOutput out_;
   int threads_;
 };
 
 Napi::Value CorrelatePass(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) ThrowArg(env, "the pass description", "an object");
-  int threads = 1;
-  if (info.Length() > 1 && !info[1].IsUndefined()) {
-    if (!info[1].IsNumber()) ThrowArg(env, "threads", "a number");
-    threads = std::max(1, std::min(256, info[1].As<Napi::Number>().Int32Value()));
-  }
-  auto* worker = new CorrelWorker(env, info[0].As<Napi::Object>(), threads);
-  Napi::Promise p = worker->Promise();
-  worker->Queue();
-  return p;
+  return QueueWorker<CorrelWorker>(info, "the pass description", ThreadsArg(info, 1));
 }
 
 
 // Deforms both images of a pair along a displacement field given on a grid: image 0
 // is sampled at x - d/2, image 1 at x + d/2 (cubic B-splines), on libuv's pool.
-class DeformWorker : public Napi::AsyncWorker {
+class DeformWorker : public PromiseWorker {
  public:
   DeformWorker(Napi::Env env, Napi::Object args, int threads)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), threads_(threads) {
+      : PromiseWorker(env), threads_(threads) {
     Napi::Float32Array im0 = GetTyped<Napi::Float32Array>(args, "im0", napi_float32_array, "Float32Array");
     Napi::Float32Array im1 = GetTyped<Napi::Float32Array>(args, "im1", napi_float32_array, "Float32Array");
     Napi::Float32Array xs = GetTyped<Napi::Float32Array>(args, "xs", napi_float32_array, "Float32Array");
@@ -208,11 +229,8 @@ class DeformWorker : public Napi::AsyncWorker {
     Napi::Object result = Napi::Object::New(env);
     result.Set("im0", out0);
     result.Set("im1", out1);
-    keep_ = Napi::Persistent(Napi::Object::New(env));
-    keep_.Set("args", args);
-    keep_.Set("result", result);
+    Keep(args, result);
   }
-  Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
   void Execute() override {
@@ -244,14 +262,8 @@ class DeformWorker : public Napi::AsyncWorker {
       SetError(std::string("native deformation failed: ") + e.what());
     }
   }
-  void OnOK() override { deferred_.Resolve(keep_.Get("result")); }
-  void OnError(const Napi::Error& e) override {
-    deferred_.Reject(MakeError(Env(), "ERR_FLUIDIMAGE_NATIVE", e.Message()).Value());
-  }
 
  private:
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference keep_;
   fi::DeformInput base_;
   const float* src_[2] = {nullptr, nullptr};
   float* dst_[2] = {nullptr, nullptr};
@@ -259,26 +271,16 @@ class DeformWorker : public Napi::AsyncWorker {
   int threads_;
 };
 
-int ThreadsArg(const Napi::CallbackInfo& info, size_t index) {
-  if (info.Length() <= index || info[index].IsUndefined()) return 1;
-  if (!info[index].IsNumber()) ThrowArg(info.Env(), "threads", "a number");
-  return std::max(1, std::min(256, info[index].As<Napi::Number>().Int32Value()));
-}
 
 Napi::Value DeformPair(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) ThrowArg(env, "the deformation description", "an object");
-  auto* worker = new DeformWorker(env, info[0].As<Napi::Object>(), ThreadsArg(info, 1));
-  Napi::Promise p = worker->Promise();
-  worker->Queue();
-  return p;
+  return QueueWorker<DeformWorker>(info, "the deformation description", ThreadsArg(info, 1));
 }
 
 // Thin-plate-spline smoothing of a scattered field on libuv's pool (tps.h).
-class TpsWorker : public Napi::AsyncWorker {
+class TpsWorker : public PromiseWorker {
  public:
   TpsWorker(Napi::Env env, Napi::Object args, int threads)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), threads_(threads) {
+      : PromiseWorker(env), threads_(threads) {
     auto f64 = [&](const char* name) { return GetTyped<Napi::Float64Array>(args, name, napi_float64_array, "Float64Array"); };
     Napi::Float64Array x = f64("x"), y = f64("y"), u = f64("u"), v = f64("v"), xn = f64("xNew"), yn = f64("yNew");
     const size_t n = x.ElementLength();
@@ -311,11 +313,8 @@ class TpsWorker : public Napi::AsyncWorker {
     result.Set("vNew", vn);
     result.Set("uSmooth", us);
     result.Set("vSmooth", vs);
-    keep_ = Napi::Persistent(Napi::Object::New(env));
-    keep_.Set("args", args);
-    keep_.Set("result", result);
+    Keep(args, result);
   }
-  Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
   void Execute() override {
@@ -328,18 +327,13 @@ class TpsWorker : public Napi::AsyncWorker {
     }
   }
   void OnOK() override {
-    Napi::Object result = keep_.Get("result").As<Napi::Object>();
+    Napi::Object result = Result();
     result.Set("replaced", Napi::Number::New(Env(), out_.replaced));
     result.Set("singularBoxes", Napi::Number::New(Env(), out_.singular_boxes));
-    deferred_.Resolve(result);
-  }
-  void OnError(const Napi::Error& e) override {
-    deferred_.Reject(MakeError(Env(), "ERR_FLUIDIMAGE_NATIVE", e.Message()).Value());
+    PromiseWorker::OnOK();
   }
 
  private:
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference keep_;
   fi::TpsInput in_;
   fi::TpsOutput out_;
   const double *xn_ = nullptr, *yn_ = nullptr;
@@ -349,12 +343,7 @@ class TpsWorker : public Napi::AsyncWorker {
 };
 
 Napi::Value TpsSmooth(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) ThrowArg(env, "the TPS description", "an object");
-  auto* worker = new TpsWorker(env, info[0].As<Napi::Object>(), ThreadsArg(info, 1));
-  Napi::Promise p = worker->Promise();
-  worker->Queue();
-  return p;
+  return QueueWorker<TpsWorker>(info, "the TPS description", ThreadsArg(info, 1));
 }
 
 Napi::Value TimeFftOnly(const Napi::CallbackInfo& info) {

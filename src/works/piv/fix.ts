@@ -16,6 +16,23 @@ export interface FixParams {
   medianEpsilon: number;
 }
 
+/** Mean of the valid (non-NaN) 8-neighbours of vector (iy, ix), and how many there are. */
+function neighbourMean(dx: Float32Array, dy: Float32Array, ny: number, nx: number, iy: number, ix: number): [number, number, number] {
+  let sx = 0;
+  let sy = 0;
+  let c = 0;
+  for (let jy = Math.max(0, iy - 1); jy <= Math.min(ny - 1, iy + 1); jy++) {
+    for (let jx = Math.max(0, ix - 1); jx <= Math.min(nx - 1, ix + 1); jx++) {
+      const j = jy * nx + jx;
+      if ((jy === iy && jx === ix) || Number.isNaN(dx[j])) continue;
+      sx += dx[j];
+      sy += dy[j];
+      c++;
+    }
+  }
+  return c === 0 ? [Number.NaN, Number.NaN, 0] : [sx / c, sy / c, c];
+}
+
 function median(values: number[]): number {
   values.sort((a, b) => a - b);
   const m = values.length >> 1;
@@ -116,20 +133,9 @@ export function applyFix(dx: Float32Array, dy: Float32Array, correl: Float32Arra
     for (let ix = 0; ix < nx; ix++) {
       const i = iy * nx + ix;
       if (Number.isNaN(dx[i])) continue;
-      let sx = 0;
-      let sy = 0;
-      let c = 0;
-      for (let jy = Math.max(0, iy - 1); jy <= Math.min(ny - 1, iy + 1); jy++) {
-        for (let jx = Math.max(0, ix - 1); jx <= Math.min(nx - 1, ix + 1); jx++) {
-          const j = jy * nx + jx;
-          if (j === i || Number.isNaN(dx[j])) continue;
-          sx += dx[j];
-          sy += dy[j];
-          c++;
-        }
-      }
+      const [mx, my, c] = neighbourMean(dx, dy, ny, nx, iy, ix);
       if (c === 0) continue;
-      const diff = Math.hypot(dx[i] - sx / c, dy[i] - sy / c);
+      const diff = Math.hypot(dx[i] - mx, dy[i] - my);
       if (diff > p.thresholdDiffNeighbour) reject.push([i, diff]);
     }
   }
@@ -161,21 +167,8 @@ export function replaceBySecondaryPeaks(dx: Float32Array, dy: Float32Array, corr
     for (let ix = 0; ix < nx; ix++) {
       const i = iy * nx + ix;
       if (!errors.isWrong(i) || errors.codes[i] >= ERROR_CODES.outside) continue;
-      let sx = 0;
-      let sy = 0;
-      let c = 0;
-      for (let jy = Math.max(0, iy - 1); jy <= Math.min(ny - 1, iy + 1); jy++) {
-        for (let jx = Math.max(0, ix - 1); jx <= Math.min(nx - 1, ix + 1); jx++) {
-          const j = jy * nx + jx;
-          if (j === i || Number.isNaN(dx[j])) continue;
-          sx += dx[j];
-          sy += dy[j];
-          c++;
-        }
-      }
+      const [mx, my, c] = neighbourMean(dx, dy, ny, nx, iy, ix);
       if (c < 2) continue;
-      const mx = sx / c;
-      const my = sy / c;
       let best = -1;
       let bestDist = p.maxDistance;
       for (let q = 0; q < peaks.count; q++) {
