@@ -33,6 +33,14 @@ function seriesOptions<T>(y: Argv<T>) {
     });
 }
 
+/** The options of a series command, as its runner takes them. */
+function runOptions(a: { path?: unknown; config?: string; set?: string[]; output?: string; how?: string; executor?: string; workers?: number; quiet?: boolean }) {
+  return {
+    path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
+    executor: (a.executor ?? 'auto') as 'auto', workers: a.workers, quiet: a.quiet,
+  };
+}
+
 /** Runs the command line; resolves to the process exit status. */
 export async function main(argv: string[]): Promise<number> {
   let status = EXIT_OK;
@@ -51,26 +59,14 @@ export async function main(argv: string[]): Promise<number> {
     .version(VERSION)
     .usage('$0 <command> [options]\n\nPIV and image processing of large series of fluid-mechanics images.')
     .command('piv <path>', 'PIV of a series of image pairs (one HDF5 file per pair)', (y) => seriesOptions(y),
-      (a) => guard(async () => (await import('./piv.js')).runPiv({
-        path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
-        executor: a.executor as 'auto', workers: a.workers, quiet: a.quiet,
-      }))())
+      (a) => guard(async () => (await import('./piv.js')).runPiv(runOptions(a)))())
     .command('bos <path>', 'Background-oriented schlieren: PIV between a reference image and every image (bos_<index>.h5)', (y) => seriesOptions(y),
-      (a) => guard(async () => (await import('./bos.js')).runBos({
-        path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
-        executor: a.executor as 'auto', workers: a.workers, quiet: a.quiet,
-      }))())
+      (a) => guard(async () => (await import('./bos.js')).runBos(runOptions(a)))())
     .command('surftrack <path>', 'Surface tracking: heights of a free surface by Fourier-transform profilometry of projected fringes (surf_<index>.h5)', (y) => seriesOptions(y)
       .option('output', { alias: 'o', type: 'string', describe: 'Output directory (default: <input dir>.surf)' }),
-      (a) => guard(async () => (await import('./surftrack.js')).runSurftrack({
-        path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
-        executor: a.executor as 'auto', workers: a.workers, quiet: a.quiet,
-      }))())
+      (a) => guard(async () => (await import('./surftrack.js')).runSurftrack(runOptions(a)))())
     .command('im2im <path>', 'A user JavaScript function applied to every image (--set im2im=module.mjs); images keep names and bit depth', (y) => seriesOptions(y),
-      (a) => guard(async () => (await import('./im2im.js')).runIm2im({
-        path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
-        executor: a.executor as 'auto', workers: a.workers, quiet: a.quiet,
-      }))())
+      (a) => guard(async () => (await import('./im2im.js')).runIm2im(runOptions(a)))())
     .command('params <topology>', 'Print the documented default parameters (a valid params file)', (y) => y
       .positional('topology', { type: 'string', choices: Object.keys(PARAM_SCHEMAS), demandOption: true })
       .option('format', { type: 'string', choices: ['yaml', 'json'] as const, default: 'yaml' as const }),
@@ -92,17 +88,11 @@ export async function main(argv: string[]): Promise<number> {
     .command('preproc <path>', 'Preprocess a series of images (filters, temporal background removal, contrast); same names and bit depth in <dir>.pre', (y) => seriesOptions(y)
       .option('output', { type: 'string', describe: 'Output directory (default: <input dir>.pre)' })
       .option('workers', { type: 'number', describe: 'Items computed at once, each in its own thread (default: number of cores)' }),
-    (a) => guard(async () => (await import('./preproc.js')).runPreproc({
-      path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
-      executor: a.executor as 'auto', workers: a.workers, quiet: a.quiet,
-    }))())
+    (a) => guard(async () => (await import('./preproc.js')).runPreproc(runOptions(a)))())
     .command('mean-image <path>', 'Mean (and min, max, std) image of a series: an image in the input bit depth and an HDF5 file (float32)', (y) => seriesOptions(y)
       .option('output', { type: 'string', describe: 'Output directory (default: <input dir>.mean_image)' })
       .option('workers', { type: 'number', describe: 'Images read at once (default: number of cores)' }),
-    (a) => guard(async () => (await import('./mean_image.js')).runMeanImage({
-      path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
-      executor: a.executor as 'auto', workers: a.workers, quiet: a.quiet,
-    }))())
+    (a) => guard(async () => (await import('./mean_image.js')).runMeanImage(runOptions(a)))())
     .command('view <path>', 'Figure (PNG) of a PIV result: image, vectors, optional vorticity/magnitude map; a directory gives one per file', (y) => y
       .positional('path', { type: 'string', demandOption: true, describe: 'Result file, directory or glob of result files' })
       .option('output', { alias: 'o', type: 'string', describe: 'PNG file (one result) or directory (default: beside the file; <dir>/figures)' })
