@@ -233,9 +233,13 @@ console.log(table([
   ['local, --workers 1', e2e.oneWorker.toFixed(2)],
 ]));
 
+// Peak resident memory of this process (all the runs above, N pairs at once at most).
+const peakMiB = process.resourceUsage().maxRSS / 1024;
+console.log(`\npeak memory of the process: ${peakMiB.toFixed(0)} MiB (${WORKERS} pair(s) of ${SIZE}x${SIZE} in flight at most)`);
+
 const round = (c: CaseFigures) => Object.fromEntries(Object.entries(c).map(([k, v]) =>
   [k, typeof v === 'number' ? sig(v) : v])) as Record<string, number | string | number[]>;
 console.log(JSON.stringify({
-  machine, imageSize: SIZE, cases: { a: round(cases.a), b: round(cases.b) },
+  machine, imageSize: SIZE, cases: { a: round(cases.a), b: round(cases.b) }, peakMemoryMiB: Math.round(peakMiB),
   endToEnd: { size: E2E_SIZE, pairs: E2E_PAIRS, pairsPerSecond: { allWorkers: sig(e2e.allWorkers), oneWorker: sig(e2e.oneWorker) } },
 }));
