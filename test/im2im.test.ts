@@ -78,6 +78,12 @@ export const broken = () => { throw new Error('on purpose'); };\n`);
     }
     const again = await runCli(['im2im', images, '-o', out, '--set', `im2im=${join(dir, 'scale.mjs')}#Scale`, '--set', 'args_init=[2, 1]']);
     assert.match(again.stderr, /4 already done, 0 to compute/);
+    // A corrupt image fails alone, named; the others are written.
+    (await import('node:fs')).writeFileSync(join(images, 'im0003a.png'), 'not an image');
+    const broken = await runCli(['im2im', images, '-o', out, '--set', `im2im=${join(dir, 'scale.mjs')}#Scale`, '--set', 'args_init=[2, 1]']);
+    assert.equal(broken.code, 1, broken.stderr);
+    assert.match(broken.stderr, /FAILED im0003a\.png: Cannot read image .*im0003a\.png/);
+    assert.match(broken.stderr, /4 already done, 1 to compute/);
     const none = await runCli(['im2im', images, '-o', join(dir, 'x')]);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /Expected a JavaScript module for im2im/);
