@@ -3,9 +3,10 @@
  *
  *  - the machine, Node, FFTW and its planner effort;
  *  - PIV of one synthetic 1024x1024 8-bit pair, (a) one 32 px pass and (b) three passes
- *    64-32-16, 50 % overlap: s/pair with one worker, with N pairs at once, with N threads
- *    inside one pair; the FFT-only lower bound of the same windows and its GFlop/s; the
- *    RMS error against the known displacement;
+ *    64-32-16, and (c) a 2048x2048 16-bit pair with three passes, 50 % overlap: s/pair
+ *    with one worker, with N pairs at once, with N threads inside one pair; the FFT-only
+ *    lower bound of the same windows and its GFlop/s; the RMS error against the known
+ *    displacement; the share of each stage; decoding the PNGs and writing the HDF5 file;
  *  - end to end: `runPiv` on 8 PNG pairs of 512x512 (reading, PIV, HDF5 writing), with
  *    the default local executor and with --workers 1.
  *
@@ -41,7 +42,8 @@ const { WorkPIV } = await import('../works/piv/work.js');
 const { SYNTH_CASES } = await import('../works/synth/cases.js');
 const { makeField } = await import('../works/synth/fields.js');
 const { renderPair } = await import('../works/synth/particles.js');
-const { writeImage } = await import('../io/images.js');
+const { readImage, toFloat32, writeImage } = await import('../io/images.js');
+const { writePivFile } = await import('../io/pivfile.js');
 const { runPiv } = await import('../cli/piv.js');
 
 /** Seconds of wall time spent in each timed measurement (one warm-up, then repetitions). */
@@ -111,15 +113,25 @@ interface CaseFigures {
   gflops: number;
   rms: number;
   valid: number;
+  /** Shares of the single-worker time: correlation, deformation, TPS, validation, other (JS glue). */
+  shares: Record<string, number>;
+  /** Seconds to decode the two images from PNG and to write the HDF5 result. */
+  decode: number;
+  write: number;
 }
 
 /** All PIV figures of one parameter set on one pair. */
-async function benchCase(tree: ParamTree, pair: PairImages): Promise<CaseFigures> {
+async function benchCase(tree: ParamTree, pair: PairImages, bitDepth: 8 | 16): Promise<CaseFigures> {
   const single = new WorkPIV(tree, 1);
   const first = await single.calcul(pair); // also makes the FFTW plans
   const shapes = single.passShapes;
   const vectors = first.passes.map((p) => p.shape_grid[0] * p.shape_grid[1]);
   const oneWorker = await timeMedian(() => single.calcul(pair));
+  const st = single.stages;
+  const other = st.total - st.correlation - st.deformation - st.tps - st.validation;
+  const shares = Object.fromEntries(Object.entries({ correlation: st.correlation, deformation: st.deformation, tps: st.tps,
+    validation: st.validation, other }).map(([k, v]) => [k, v / st.total]));
+  const io = await ioTimes(pair, first, bitDepth);
   // N pairs at once, one WorkPIV each (as the local executor does): throughput.
   const works = Array.from({ length: WORKERS }, () => new WorkPIV(tree, 1));
   const allWorkers = (await timeMedian(() => Promise.all(works.map((w) => w.calcul(pair))))) / WORKERS;
@@ -132,8 +144,24 @@ async function benchCase(tree: ParamTree, pair: PairImages): Promise<CaseFigures
   return {
     windows: shapes.map(([h, w]) => (h === w ? `${h}` : `${h}x${w}`)).join('-'),
     vectors, oneWorker, allWorkers, threadsInPair, fftOnly,
-    ratio: oneWorker / fftOnly, flops, gflops: flops / fftOnly / 1e9, ...accuracy(first),
+    ratio: oneWorker / fftOnly, flops, gflops: flops / fftOnly / 1e9, ...accuracy(first), shares, ...io,
   };
+}
+
+/** Reading the pair back from PNG files (decode) and writing its result (HDF5), seconds. */
+async function ioTimes(pair: PairImages, result: PivResult, bitDepth: 8 | 16): Promise<{ decode: number; write: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'fluidimage-bench-io-'));
+  try {
+    const files = [join(dir, 'a.png'), join(dir, 'b.png')];
+    const ints = (f: Float32Array) => (bitDepth === 16 ? Uint16Array.from(f) : Uint8Array.from(f));
+    await writeImage(files[0], pair.width, pair.height, ints(pair.im0));
+    await writeImage(files[1], pair.width, pair.height, ints(pair.im1));
+    const decode = await timeMedian(() => Promise.all(files.map(async (f) => toFloat32(await readImage(f)))));
+    const write = await timeMedian(() => writePivFile(join(dir, 'piv.h5'), result, { program: 'bench', version: '0' }));
+    return { decode, write };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** Runs `fn` with stdout muted (runPiv prints the output directory). */
@@ -206,9 +234,18 @@ const pair: PairImages = {
   names: ['synth_a', 'synth_b'], paths: ['synth_a', 'synth_b'],
 };
 const cases = {
-  a: await benchCase(params({ 'piv0.shape_crop_im0': 32 }), pair),
-  b: await benchCase(params({ 'piv0.shape_crop_im0': 64, 'multipass.number': 3 }), pair),
+  a: await benchCase(params({ 'piv0.shape_crop_im0': 32 }), pair, 8),
+  b: await benchCase(params({ 'piv0.shape_crop_im0': 64, 'multipass.number': 3 }), pair, 8),
 };
+// The large-camera case: 2048x2048 16-bit, 3 passes.
+const BIG = 2048;
+const bigSynth = renderPair(makeField(uniform.field, [BIG, BIG]),
+  { shape: [BIG, BIG], density: 0.035, diameter: 2.5, bitDepth: 16, noise: uniform.noise, seed: 2 });
+const bigPair: PairImages = {
+  im0: Float32Array.from(bigSynth.im0), im1: Float32Array.from(bigSynth.im1), height: BIG, width: BIG,
+  names: ['big_a', 'big_b'], paths: ['big_a', 'big_b'],
+};
+const big = await benchCase(params({ 'piv0.shape_crop_im0': 64, 'multipass.number': 3 }), bigPair, 16);
 const s = (x: number): string => x.toFixed(4);
 const rows: [string, (c: CaseFigures) => string][] = [
   ['windows (px)', (c) => c.windows],
@@ -221,9 +258,17 @@ const rows: [string, (c: CaseFigures) => string][] = [
   ['FFT GFlop per pair', (c) => (c.flops / 1e9).toFixed(3)],
   ['FFT GFlop/s (1 thread)', (c) => c.gflops.toFixed(2)],
   ['RMS error (px), valid', (c) => `${c.rms.toFixed(4)}, ${(100 * c.valid).toFixed(1)}%`],
+  ['share: correlation', (c) => `${(100 * c.shares.correlation).toFixed(0)}%`],
+  ['share: deformation', (c) => `${(100 * c.shares.deformation).toFixed(0)}%`],
+  ['share: TPS', (c) => `${(100 * c.shares.tps).toFixed(0)}%`],
+  ['share: validation', (c) => `${(100 * c.shares.validation).toFixed(0)}%`],
+  ['share: other (JS)', (c) => `${(100 * c.shares.other).toFixed(0)}%`],
+  ['decode 2 PNG (s)', (c) => s(c.decode)],
+  ['HDF5 write (s)', (c) => s(c.write)],
 ];
-console.log(`PIV of one ${SIZE}x${SIZE} 8-bit pair, uniform (${TRUE_DX}, ${TRUE_DY}) px, 50% overlap`);
-console.log(table([['', '(a) 1 pass', '(b) 3 passes'], ...rows.map(([label, f]) => [label, f(cases.a), f(cases.b)])]));
+console.log(`PIV of one synthetic pair, uniform (${TRUE_DX}, ${TRUE_DY}) px, 50% overlap, default parameters (TPS on the final field)`);
+console.log(table([['', `(a) ${SIZE}^2 8-bit, 1 pass`, `(b) ${SIZE}^2 8-bit, 3 passes`, `(c) ${BIG}^2 16-bit, 3 passes`],
+  ...rows.map(([label, f]) => [label, f(cases.a), f(cases.b), f(big)])]));
 
 const e2e = await benchEndToEnd();
 console.log(`\nEnd to end: runPiv on ${E2E_PAIRS} PNG pairs of ${E2E_SIZE}x${E2E_SIZE}, default parameters (read + PIV + HDF5)`);
@@ -240,6 +285,6 @@ console.log(`\npeak memory of the process: ${peakMiB.toFixed(0)} MiB (${WORKERS}
 const round = (c: CaseFigures) => Object.fromEntries(Object.entries(c).map(([k, v]) =>
   [k, typeof v === 'number' ? sig(v) : v])) as Record<string, number | string | number[]>;
 console.log(JSON.stringify({
-  machine, imageSize: SIZE, cases: { a: round(cases.a), b: round(cases.b) }, peakMemoryMiB: Math.round(peakMiB),
+  machine, imageSize: SIZE, cases: { a: round(cases.a), b: round(cases.b), c2048x16: round(big) }, peakMemoryMiB: Math.round(peakMiB),
   endToEnd: { size: E2E_SIZE, pairs: E2E_PAIRS, pairsPerSecond: { allWorkers: sig(e2e.allWorkers), oneWorker: sig(e2e.oneWorker) } },
 }));

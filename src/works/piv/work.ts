@@ -77,6 +77,15 @@ export function shiftOffset(start: number, size: number, shift: number, len: num
   return Math.min(hi, Math.max(lo, ideal));
 }
 
+/** Wall seconds spent in each stage of the PIV work (for benchmarks; sums over calls). */
+export interface StageSeconds {
+  correlation: number;
+  deformation: number;
+  tps: number;
+  validation: number;
+  total: number;
+}
+
 /** The PIV computation configured by a resolved parameter tree (params/piv.ts). */
 export class WorkPIV {
   readonly params: ParamTree;
@@ -92,6 +101,8 @@ export class WorkPIV {
   private readonly nbPeaks: number;
   private readonly particleRadius: number;
   private readonly smoothPredictor: boolean;
+  /** Time per stage over all calls of this work (correlation, deformation, TPS, validation; the rest is JS glue). */
+  readonly stages: StageSeconds = { correlation: 0, deformation: 0, tps: 0, validation: 0, total: 0 };
   private readonly useTps: boolean | string;
   private readonly tpsParams: { subdomSize: number; smoothingCoef: number; threshold: number };
   private readonly strcrop: string | null;
@@ -162,6 +173,25 @@ export class WorkPIV {
   }
 
   async calcul(input: PairImages): Promise<PivResult> {
+    const t0 = performance.now();
+    try {
+      return await this.calculStages(input);
+    } finally {
+      this.stages.total += (performance.now() - t0) / 1000;
+    }
+  }
+
+  /** Runs `f` and adds its wall time to a stage. */
+  private async timed<T>(stage: Exclude<keyof StageSeconds, 'total'>, f: () => Promise<T> | T): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await f();
+    } finally {
+      this.stages[stage] += (performance.now() - t0) / 1000;
+    }
+  }
+
+  private async calculStages(input: PairImages): Promise<PivResult> {
     const { height, width } = input;
     if (input.im0.length !== height * width || input.im1.length !== height * width) {
       throw new Error(`Images of one pair must have the same size (${input.names[0]} and ${input.names[1]})`);
@@ -179,7 +209,7 @@ export class WorkPIV {
       // Thin-plate splines: for the predictor of the next pass (use_tps true), for the
       // final field (true or "last"). The smoothed field replaces the filled one.
       if (this.useTps === true || (this.useTps === 'last' && isLast)) {
-        const smooth = await this.tps(r.result, grid);
+        const smooth = await this.timed('tps', () => this.tps(r.result, grid));
         if (smooth) {
           prev = { grid, dx: smooth.gridDx, dy: smooth.gridDy };
           if (isLast) r.result.extra = { ...r.result.extra, ...smooth.stored };
@@ -298,10 +328,10 @@ export class WorkPIV {
     if (pass.deform && prev) {
       // Both images deformed half-way each: windows stay centred on the grid and the
       // correlation measures what the previous field did not explain.
-      images = await native().deformPair({
+      images = await this.timed('deformation', () => native().deformPair({
         im0: pair.im0, im1: pair.im1, height: pair.height, width: pair.width,
         xs: Float32Array.from(prev.grid.xs), ys: Float32Array.from(prev.grid.ys), dx: prev.dx, dy: prev.dy,
-      }, this.threads);
+      }, this.threads));
     }
     for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
       const k = j * nx + i;
@@ -320,12 +350,12 @@ export class WorkPIV {
       ys[k] = grid.ys[j] + offY0 + sy / 2;
       xs[k] = grid.xs[i] + offX0 + sx / 2;
     }
-    const out = await native().correlatePass({
+    const out = await this.timed('correlation', () => native().correlatePass({
       im0: images.im0, im1: images.im1, height: pair.height, width: pair.width,
       h0, w0, h1, w1, starts0, starts1,
       displacementMax: pass.searchMax, subpix: this.subpix, nsubpix: this.nsubpix, minValidFraction: this.minValidFraction,
       nbPeaks: this.nbPeaks, particleRadius: this.particleRadius,
-    }, this.threads);
+    }, this.threads));
     const extraPeaks = this.nbPeaks - 1;
     if (pass.deform && predX && predY) {
       for (let k = 0; k < n; k++) {
@@ -344,6 +374,7 @@ export class WorkPIV {
       else if (c === VEC_CODES.noTexture) errors.add(k, ERROR_CODES.other, ERROR_MESSAGES.noTexture);
       else if (c === VEC_CODES.outside) errors.add(k, ERROR_CODES.outside, ERROR_MESSAGES.outside);
     }
+    const tFix = performance.now();
     applyFix(out.dx, out.dy, out.correl, errors, ny, nx, {
       correlMin: this.correlMin,
       displacementMax: pass.fixDisplacementMax,
@@ -366,6 +397,7 @@ export class WorkPIV {
       errors: errors.toStored(),
       shape_grid: [ny, nx],
     };
+    this.stages.validation += (performance.now() - tFix) / 1000;
     return { result, filledDx: fillNaN(out.dx, ny, nx), filledDy: fillNaN(out.dy, ny, nx) };
   }
 }
