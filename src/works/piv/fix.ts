@@ -33,10 +33,19 @@ function neighbourMean(dx: Float32Array, dy: Float32Array, ny: number, nx: numbe
   return c === 0 ? [Number.NaN, Number.NaN, 0] : [sx / c, sy / c, c];
 }
 
-function median(values: number[]): number {
-  values.sort((a, b) => a - b);
-  const m = values.length >> 1;
-  return values.length % 2 ? values[m] : 0.5 * (values[m - 1] + values[m]);
+/** Median of the first n values (sorted in place by insertion: n is at most 8 here). */
+function median(values: Float64Array, n: number): number {
+  for (let i = 1; i < n; i++) {
+    const v = values[i];
+    let j = i - 1;
+    while (j >= 0 && values[j] > v) {
+      values[j + 1] = values[j];
+      j--;
+    }
+    values[j + 1] = v;
+  }
+  const m = n >> 1;
+  return n % 2 ? values[m] : 0.5 * (values[m - 1] + values[m]);
 }
 
 /**
@@ -75,29 +84,36 @@ function medianTest(dx: Float32Array, dy: Float32Array, ny: number, nx: number, 
   const pu = padLinear(dx, ny, nx);
   const pv = padLinear(dy, ny, nx);
   const px = nx + 2;
-  const nu: number[] = [];
-  const nv: number[] = [];
+  // Scratch buffers for the (at most 8) neighbours: no allocation per vector.
+  const nu = new Float64Array(8);
+  const nv = new Float64Array(8);
+  const du = new Float64Array(8);
+  const dv = new Float64Array(8);
   for (let iy = 0; iy < ny; iy++) {
     for (let ix = 0; ix < nx; ix++) {
       const i = iy * nx + ix;
       if (Number.isNaN(dx[i])) continue;
-      nu.length = 0;
-      nv.length = 0;
+      let c = 0;
       for (let jy = iy; jy <= iy + 2; jy++) {
         for (let jx = ix; jx <= ix + 2; jx++) {
           if (jy === iy + 1 && jx === ix + 1) continue;
           const u = pu[jy * px + jx];
           const v = pv[jy * px + jx];
           if (Number.isNaN(u) || Number.isNaN(v)) continue;
-          nu.push(u);
-          nv.push(v);
+          nu[c] = u;
+          nv[c] = v;
+          c++;
         }
       }
-      if (nu.length < 3) continue;
-      const mu = median(nu);
-      const mv = median(nv);
-      const ru = median(nu.map((u) => Math.abs(u - mu)));
-      const rv = median(nv.map((v) => Math.abs(v - mv)));
+      if (c < 3) continue;
+      const mu = median(nu, c);
+      const mv = median(nv, c);
+      for (let k = 0; k < c; k++) {
+        du[k] = Math.abs(nu[k] - mu);
+        dv[k] = Math.abs(nv[k] - mv);
+      }
+      const ru = median(du, c);
+      const rv = median(dv, c);
       const r = Math.max(Math.abs(dx[i] - mu) / (ru + eps), Math.abs(dy[i] - mv) / (rv + eps));
       if (r > threshold) out.push([i, r]);
     }
