@@ -213,6 +213,13 @@ describe('MPI executor under mpirun', function () {
     assert.deepEqual(await read(join(three, 'mean.h5')), await read(join(one, 'mean.h5')));
   });
 
+  it('a bad input stops every rank in order: one message, status 2, no abort', async () => {
+    const r = await mpirun(3, ['piv', join(tmp, 'nothing-here'), '-o', join(tmp, 'never')]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.match(/fluidimage: error: series.path does not exist/g)?.length, 1, r.stderr);
+    assert.doesNotMatch(r.stderr, /MPI_ABORT/);
+  });
+
   it('runs as a singleton without mpirun (--executor mpi, one rank)', async () => {
     const out = join(tmp, 'single');
     const r = await runCli(['piv', images, ...SMALL, '-o', out, '--executor', 'mpi']);

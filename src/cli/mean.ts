@@ -76,7 +76,8 @@ async function runMeanMpi(o: MeanOptions): Promise<number> {
   }
   plan = comm.bcastObject(plan, 0);
   if (!plan.ok) {
-    if (comm.rank === 0) throw Object.assign(new Error(plan.error), { code: 'ERR_INPUT' });
+    // Printed once; every rank ends MPI in order.
+    if (comm.rank === 0) process.stderr.write(`fluidimage: error: ${plan.error}\n`);
     mpi.finalize();
     return 2;
   }

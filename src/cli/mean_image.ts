@@ -126,7 +126,8 @@ async function runMeanImageMpi(o: MeanImageOptions, params: ParamTree, stop: Sto
   }
   message = comm.bcastObject(message, 0);
   if (!message.ok) {
-    if (comm.rank === 0) throw Object.assign(new Error(message.error), { code: message.code ?? 'ERR_PLAN' });
+    // Printed once; every rank ends MPI in order.
+    if (comm.rank === 0) process.stderr.write(`fluidimage: error: ${message.error}\n`);
     mpi.finalize();
     return EXIT_USAGE;
   }

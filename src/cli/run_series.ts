@@ -18,7 +18,7 @@ import { runMpi, type Messenger } from '../executors/mpi.js';
 import type { Executor, Job } from '../executors/types.js';
 import type { ParamTree } from '../works/piv/types.js';
 import { PROGRAM, VERSION } from '../version.js';
-import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED, resolveParams, type ParamOptions } from './common.js';
+import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, resolveParams, type ParamOptions } from './common.js';
 import { installStopSignals, StopRequest } from '../executors/stop.js';
 import { OutputLock } from '../report/lock.js';
 
@@ -218,9 +218,10 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
   // Where the ranks run, for the job's info file.
   const hostList = comm.gatherObject(hostname(), 0);
   if (!message.ok) {
-    // Every rank stops with rank 0's error (the same on all, printed once).
-    if (comm.rank === 0) throw Object.assign(new Error(message.error), { code: message.code ?? 'ERR_PLAN' });
-    return 2;
+    // Every rank stops with rank 0's error, printed once, and an orderly MPI end.
+    if (comm.rank === 0) process.stderr.write(`fluidimage: error: ${message.error}\n`);
+    mpi.finalize();
+    return EXIT_USAGE;
   }
   if (comm.rank !== 0) jobDir = new JobDir(message.outputDir, comm.rank, message.jobDir);
   const workerJob = plan ? undefined : await spec.workerJob!(params, message.outputDir, lanes);
