@@ -96,11 +96,6 @@ function assertWellFormed(result: PivResult, shapeImages: [number, number], nbPa
   }
 }
 
-/** Files of an output directory that are neither results nor expected: temp files, etc. */
-function strayFiles(names: string[]): string[] {
-  return names.filter((n) => !/^piv_[^/]+\.h5$/.test(n));
-}
-
 // =============================================================================================
 
 describe('cli: piv on samples/Karman (8-bit palette BMP)', function () {

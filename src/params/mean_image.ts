@@ -2,16 +2,11 @@
  * Parameters of the mean image (`fluidimage mean-image`), with Fluidimage's names for
  * the series and the saving (TopologyMeanImage writes into `<input dir>.mean_image`).
  */
-import { bool, custom, group, invalid, num, numOrNull, str, strOrNull, type Group } from './schema.js';
+import { bool, custom, group, invalid, str, strOrNull, type Group } from './schema.js';
+import { seriesGroup } from './series.js';
 
 export const IMAGE_STATISTICS = ['mean', 'min', 'max', 'std'] as const;
 export type ImageStatistic = (typeof IMAGE_STATISTICS)[number];
-
-function indStart(v: unknown, key: string): number | string {
-  if (v === 'first') return v;
-  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
-  throw invalid(key, 'an integer >= 0 or "first"', v);
-}
 
 function statisticList(v: unknown, key: string): string[] {
   const known = IMAGE_STATISTICS as readonly string[];
@@ -20,13 +15,8 @@ function statisticList(v: unknown, key: string): string[] {
 }
 
 export const meanImageSchema: Group = group('Parameters of the mean image', {
-  series: group('Which images: every image selected by the series (an image in several items counts once)', {
-    path: strOrNull(null, 'Directory, file or glob of the images (the command-line PATH sets it)'),
-    str_subset: str('all1by1', 'Images of one item: "all1by1" (every image), "i,0" (frames a only of a double-frame series), ...'),
-    ind_start: custom<number | string>('first', 'First value of the index i ("first": the smallest possible)', indStart),
-    ind_stop: numOrNull(null, 'Last value of the index i, excluded (null: up to the last possible item)', { integer: true, min: 0 }),
-    ind_step: num(1, 'Step of the index i', { integer: true, min: 1 }),
-  }),
+  series: seriesGroup('Which images: every image selected by the series (an image in several items counts once)', 'all1by1',
+    'Images of one item: "all1by1" (every image), "i,0" (frames a only of a double-frame series), ...'),
   statistics: group('Statistics computed besides the mean (float64 sums, one pass)', {
     min: bool(true, 'Minimum of each pixel'),
     max: bool(true, 'Maximum of each pixel'),

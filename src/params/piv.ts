@@ -6,6 +6,7 @@
 import {
   bool, custom, group, invalid, num, numOrNull, str, strOrNull, type Group,
 } from './schema.js';
+import { seriesGroup } from './series.js';
 
 /** A window shape: one size (square) or [ny, nx]. */
 function shape(v: unknown, key: string, nullable: boolean): number | number[] | null {
@@ -27,12 +28,6 @@ export function displacementMax(v: unknown, key: string): number | string | null
   throw invalid(key, 'a displacement in pixels (> 0), a percentage of the window size such as "30%", or null', v);
 }
 
-function indStart(v: unknown, key: string): number | string {
-  if (v === 'first') return v;
-  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
-  throw invalid(key, 'an integer >= 0 or "first"', v);
-}
-
 function coeffZoom(v: unknown, key: string): number | number[] {
   const ok = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 8;
   if (ok(v)) return v;
@@ -48,13 +43,8 @@ function useTps(v: unknown, key: string): boolean | string {
 export const SUBPIX_METHODS = ['2d_gaussian2', '2d_gaussian', 'centroid', 'no_subpix'] as const;
 
 export const pivSchema: Group = group('Parameters of the PIV topology', {
-  series: group('Which images and which pairs', {
-    path: strOrNull(null, 'Directory, file or glob of the images (the command-line PATH sets it)'),
-    str_subset: str('pairs', 'Which images form one item: "pairs", "i:i+2", "i:i+4:2", "i,0:2" (frames a,b of index i), ...'),
-    ind_start: custom<number | string>('first', 'First value of the index i ("first": the smallest index found)', indStart),
-    ind_stop: numOrNull(null, 'Last value of the index i, excluded (null: up to the last possible item)', { integer: true, min: 0 }),
-    ind_step: num(1, 'Step of the index i', { integer: true, min: 1 }),
-  }),
+  series: seriesGroup('Which images and which pairs', 'pairs',
+    'Which images form one item: "pairs", "i:i+2", "i:i+4:2", "i,0:2" (frames a,b of index i), ...'),
   piv0: group('First pass', {
     shape_crop_im0: custom<number | number[]>(48, 'Interrogation window size in image 0 (pixels, or [ny, nx])', (v, k) => shape(v, k, false) as number | number[]),
     shape_crop_im1: custom<number | number[] | null>(null, 'Window size in image 1 (null: same as image 0)', (v, k) => shape(v, k, true)),

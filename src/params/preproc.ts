@@ -4,6 +4,7 @@
  * tool are the arguments of Fluidimage's function of the same name (python backend).
  */
 import { bool, custom, group, invalid, num, numOrNull, str, strOrNull, type Group } from './schema.js';
+import { seriesGroup } from './series.js';
 
 /** Every tool, in Fluidimage's order (the order applied when `sequence` is null). */
 export const PREPROC_TOOLS = [
@@ -56,12 +57,6 @@ function sequence(v: unknown, key: string): string[] | null {
   throw invalid(key, `null (all tools in the default order) or a list of tool names among ${PREPROC_TOOLS.join(', ')}`, v);
 }
 
-function indStart(v: unknown, key: string): number | string {
-  if (v === 'first') return v;
-  if (isInt(v, 0, Number.MAX_SAFE_INTEGER)) return v;
-  throw invalid(key, 'an integer >= 0 or "first"', v);
-}
-
 const enable = () => bool(false, 'Apply this tool');
 const weight = () => num(1.0, 'Fraction of the filtered image subtracted from each pixel', { min: 0 });
 const boundary = () => str('reflect', 'Border handling (as scipy.ndimage): reflect (d c b a | a b c d), mirror (d c b | a b c d), nearest, wrap, constant (zeros)', BOUNDARY_MODES);
@@ -70,13 +65,8 @@ const temporalShape = () => custom<number[] | null>(null, 'null: statistic over 
 const percentile = () => num(10.0, 'Percentile (50: median)', { min: 0, max: 100 });
 
 export const preprocSchema: Group = group('Parameters of the preprocessing topology', {
-  series: group('Which images; one item = the images preprocessed together', {
-    path: strOrNull(null, 'Directory, file or glob of the images (the command-line PATH sets it)'),
-    str_subset: str('all1by1', 'Images of one item: "all1by1" (each image alone), or e.g. "i-2:i+3" (5 images around i, for the temporal tools): the middle image is written (and, at the two ends of the series, the images before/after it)'),
-    ind_start: custom<number | string>('first', 'First value of the index i ("first": the smallest possible)', indStart),
-    ind_stop: numOrNull(null, 'Last value of the index i, excluded (null: up to the last possible item)', { integer: true, min: 0 }),
-    ind_step: num(1, 'Step of the index i', { integer: true, min: 1 }),
-  }),
+  series: seriesGroup('Which images; one item = the images preprocessed together', 'all1by1',
+    'Images of one item: "all1by1" (each image alone), or e.g. "i-2:i+3" (5 images around i, for the temporal tools): the middle image is written (and, at the two ends of the series, the images before/after it)'),
   preproc: group('The preprocessing', {
     tools: group('Tools, applied in the order of `sequence` when enabled (float32 processing)', {
       sequence: custom<string[] | null>(null, 'Order of the tools (null: the order below); only enabled tools run', sequence),

@@ -6,13 +6,8 @@
  * sample images), the default here is the whole image; new parameters are documented.
  */
 import { custom, group, invalid, num, numOrNull, str, strOrNull, bool, type Group } from './schema.js';
+import { seriesGroup } from './series.js';
 import { UNWRAP_METHODS } from '../works/surftrack/unwrap.js';
-
-function indStart(v: unknown, key: string): number | string {
-  if (v === 'first') return v;
-  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
-  throw invalid(key, 'an integer >= 0 or "first"', v);
-}
 
 /** A Python slice "start:stop[:step]" of integers (each part may be empty), or null. */
 export const SLICE_RE = /^\s*(-?\d+)?\s*:\s*(-?\d+)?\s*(?::\s*(-?\d+)?\s*)?$/;
@@ -40,13 +35,8 @@ function nonZero(v: unknown, key: string): number {
 }
 
 export const surftrackSchema: Group = group('Parameters of the surface tracking topology (Fourier-transform profilometry)', {
-  series: group('Which images: each image of the series is one item (one height field)', {
-    path: strOrNull(null, 'Directory, file or glob of the images (the command-line PATH sets it)'),
-    str_subset: str('all1by1', 'Images of one item: "all1by1" (each image), or an expression of i giving one image ("i")'),
-    ind_start: custom<number | string>('first', 'First value of the index i ("first": the smallest possible)', indStart),
-    ind_stop: numOrNull(null, 'Last value of the index i, excluded (null: up to the last image)', { integer: true, min: 0 }),
-    ind_step: num(1, 'Step of the index i', { integer: true, min: 1 }),
-  }),
+  series: seriesGroup('Which images: each image of the series is one item (one height field)', 'all1by1',
+    'Images of one item: "all1by1" (each image), or an expression of i giving one image ("i")'),
   images: group('The reference images: fringes projected on the flat surface at rest', {
     path_ref: strOrNull(null, 'Directory, file or glob of the reference images (null: the images of series.path, all of them whatever ind_start/ind_stop)'),
     str_slice_ref: custom<string | null>(null, 'Python slice "start:stop[:step]" selecting the reference images among them, sorted (null: startref_frame to lastref_frame)', slice),
