@@ -54,16 +54,6 @@ inline float Beta5Middle(float x) {  // 1 <= |x| < 2
   return (51.f + x * (75.f + x * (-210.f + x * (150.f + x * (-45.f + 5.f * x))))) * (1.f / 120.f);
 }
 
-// Weights for fractional offset t in [0, 1): taps at -2 .. 3.
-inline void Weights(float t, float w[kTaps]) {
-  const float u = 1.f - t, t2 = t * t, u2 = u * u;
-  w[0] = u2 * u2 * u * (1.f / 120.f);
-  w[1] = Beta5Middle(t + 1.f);
-  w[2] = Beta5Inner(t);
-  w[3] = Beta5Inner(u);
-  w[4] = Beta5Middle(2.f - t);
-  w[5] = t2 * t2 * t * (1.f / 120.f);
-}
 
 // Weights of n offsets, stored tap-major (w[a * n + x]) so that each loop vectorises.
 void WeightsRow(const float* t, int n, float* w) {
