@@ -18,6 +18,7 @@
 import h5wasm from 'h5wasm/node';
 import type { Attribute, Dataset, File, Group, Metadata } from 'h5wasm/node';
 import type { ParamTree, ParamValue } from '../works/piv/types.js';
+import { PROGRAM, VERSION } from '../version.js';
 
 export type H5File = File;
 export type H5Group = Group;
@@ -150,6 +151,13 @@ export function writeStringAttr(target: H5Object, name: string, value: string): 
 }
 
 /** A fixed-length byte-string attribute (what h5py writes for Python bytes / np.bytes_). */
+/** The attributes that say what wrote a file and what it holds (class_name, program, program_version). */
+export function writeProgramAttrs(target: H5Object, className: string): void {
+  writeStringAttr(target, 'class_name', className);
+  writeStringAttr(target, 'program', PROGRAM);
+  writeStringAttr(target, 'program_version', VERSION);
+}
+
 export function writeBytesAttr(target: H5Object, name: string, value: string): void {
   target.create_attribute(name, value, null, fixedStringDtype([value]));
 }

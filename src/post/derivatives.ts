@@ -8,7 +8,7 @@
  * (counter-clockwise in the (x, y-down) frame); multiply by -1 for the usual y-up frame.
  * Units: displacement per pixel (per image pair); divide by dt for 1/s.
  */
-import type { GridField } from './grid.js';
+import { axisLines, type GridField } from './grid.js';
 
 /**
  * d f / d(axis) where f is [ny, nx] (x fastest) and the derivative is taken along x
@@ -17,12 +17,8 @@ import type { GridField } from './grid.js';
 export function derivative(f: ArrayLike<number>, field: Pick<GridField, 'nx' | 'ny' | 'x' | 'y'>, axis: 'x' | 'y'): Float32Array {
   const { nx, ny } = field;
   const out = new Float32Array(nx * ny);
-  // Along x, points of a line are 1 apart; along y, nx apart: one loop serves both.
   const coord = axis === 'x' ? field.x : field.y;
-  const n = axis === 'x' ? nx : ny;
-  const stride = axis === 'x' ? 1 : nx;
-  const lines = axis === 'x' ? ny : nx;
-  const lineStep = axis === 'x' ? nx : 1;
+  const { n, stride, lines, lineStep } = axisLines(axis, nx, ny);
   for (let line = 0; line < lines; line++) {
     const base = line * lineStep;
     for (let i = 0; i < n; i++) {

@@ -3,6 +3,7 @@
  * points (they neither spread nor count), so rejected vectors do not contaminate their
  * neighbours; a point whose whole neighbourhood is NaN stays NaN.
  */
+import { axisLines } from './grid.js';
 
 /** Median over the (2r+1) x (2r+1) neighbourhood, truncated at the borders. */
 export function medianFilter(f: ArrayLike<number>, nx: number, ny: number, radius = 1): Float32Array {
@@ -67,10 +68,7 @@ function convolve1d(
   values: Float64Array, weights: Float64Array, outValues: Float64Array, outWeights: Float64Array,
   nx: number, ny: number, kernel: Float64Array, radius: number, axis: 'x' | 'y',
 ): void {
-  const n = axis === 'x' ? nx : ny;
-  const stride = axis === 'x' ? 1 : nx;
-  const lines = axis === 'x' ? ny : nx;
-  const lineStep = axis === 'x' ? nx : 1;
+  const { n, stride, lines, lineStep } = axisLines(axis, nx, ny);
   for (let line = 0; line < lines; line++) {
     const base = line * lineStep;
     for (let i = 0; i < n; i++) {

@@ -75,3 +75,12 @@ export function magnitude(u: ArrayLike<number>, v: ArrayLike<number>): Float32Ar
   for (let i = 0; i < out.length; i++) out[i] = Math.sqrt(u[i] * u[i] + v[i] * v[i]);
   return out;
 }
+
+/**
+ * The lines of an ny x nx grid (x fastest) along one axis: `lines` lines of `n` points,
+ * line k starting at k * lineStep, consecutive points `stride` apart. One loop over this
+ * serves both directions.
+ */
+export function axisLines(axis: 'x' | 'y', nx: number, ny: number): { n: number; stride: number; lines: number; lineStep: number } {
+  return axis === 'x' ? { n: nx, stride: 1, lines: ny, lineStep: nx } : { n: ny, stride: nx, lines: nx, lineStep: 1 };
+}

@@ -8,12 +8,11 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { writeAtomic } from '../io/atomic.js';
-import { createGroup, readNumberAttr, withH5File, writeInt64Attr, writeParamTree, writeStringAttr, writeStrings } from '../io/h5.js';
+import { createGroup, readNumberAttr, withH5File, writeInt64Attr, writeParamTree, writeStringAttr, writeStrings, writeProgramAttrs } from '../io/h5.js';
 import { imageInfo, readImage, type ImageData, type ImageInfo } from '../io/images.js';
 import type { ImageStatistic } from '../params/mean_image.js';
 import { ParamError } from '../params/schema.js';
 import { buildSeries, defaultOutputDir, type SeriesParams } from '../series/series.js';
-import { PROGRAM, VERSION } from '../version.js';
 import type { Job } from '../executors/types.js';
 import type { ParamTree } from '../works/piv/types.js';
 import { ImageSums, type ImageStats, type StatsOptions } from '../works/mean_image.js';
@@ -115,9 +114,7 @@ export async function planMeanImage(params: ParamTree): Promise<MeanImagePlan> {
     const r = total.result();
     const { width, height, bitDepth } = geometry;
     await writeAtomic(h5, (tmp) => withH5File(tmp, 'w', (f) => {
-      writeStringAttr(f, 'class_name', 'MeanImage');
-      writeStringAttr(f, 'program', PROGRAM);
-      writeStringAttr(f, 'program_version', VERSION);
+      writeProgramAttrs(f, 'MeanImage');
       writeInt64Attr(f, 'nb_images', r.count);
       writeInt64Attr(f, 'nb_failed', failed.length);
       writeInt64Attr(f, 'bit_depth_input', bitDepth);

@@ -6,10 +6,9 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { writeAtomic } from '../io/atomic.js';
-import { createGroup, withH5File, writeFloat32, writeInt64Attr, writeStringAttr, writeStrings } from '../io/h5.js';
+import { createGroup, withH5File, writeFloat32, writeInt64Attr, writeProgramAttrs, writeStrings } from '../io/h5.js';
 import { readPivFile } from '../io/pivfile.js';
 import { globToRegExp } from '../series/series.js';
-import { PROGRAM, VERSION } from '../version.js';
 import { FieldSums } from '../works/mean_fields.js';
 import type { Job } from '../executors/types.js';
 
@@ -77,9 +76,7 @@ export function meanJob(files: string[], state: { grid?: FinalGrid; sums?: Field
 export async function writeMean(path: string, grid: FinalGrid, sums: FieldSums, files: string[]): Promise<void> {
   const r = sums.result();
   await writeAtomic(path, (tmp) => withH5File(tmp, 'w', (f) => {
-    writeStringAttr(f, 'class_name', 'TimeAveragePIV');
-    writeStringAttr(f, 'program', PROGRAM);
-    writeStringAttr(f, 'program_version', VERSION);
+    writeProgramAttrs(f, 'TimeAveragePIV');
     writeInt64Attr(f, 'nb_fields', files.length);
     writeFloat32(f, 'ixvecs', grid.ixvecs);
     writeFloat32(f, 'iyvecs', grid.iyvecs);

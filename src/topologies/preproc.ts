@@ -14,12 +14,11 @@ import { writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { writeAtomic } from '../io/atomic.js';
 import { encodeBmp8 } from '../io/bmp.js';
-import { createGroup, withH5File, writeInt64Attr, writeParamTree, writeStringAttr } from '../io/h5.js';
+import { createGroup, withH5File, writeInt64Attr, writeParamTree, writeStringAttr, writeProgramAttrs } from '../io/h5.js';
 import { readImage, toFloat32, writeImage, type ImageData } from '../io/images.js';
 import { ParamError } from '../params/schema.js';
 import { parseImageName } from '../series/filenames.js';
 import { buildSeries, defaultOutputDir, type Item, type SeriesParams } from '../series/series.js';
-import { PROGRAM, VERSION } from '../version.js';
 import type { Job } from '../executors/types.js';
 import type { ParamTree } from '../works/piv/types.js';
 import { makeCompute, type PreprocCompute } from '../works/preproc/pool.js';
@@ -96,10 +95,8 @@ export async function writeImageAs(path: string, width: number, height: number, 
 async function writeH5(path: string, inputName: string, width: number, height: number, data: Float32Array,
   bitDepth: number, params: ParamTree): Promise<void> {
   await writeAtomic(path, (tmp) => withH5File(tmp, 'w', (f) => {
-    writeStringAttr(f, 'class_name', 'PreprocResults');
+    writeProgramAttrs(f, 'PreprocResults');
     writeStringAttr(f, 'module_name', 'fluidimage.data_objects.preproc');
-    writeStringAttr(f, 'program', PROGRAM);
-    writeStringAttr(f, 'program_version', VERSION);
     writeInt64Attr(f, 'bit_depth_input', bitDepth);
     const images = createGroup(f, 'images');
     images.create_dataset({ name: inputName, data, shape: [height, width], dtype: '<f' });
