@@ -186,14 +186,96 @@ Napi::Value CorrelatePass(const Napi::CallbackInfo& info) {
 }
 
 
+int GetSplineDegree(Napi::Object o) {
+  const double d = GetNumber(o, "degree", true, 5);
+  if (!fi::ValidSplineDegree(static_cast<int>(d)) || d != static_cast<int>(d)) ThrowArg(o.Env(), "degree", "5 or 7");
+  return static_cast<int>(d);
+}
+
+// Runs fn(k) for k = 0, 1 (the two images of a pair), on two threads when allowed.
+template <typename F>
+void ForBoth(int threads, F fn) {
+  if (threads < 2) {
+    fn(0);
+    fn(1);
+    return;
+  }
+  std::thread other([&] { fn(1); });
+  fn(0);
+  other.join();
+}
+
+// B-spline coefficients of the two images of a pair (masked/NaN pixels filled first and
+// recorded), computed once per pair and reused by every deformation of its passes.
+class SplineWorker : public PromiseWorker {
+ public:
+  SplineWorker(Napi::Env env, Napi::Object args, int threads) : PromiseWorker(env), threads_(threads) {
+    Napi::Float32Array im0 = GetTyped<Napi::Float32Array>(args, "im0", napi_float32_array, "Float32Array");
+    Napi::Float32Array im1 = GetTyped<Napi::Float32Array>(args, "im1", napi_float32_array, "Float32Array");
+    ny_ = GetPositiveInt(args, "height");
+    nx_ = GetPositiveInt(args, "width");
+    degree_ = GetSplineDegree(args);
+    const size_t npix = static_cast<size_t>(ny_) * nx_;
+    if (im0.ElementLength() != npix) ThrowArg(env, "im0", "height*width = " + std::to_string(npix) + " elements");
+    if (im1.ElementLength() != npix) ThrowArg(env, "im1", "height*width = " + std::to_string(npix) + " elements");
+    src_[0] = im0.Data();
+    src_[1] = im1.Data();
+    Napi::Object result = Napi::Object::New(env);
+    for (int k = 0; k < 2; ++k) {
+      Napi::Float32Array coef = Napi::Float32Array::New(env, npix);
+      dst_[k] = coef.Data();
+      result.Set(k == 0 ? "coef0" : "coef1", coef);
+    }
+    result.Set("degree", degree_);
+    result.Set("height", ny_);
+    result.Set("width", nx_);
+    Keep(args, result);
+  }
+
+ protected:
+  void Execute() override {
+    const size_t npix = static_cast<size_t>(ny_) * nx_;
+    ForBoth(threads_, [&](int k) {
+      std::copy(src_[k], src_[k] + npix, dst_[k]);
+      masked_[k] = fi::FillInvalid(dst_[k], npix, &valid_[k]);
+      fi::BSplinePrefilter(dst_[k], ny_, nx_, degree_);
+    });
+  }
+  void OnOK() override {
+    Napi::Object result = Result();
+    for (int k = 0; k < 2; ++k) {
+      const char* name = k == 0 ? "valid0" : "valid1";
+      if (!masked_[k]) {
+        result.Set(name, Env().Null());
+        continue;
+      }
+      Napi::Uint8Array v = Napi::Uint8Array::New(Env(), valid_[k].size());
+      std::copy(valid_[k].begin(), valid_[k].end(), v.Data());
+      result.Set(name, v);
+    }
+    PromiseWorker::OnOK();
+  }
+
+ private:
+  const float* src_[2] = {nullptr, nullptr};
+  float* dst_[2] = {nullptr, nullptr};
+  std::vector<uint8_t> valid_[2];
+  bool masked_[2] = {false, false};
+  int ny_ = 0, nx_ = 0, degree_ = 5;
+  int threads_;
+};
+
+Napi::Value SplinePair(const Napi::CallbackInfo& info) {
+  return QueueWorker<SplineWorker>(info, "the pair description", ThreadsArg(info, 1));
+}
+
 // Deforms both images of a pair along a displacement field given on a grid: image 0
-// is sampled at x - d/2, image 1 at x + d/2 (cubic B-splines), on libuv's pool.
+// is sampled at x - d/2, image 1 at x + d/2, on libuv's pool. The images come either as
+// pixels (im0, im1: prefiltered here) or as the result of splinePair (spline).
 class DeformWorker : public PromiseWorker {
  public:
   DeformWorker(Napi::Env env, Napi::Object args, int threads)
       : PromiseWorker(env), threads_(threads) {
-    Napi::Float32Array im0 = GetTyped<Napi::Float32Array>(args, "im0", napi_float32_array, "Float32Array");
-    Napi::Float32Array im1 = GetTyped<Napi::Float32Array>(args, "im1", napi_float32_array, "Float32Array");
     Napi::Float32Array xs = GetTyped<Napi::Float32Array>(args, "xs", napi_float32_array, "Float32Array");
     Napi::Float32Array ys = GetTyped<Napi::Float32Array>(args, "ys", napi_float32_array, "Float32Array");
     Napi::Float32Array dx = GetTyped<Napi::Float32Array>(args, "dx", napi_float32_array, "Float32Array");
@@ -201,8 +283,35 @@ class DeformWorker : public PromiseWorker {
     ny_ = GetPositiveInt(args, "height");
     nx_ = GetPositiveInt(args, "width");
     const size_t npix = static_cast<size_t>(ny_) * nx_;
-    if (im0.ElementLength() != npix) ThrowArg(env, "im0", "height*width = " + std::to_string(npix) + " elements");
-    if (im1.ElementLength() != npix) ThrowArg(env, "im1", "height*width = " + std::to_string(npix) + " elements");
+    const bool given = args.Has("spline") && !args.Get("spline").IsUndefined();
+    if (given) {
+      if (!args.Get("spline").IsObject()) ThrowArg(env, "spline", "the result of splinePair()");
+      Napi::Object sp = args.Get("spline").As<Napi::Object>();
+      base_.degree = GetSplineDegree(sp);
+      if (GetPositiveInt(sp, "height") != ny_ || GetPositiveInt(sp, "width") != nx_)
+        ThrowArg(env, "spline", "coefficients of a " + std::to_string(ny_) + "x" + std::to_string(nx_) + " pair");
+      for (int k = 0; k < 2; ++k) {
+        const char* cname = k == 0 ? "coef0" : "coef1";
+        const char* vname = k == 0 ? "valid0" : "valid1";
+        Napi::Float32Array c = GetTyped<Napi::Float32Array>(sp, cname, napi_float32_array, "Float32Array");
+        if (c.ElementLength() != npix) ThrowArg(env, std::string("spline.") + cname, "height*width = " + std::to_string(npix) + " elements");
+        coef_[k] = c.Data();
+        Napi::Value v = sp.Get(vname);
+        if (!v.IsNull() && !v.IsUndefined()) {
+          Napi::Uint8Array u = GetTyped<Napi::Uint8Array>(sp, vname, napi_uint8_array, "Uint8Array or null");
+          if (u.ElementLength() != npix) ThrowArg(env, std::string("spline.") + vname, "height*width = " + std::to_string(npix) + " elements");
+          valid_ptr_[k] = u.Data();
+        }
+      }
+    } else {
+      Napi::Float32Array im0 = GetTyped<Napi::Float32Array>(args, "im0", napi_float32_array, "Float32Array");
+      Napi::Float32Array im1 = GetTyped<Napi::Float32Array>(args, "im1", napi_float32_array, "Float32Array");
+      base_.degree = GetSplineDegree(args);
+      if (im0.ElementLength() != npix) ThrowArg(env, "im0", "height*width = " + std::to_string(npix) + " elements");
+      if (im1.ElementLength() != npix) ThrowArg(env, "im1", "height*width = " + std::to_string(npix) + " elements");
+      src_[0] = im0.Data();
+      src_[1] = im1.Data();
+    }
     if (xs.ElementLength() < 1 || ys.ElementLength() < 1) ThrowArg(env, "xs/ys", "non-empty grid axes");
     for (Napi::Float32Array axis : {xs, ys})
       for (size_t i = 1; i < axis.ElementLength(); ++i)
@@ -220,8 +329,6 @@ class DeformWorker : public PromiseWorker {
     base_.gy = static_cast<int>(ys.ElementLength());
     base_.dx = dx.Data();
     base_.dy = dy.Data();
-    src_[0] = im0.Data();
-    src_[1] = im1.Data();
     Napi::Float32Array out0 = Napi::Float32Array::New(env, npix);
     Napi::Float32Array out1 = Napi::Float32Array::New(env, npix);
     dst_[0] = out0.Data();
@@ -236,25 +343,30 @@ class DeformWorker : public PromiseWorker {
   void Execute() override {
     try {
       const size_t npix = static_cast<size_t>(ny_) * nx_;
-      std::vector<float> coef(npix);
-      std::vector<uint8_t> valid;
+      std::vector<float> own[2];
+      std::vector<uint8_t> valid[2];
+      if (src_[0]) {
+        ForBoth(threads_, [&](int k) {
+          own[k].assign(src_[k], src_[k] + npix);
+          if (fi::FillInvalid(own[k].data(), npix, &valid[k])) valid_ptr_[k] = valid[k].data();
+          fi::BSplinePrefilter(own[k].data(), ny_, nx_, base_.degree);
+          coef_[k] = own[k].data();
+        });
+      }
       for (int k = 0; k < 2; ++k) {
-        std::copy(src_[k], src_[k] + npix, coef.begin());
-        const bool masked = fi::FillInvalid(coef.data(), npix, &valid);
-        fi::BSplinePrefilter(coef.data(), ny_, nx_);
         fi::DeformInput in = base_;
         in.factor = k == 0 ? -0.5f : 0.5f;
-        in.valid = masked ? valid.data() : nullptr;
+        in.valid = valid_ptr_[k];
         const int nt = std::max(1, std::min(threads_, ny_ / 32));
         if (nt == 1) {
-          fi::DeformRows(in, coef.data(), dst_[k], 0, ny_);
+          fi::DeformRows(in, coef_[k], dst_[k], 0, ny_);
           continue;
         }
         std::vector<std::thread> pool;
         const int chunk = (ny_ + nt - 1) / nt;
         for (int t = 0; t < nt; ++t) {
           const int b = t * chunk, e = std::min(ny_, b + chunk);
-          if (b < e) pool.emplace_back([&, b, e] { fi::DeformRows(in, coef.data(), dst_[k], b, e); });
+          if (b < e) pool.emplace_back([&, b, e] { fi::DeformRows(in, coef_[k], dst_[k], b, e); });
         }
         for (auto& th : pool) th.join();
       }
@@ -266,11 +378,12 @@ class DeformWorker : public PromiseWorker {
  private:
   fi::DeformInput base_;
   const float* src_[2] = {nullptr, nullptr};
+  const float* coef_[2] = {nullptr, nullptr};
+  const uint8_t* valid_ptr_[2] = {nullptr, nullptr};
   float* dst_[2] = {nullptr, nullptr};
   int ny_ = 0, nx_ = 0;
   int threads_;
 };
-
 
 Napi::Value DeformPair(const Napi::CallbackInfo& info) {
   return QueueWorker<DeformWorker>(info, "the deformation description", ThreadsArg(info, 1));
@@ -384,6 +497,8 @@ Napi::Value PathArgCall(const Napi::CallbackInfo& info, bool (*fn)(const std::st
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("correlatePass", Napi::Function::New(env, CorrelatePass));
   exports.Set("deformPair", Napi::Function::New(env, DeformPair));
+  exports.Set("splinePair", Napi::Function::New(env, SplinePair));
+  exports.Set("deformKernel", Napi::String::New(env, fi::DeformKernelName()));
   exports.Set("tpsSmooth", Napi::Function::New(env, TpsSmooth));
   exports.Set("timeFftOnly", Napi::Function::New(env, TimeFftOnly));
   exports.Set("setPlannerEffort", Napi::Function::New(env, SetPlannerEffort));

@@ -1,6 +1,7 @@
 // Image deformation for iterative multigrid PIV: both images are resampled along a
-// displacement field (image 0 at x - d/2, image 1 at x + d/2) with cubic B-spline
-// interpolation, so that the correlation of the deformed windows measures a residual.
+// displacement field (image 0 at x - d/2, image 1 at x + d/2) with B-spline
+// interpolation (quintic or septic), so that the correlation of the deformed windows
+// measures a residual.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -8,9 +9,12 @@
 
 namespace fi {
 
+// Spline degrees the deformation supports.
+inline bool ValidSplineDegree(int degree) { return degree == 5 || degree == 7; }
+
 struct DeformInput {
-  const float* im = nullptr;  // ny*nx
   int ny = 0, nx = 0;
+  int degree = 5;  // of the B-spline whose coefficients are given
   // Displacement known on a rectilinear grid (gy rows at ys, gx columns at xs).
   const float* xs = nullptr;
   const float* ys = nullptr;
@@ -27,10 +31,14 @@ struct DeformInput {
 // prefilter does not spread them, and records where they were. False if there were none.
 bool FillInvalid(float* data, size_t n, std::vector<uint8_t>* valid);
 
-// In-place conversion of samples to cubic B-spline coefficients (mirror boundaries).
-void BSplinePrefilter(float* data, int ny, int nx);
+// In-place conversion of samples to B-spline coefficients of `degree` (mirror boundaries).
+void BSplinePrefilter(float* data, int ny, int nx, int degree);
 
 // Resamples rows [row_begin, row_end) of the image whose B-spline coefficients are `coef`.
 void DeformRows(const DeformInput& in, const float* coef, float* out, int row_begin, int row_end);
+
+// Name of the resampling kernel in use: "avx2" (x86-64 with AVX2 and FMA) or "generic".
+// FLUIDIMAGE_SIMD=generic in the environment forces the generic one (tests compare them).
+const char* DeformKernelName();
 
 }  // namespace fi

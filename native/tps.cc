@@ -47,19 +47,45 @@ bool LuFactor(std::vector<double>& a, int m, std::vector<int>& piv) {
   return true;
 }
 
-void LuSolve(const std::vector<double>& a, int m, const std::vector<int>& piv, double* b) {
-  for (int k = 0; k < m; ++k) std::swap(b[k], b[piv[k]]);
+// Solves LU x = b for two right-hand sides at once (u and v): each row of the factors is
+// read once, and four partial sums per side keep the dot products pipelined.
+void LuSolve2(const std::vector<double>& a, int m, const std::vector<int>& piv, double* b, double* c) {
+  for (int k = 0; k < m; ++k) {
+    std::swap(b[k], b[piv[k]]);
+    std::swap(c[k], c[piv[k]]);
+  }
+  auto dot2 = [](const double* r, const double* x, const double* y, int j0, int j1, double* sx, double* sy) {
+    double x0 = 0, x1 = 0, x2 = 0, x3 = 0, y0 = 0, y1 = 0, y2 = 0, y3 = 0;
+    int j = j0;
+    for (; j + 4 <= j1; j += 4) {
+      x0 += r[j] * x[j];
+      x1 += r[j + 1] * x[j + 1];
+      x2 += r[j + 2] * x[j + 2];
+      x3 += r[j + 3] * x[j + 3];
+      y0 += r[j] * y[j];
+      y1 += r[j + 1] * y[j + 1];
+      y2 += r[j + 2] * y[j + 2];
+      y3 += r[j + 3] * y[j + 3];
+    }
+    for (; j < j1; ++j) {
+      x0 += r[j] * x[j];
+      y0 += r[j] * y[j];
+    }
+    *sx = (x0 + x1) + (x2 + x3);
+    *sy = (y0 + y1) + (y2 + y3);
+  };
   for (int i = 1; i < m; ++i) {
-    const double* ri = &a[static_cast<size_t>(i) * m];
-    double s = b[i];
-    for (int j = 0; j < i; ++j) s -= ri[j] * b[j];
-    b[i] = s;
+    double sx, sy;
+    dot2(&a[static_cast<size_t>(i) * m], b, c, 0, i, &sx, &sy);
+    b[i] -= sx;
+    c[i] -= sy;
   }
   for (int i = m - 1; i >= 0; --i) {
     const double* ri = &a[static_cast<size_t>(i) * m];
-    double s = b[i];
-    for (int j = i + 1; j < m; ++j) s -= ri[j] * b[j];
-    b[i] = s / ri[i];
+    double sx, sy;
+    dot2(ri, b, c, i + 1, m, &sx, &sy);
+    b[i] = (b[i] - sx) / ri[i];
+    c[i] = (c[i] - sy) / ri[i];
   }
 }
 
@@ -71,13 +97,14 @@ struct Box {
   std::vector<int> members;
   std::vector<int> li, lj;     // lattice coordinates of the members (Lattice::kOff: off it)
   std::vector<double> wu, wv;  // weights (n) then the affine part (1, y, x)
+  std::vector<double> fu, fv;  // the smoothed field at the members
   bool ok = false;
 };
 
 // LU factors of a box's system, shared by the boxes whose points have the same layout
 // (on a regular grid with few holes, most boxes).
 struct Factor {
-  std::vector<double> lu, kmat;
+  std::vector<double> lu;
   std::vector<int> piv;
   bool ok = false;
 };
@@ -195,7 +222,6 @@ Factor BuildFactor(const TpsInput& in, const Box& b, double scale, const Lattice
       f.lu[static_cast<size_t>(n + q) * m + r] = p[q];
     }
   }
-  f.kmat = f.lu;
   f.ok = LuFactor(f.lu, m, f.piv);
   return f;
 }
@@ -211,23 +237,20 @@ void SolveBox(const TpsInput& in, Box& b, const Factor& f, int* replaced) {
     cv[r] = in.v[b.members[r]];
   }
   std::vector<double> su(m), sv(m);
+  b.fu.resize(n);
+  b.fv.resize(n);
   for (int it = 0; it < in.max_iterations; ++it) {
     std::copy(cu.begin(), cu.end(), su.begin());
     std::copy(cv.begin(), cv.end(), sv.begin());
     su[n] = su[n + 1] = su[n + 2] = sv[n] = sv[n + 1] = sv[n + 2] = 0;
-    LuSolve(f.lu, m, f.piv, su.data());
-    LuSolve(f.lu, m, f.piv, sv.data());
-    // Smoothed values at the points: (K + s I) w + P c minus the s w of the diagonal.
+    LuSolve2(f.lu, m, f.piv, su.data(), sv.data());
+    // Smoothed values at the points: the first rows of the system read K w + P c + s w = data,
+    // so the spline there is the data minus s w (no product with K needed).
     int changed = 0;
     for (int r = 0; r < n; ++r) {
-      const double* row = &f.kmat[static_cast<size_t>(r) * m];
-      double fu = 0, fv = 0;
-      for (int c = 0; c < m; ++c) {
-        fu += row[c] * su[c];
-        fv += row[c] * sv[c];
-      }
-      fu -= s * su[r];
-      fv -= s * sv[r];
+      const double fu = cu[r] - s * su[r], fv = cv[r] - s * sv[r];
+      b.fu[r] = fu;
+      b.fv[r] = fv;
       if (std::hypot(fu - cu[r], fv - cv[r]) > in.threshold) {
         cu[r] = fu;
         cv[r] = fv;
@@ -242,15 +265,50 @@ void SolveBox(const TpsInput& in, Box& b, const Factor& f, int* replaced) {
   }
 }
 
-// Layout key of a box: its points relative to the box origin, in grid units.
+// Layout key of a box: the smoothing, the length unit and its points relative to the box
+// origin, exactly (bit patterns): equal keys mean equal systems.
 std::string LayoutKey(const TpsInput& in, const Box& b, double scale) {
   std::string key;
-  key.reserve(b.members.size() * 8);
+  key.reserve(16 + b.members.size() * 16);
+  auto put = [&key](double v) { key.append(reinterpret_cast<const char*>(&v), sizeof(v)); };
+  put(in.smoothing_coef);
+  put(scale);
   for (int i : b.members) {
-    const long qx = std::lround((in.x[i] - b.ox) / scale * 64), qy = std::lround((in.y[i] - b.oy) / scale * 64);
-    key.append(reinterpret_cast<const char*>(&qx), sizeof(qx)).append(reinterpret_cast<const char*>(&qy), sizeof(qy));
+    put(in.x[i] - b.ox);
+    put(in.y[i] - b.oy);
   }
   return key;
+}
+
+// Factorisations kept from call to call: the pairs of a series share their grid, so after
+// the first pair every box finds its system here. Bounded; cleared when full.
+class FactorCache {
+ public:
+  std::shared_ptr<const Factor> Find(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = map_.find(key);
+    return it == map_.end() ? nullptr : it->second;
+  }
+  void Put(const std::string& key, std::shared_ptr<const Factor> f) {
+    const size_t cost = key.size() + f->lu.size() * sizeof(double) + f->piv.size() * sizeof(int);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (bytes_ + cost > kMaxBytes) {
+      map_.clear();
+      bytes_ = 0;
+    }
+    if (map_.emplace(key, std::move(f)).second) bytes_ += cost;
+  }
+
+ private:
+  static constexpr size_t kMaxBytes = size_t{64} << 20;
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<const Factor>> map_;
+  size_t bytes_ = 0;
+};
+
+FactorCache& Factors() {
+  static FactorCache cache;
+  return cache;
 }
 
 }  // namespace
@@ -314,7 +372,6 @@ void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, do
       boxes.push_back(std::move(b));
     }
   std::mutex mutex;
-  std::map<std::string, std::shared_ptr<Factor>> factors;
   int next = 0;
   auto work = [&] {
     for (;;) {
@@ -326,16 +383,10 @@ void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, do
       if (k >= static_cast<int>(boxes.size())) return;
       if (boxes[k].members.size() < 4) continue;
       const std::string key = LayoutKey(in, boxes[k], scale);
-      std::shared_ptr<Factor> f;
-      {
-        std::lock_guard<std::mutex> lock(mutex);
-        auto it = factors.find(key);
-        if (it != factors.end()) f = it->second;
-      }
+      std::shared_ptr<const Factor> f = Factors().Find(key);
       if (!f) {
-        f = std::make_shared<Factor>(BuildFactor(in, boxes[k], scale, lattice));
-        std::lock_guard<std::mutex> lock(mutex);
-        factors.emplace(key, f);
+        f = std::make_shared<const Factor>(BuildFactor(in, boxes[k], scale, lattice));
+        Factors().Put(key, f);
       }
       int replaced = 0;
       SolveBox(in, boxes[k], *f, &replaced);
@@ -366,6 +417,33 @@ void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, do
       *v = sv / c;
     }
   };
+  // Evaluations at the input points themselves (the usual case: vectors on the grid) are
+  // the boxes' smoothed values at their members, already known.
+  bool at_points = m == in.n;
+  for (int i = 0; at_points && i < m; ++i) at_points = xn[i] == in.x[i] && yn[i] == in.y[i];
+  if (at_points) {
+    std::vector<double> su(in.n, 0.0), sv(in.n, 0.0);
+    std::vector<int> count(in.n, 0);
+    for (const Box& b : boxes) {
+      if (!b.ok) continue;
+      for (size_t r = 0; r < b.members.size(); ++r) {
+        const int i = b.members[r];
+        su[i] += b.fu[r];
+        sv[i] += b.fv[r];
+        ++count[i];
+      }
+    }
+    for (int i = 0; i < in.n; ++i)
+      if (count[i]) {
+        un[i] = su[i] / count[i];
+        vn[i] = sv[i] / count[i];
+      }
+    if (in.smooth_at_points) {
+      out->u_smooth.assign(un, un + m);
+      out->v_smooth.assign(vn, vn + m);
+    }
+    return;
+  }
   if (in.smooth_at_points)
     for (int i = 0; i < in.n; ++i) blend(in.x[i], in.y[i], &out->u_smooth[i], &out->v_smooth[i]);
   for (int i = 0; i < m; ++i) blend(xn[i], yn[i], &un[i], &vn[i]);

@@ -59,9 +59,22 @@ export interface PassOut {
 }
 
 /** A displacement field on a rectilinear grid, to deform a pair of images with. */
-export interface DeformArgs {
-  im0: Float32Array;
-  im1: Float32Array;
+/** B-spline degree of the deformation's image interpolation. */
+export type SplineDegree = 5 | 7;
+
+/** B-spline coefficients of both images of a pair (`splinePair`), reused by every deformation. */
+export interface SplineImages {
+  coef0: Float32Array;
+  coef1: Float32Array;
+  /** 1 where the source pixel is valid; null when the image had no NaN (masked) pixel. */
+  valid0: Uint8Array | null;
+  valid1: Uint8Array | null;
+  degree: SplineDegree;
+  height: number;
+  width: number;
+}
+
+interface DeformGrid {
   height: number;
   width: number;
   /** Grid axes (strictly increasing), pixels. */
@@ -71,6 +84,9 @@ export interface DeformArgs {
   dx: Float32Array;
   dy: Float32Array;
 }
+
+/** The images as pixels (prefiltered in the call) or as coefficients from `splinePair`. */
+export type DeformArgs = DeformGrid & ({ im0: Float32Array; im1: Float32Array; degree?: SplineDegree } | { spline: SplineImages });
 
 // ---- MPI (native/mpi.cc): types of the raw binding; src/mpi/comm.ts is the API ----------
 
@@ -146,11 +162,16 @@ export interface NativeCore {
   /** Correlates all windows on libuv's thread pool; `threads` splits the pass further. */
   correlatePass(args: PassArgs, threads?: number): Promise<PassOut>;
   /**
-   * Resamples image 0 at x - d(x)/2 and image 1 at x + d(x)/2 (cubic B-splines, d
-   * interpolated bilinearly from the grid): correlating the results measures the
-   * residual displacement.
+   * Resamples image 0 at x - d(x)/2 and image 1 at x + d(x)/2 (B-splines of degree 5 or 7,
+   * d interpolated bilinearly from the grid; NaN outside the image and on NaN pixels):
+   * correlating the results measures the residual displacement.
    */
   deformPair(args: DeformArgs, threads?: number): Promise<{ im0: Float32Array; im1: Float32Array }>;
+  /** B-spline coefficients of a pair, for several `deformPair` calls (degree 5 by default). */
+  splinePair(args: { im0: Float32Array; im1: Float32Array; height: number; width: number; degree?: SplineDegree },
+    threads?: number): Promise<SplineImages>;
+  /** Resampling kernel in use: "avx2" or "generic" (FLUIDIMAGE_SIMD=generic forces it). */
+  deformKernel: 'avx2' | 'generic';
   /** Thin-plate-spline smoothing with subdomains; `threads` solves boxes in parallel. */
   tpsSmooth(args: TpsArgs, threads?: number): Promise<TpsOut>;
   /** Seconds for `count` times (2 forward + 1 inverse) FFTs of one window shape. */

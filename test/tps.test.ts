@@ -60,4 +60,35 @@ describe('thin-plate-spline smoothing (subdomains)', () => {
     assert.throws(() => native().tpsSmooth({ ...g, y: new Float64Array(3), xNew: g.x, yNew: g.y, subdomSize: 100, smoothingCoef: 5, threshold: 1 }), /y/);
     assert.throws(() => native().tpsSmooth({ ...g, xNew: g.x, yNew: g.y, subdomSize: 100, smoothingCoef: 5, threshold: 0 }), /threshold/);
   });
+
+  it('evaluates at its own points like anywhere else (the shortcut through the boxes\' values)', async () => {
+    const g = gridField(30, 8, smooth);
+    g.u[100] += 4;
+    const args = { ...g, subdomSize: 150, smoothingCoef: 5, threshold: 1.5 };
+    const atPoints = await native().tpsSmooth({ ...args, xNew: g.x, yNew: g.y });
+    // One more point: the general evaluation path.
+    const xNew = Float64Array.of(...g.x, 3);
+    const yNew = Float64Array.of(...g.y, 3);
+    const general = await native().tpsSmooth({ ...args, xNew, yNew });
+    for (let k = 0; k < g.x.length; k++) {
+      assert.ok(Math.abs(atPoints.uNew[k] - general.uNew[k]) < 1e-4, `u at ${k}: ${atPoints.uNew[k]} vs ${general.uNew[k]}`);
+      assert.ok(Math.abs(atPoints.vNew[k] - general.vNew[k]) < 1e-4, `v at ${k}`);
+      assert.equal(atPoints.uSmooth[k], atPoints.uNew[k]);
+    }
+  });
+
+  it('reuses factorisations across calls without mixing up parameters', async () => {
+    const g = gridField(30, 8, smooth);
+    g.v[200] -= 3;
+    const run = (smoothingCoef: number) => native().tpsSmooth({ ...g, xNew: g.x, yNew: g.y, subdomSize: 150, smoothingCoef, threshold: 1.5 });
+    const first = await run(5);
+    const again = await run(5);
+    assert.deepEqual(again.uNew, first.uNew);
+    assert.deepEqual(again.vNew, first.vNew);
+    // A stiffer spline smooths more: the same layouts must not reuse the first systems.
+    const stiff = await run(50);
+    let diff = 0;
+    for (let k = 0; k < g.x.length; k++) diff = Math.max(diff, Math.abs(stiff.vNew[k] - first.vNew[k]));
+    assert.ok(diff > 1e-3, `smoothing 50 vs 5 differ by ${diff}`);
+  });
 });

@@ -2,7 +2,7 @@
  * The PIV work: one image pair in, one multipass result out. Knows nothing of files,
  * series or executors: images arrive as Float32Array, the result is a PivResult.
  */
-import { native, SUBPIX_CODES, VEC_CODES, type SubpixMethod } from '../../native.js';
+import { native, SUBPIX_CODES, VEC_CODES, type SplineDegree, type SplineImages, type SubpixMethod } from '../../native.js';
 import { ParamError } from '../../params/schema.js';
 import type { ParamTree, PassResult, PivResult } from './types.js';
 import { ERROR_CODES, ERROR_MESSAGES, VectorErrors } from './errors.js';
@@ -101,6 +101,7 @@ export class WorkPIV {
   private readonly nbPeaks: number;
   private readonly particleRadius: number;
   private readonly smoothPredictor: boolean;
+  private readonly splineDegree: SplineDegree;
   /** Time per stage over all calls of this work (correlation, deformation, TPS, validation; the rest is JS glue). */
   readonly stages: StageSeconds = { correlation: 0, deformation: 0, tps: 0, validation: 0, total: 0 };
   private readonly useTps: boolean | string;
@@ -161,6 +162,7 @@ export class WorkPIV {
     this.nbPeaks = piv0.nb_peaks_to_search as number;
     this.particleRadius = Math.round(piv0.particle_radius as number);
     this.smoothPredictor = mp.smooth_predictor as boolean;
+    this.splineDegree = mp.spline_degree as SplineDegree;
     this.useTps = mp.use_tps as boolean | string;
     this.tpsParams = {
       subdomSize: mp.subdom_size as number, smoothingCoef: mp.smoothing_coef as number, threshold: mp.threshold_tps as number,
@@ -200,9 +202,11 @@ export class WorkPIV {
     const region = parseStrcrop(this.strcrop, [height, width]);
     const results: PassResult[] = [];
     let prev: { grid: Grid; dx: Float32Array; dy: Float32Array } | undefined;
+    // Spline coefficients of the pair: computed at the first deformation, reused by the next.
+    const splines: { value?: SplineImages } = {};
     for (const [k, pass] of this.passes.entries()) {
       const grid = makeGrid(region, pass.shape0, this.overlap);
-      const r = await this.onePass(pair, pass, grid, prev);
+      const r = await this.onePass(pair, pass, grid, prev, splines);
       results.push(r.result);
       prev = { grid, dx: r.filledDx, dy: r.filledDy };
       const isLast = k === this.passes.length - 1;
@@ -298,7 +302,7 @@ export class WorkPIV {
   }
 
   private async onePass(pair: PairImages, pass: PassConfig, grid: Grid,
-    prev: { grid: Grid; dx: Float32Array; dy: Float32Array } | undefined) {
+    prev: { grid: Grid; dx: Float32Array; dy: Float32Array } | undefined, splines: { value?: SplineImages }) {
     const ny = grid.ys.length;
     const nx = grid.xs.length;
     const n = ny * nx;
@@ -328,10 +332,16 @@ export class WorkPIV {
     if (pass.deform && prev) {
       // Both images deformed half-way each: windows stay centred on the grid and the
       // correlation measures what the previous field did not explain.
-      images = await this.timed('deformation', () => native().deformPair({
-        im0: pair.im0, im1: pair.im1, height: pair.height, width: pair.width,
-        xs: Float32Array.from(prev.grid.xs), ys: Float32Array.from(prev.grid.ys), dx: prev.dx, dy: prev.dy,
-      }, this.threads));
+      const field = prev;
+      images = await this.timed('deformation', async () => {
+        splines.value ??= await native().splinePair({
+          im0: pair.im0, im1: pair.im1, height: pair.height, width: pair.width, degree: this.splineDegree,
+        }, this.threads);
+        return native().deformPair({
+          spline: splines.value, height: pair.height, width: pair.width,
+          xs: Float32Array.from(field.grid.xs), ys: Float32Array.from(field.grid.ys), dx: field.dx, dy: field.dy,
+        }, this.threads);
+      });
     }
     for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
       const k = j * nx + i;

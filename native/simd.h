@@ -1,0 +1,14 @@
+// Instruction-set dispatch. The addon is built for the baseline of its architecture (it
+// may be built on a login node and run on other compute nodes); hot loops get an AVX2+FMA
+// variant chosen at load time where the compiler and the C library support it.
+#pragma once
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__linux__) && !defined(FI_NO_SIMD)
+// Explicit AVX2 kernels (intrinsics in functions with a target attribute).
+#define FI_X86_SIMD 1
+// Auto-vectorised loops compiled twice, the variant picked by the loader (ifunc).
+#define FI_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define FI_X86_SIMD 0
+#define FI_CLONES
+#endif
