@@ -164,7 +164,9 @@ class CorrelWorker : public PromiseWorker {
         return;
       }
       std::vector<std::thread> pool;
-      const int chunk = (in_.n + nt - 1) / nt;
+      // Even chunk sizes: windows are transformed in pairs (2m, 2m + 1), and results do not
+      // depend on how the pass is split.
+      const int chunk = ((in_.n + nt - 1) / nt + 1) & ~1;
       for (int t = 0; t < nt; ++t) {
         const int b = t * chunk, e = std::min(in_.n, b + chunk);
         if (b < e) pool.emplace_back([this, b, e] { fi::CorrelateRange(in_, out_, b, e); });

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fft_plans.h"
+#include "simd.h"
 
 namespace fi {
 namespace {
@@ -19,21 +20,25 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 // zero elsewhere: pixels outside the image or masked (NaN, e.g. sampled outside by the
 // deformation) then neither bias the mean nor correlate.
 // Returns the energy (sum of squares after mean removal); -1 if no pixel is valid.
+FI_CLONES
 double LoadWindow(const float* im, int ny, int nx, int r0, int c0, int h, int w,
                   float* box, int H, int W, int oy, int ox, double* valid_fraction) {
   *valid_fraction = 0;
-  std::memset(box, 0, sizeof(float) * static_cast<size_t>(H) * W);
   const int ra = std::max(r0, 0), rb = std::min(r0 + h, ny);
   const int ca = std::max(c0, 0), cb = std::min(c0 + w, nx);
+  // The box needs clearing only where the window does not cover it.
+  if (!(h == H && w == W && ra == r0 && rb == r0 + h && ca == c0 && cb == c0 + w))
+    std::memset(box, 0, sizeof(float) * static_cast<size_t>(H) * W);
   if (ra >= rb || ca >= cb) return -1.0;
   double sum = 0.0;
   size_t count = 0;
   for (int r = ra; r < rb; ++r) {
     const float* src = im + static_cast<size_t>(r) * nx;
-    // Branch-free, so that the loop vectorises; float partial sums per row are exact
-    // enough for 16-bit data over a row of a window.
+    // Row sums in float (exact enough: at most 4096 values of 16-bit data), reduced in
+    // vector lanes: a plain serial sum would wait on each addition.
     float rs = 0;
     int rc = 0;
+#pragma omp simd reduction(+ : rs, rc)
     for (int c = ca; c < cb; ++c) {
       const float v = src[c];
       const bool ok = v == v;
@@ -47,15 +52,26 @@ double LoadWindow(const float* im, int ny, int nx, int r0, int c0, int h, int w,
   *valid_fraction = static_cast<double>(count) / (static_cast<double>(h) * w);
   const float mean = static_cast<float>(sum / static_cast<double>(count));
   double energy = 0.0;
+  // No NaN among the pixels read (the usual case): a loop without selects, which vectorises.
+  const bool all_valid = count == static_cast<size_t>(rb - ra) * static_cast<size_t>(cb - ca);
   for (int r = ra; r < rb; ++r) {
     const float* src = im + static_cast<size_t>(r) * nx;
     float* dst = box + static_cast<size_t>(r - r0 + oy) * W + (ox - c0);
     float re = 0;
-    for (int c = ca; c < cb; ++c) {
-      const float v = src[c];
-      const float d = v == v ? v - mean : 0.f;
-      dst[c] = d;
-      re += d * d;
+    if (all_valid) {
+#pragma omp simd reduction(+ : re)
+      for (int c = ca; c < cb; ++c) {
+        const float d = src[c] - mean;
+        dst[c] = d;
+        re += d * d;
+      }
+    } else {
+      for (int c = ca; c < cb; ++c) {
+        const float v = src[c];
+        const float d = v == v ? v - mean : 0.f;  // NaN (masked) pixels: 0 after the mean removal
+        dst[c] = d;
+        re += d * d;
+      }
     }
     energy += re;
   }
@@ -151,14 +167,104 @@ bool Gaussian1(const Map& m, float* sy, float* sx) {
   return true;
 }
 
+// z <- a + i b: two real windows in one complex array.
+FI_CLONES
+void Interleave(const float* a, const float* b, fftwf_complex* z, size_t n) {
+  float* o = &z[0][0];
+  for (size_t i = 0; i < n; ++i) {
+    o[2 * i] = a[i];
+    o[2 * i + 1] = b[i];
+  }
+}
+
+// From Z = FFT(a + i b): A = (Z[k] + conj Z[-k]) / 2, B = (Z[k] - conj Z[-k]) / 2i, and the
+// spectrum of the cross-correlation C = conj(A) B, whose inverse peaks at the displacement
+// from window a to window b. Slot 0 stores C in `out`, slot 1 adds i C: the inverse of the
+// sum then carries two correlations, in its real and imaginary parts.
+template <int kSlot>
+inline void CrossOne(float p, float q, float r, float s, float* o) {
+  const float ar = 0.5f * (p + r), ai = -0.5f * (q - s);  // conj(A)
+  const float br = 0.5f * (q + s), bi = -0.5f * (p - r);  // B
+  const float cr = ar * br - ai * bi, ci = ar * bi + ai * br;
+  if (kSlot == 0) {
+    o[0] = cr;
+    o[1] = ci;
+  } else {
+    o[0] -= ci;
+    o[1] += cr;
+  }
+}
+
+template <int kSlot>
+FI_CLONES void CrossRows(const fftwf_complex* z, fftwf_complex* out, int H, int W) {
+  for (int ky = 0; ky < H; ++ky) {
+    const int my = ky == 0 ? 0 : H - ky;
+    const float* zr = &z[static_cast<size_t>(ky) * W][0];
+    const float* zm = &z[static_cast<size_t>(my) * W][0];
+    float* o = &out[static_cast<size_t>(ky) * W][0];
+    CrossOne<kSlot>(zr[0], zr[1], zm[0], zm[1], o);
+    // Column -kx is W - kx: a reversed read, which the vectoriser handles with permutes.
+    for (int kx = 1; kx < W; ++kx)
+      CrossOne<kSlot>(zr[2 * kx], zr[2 * kx + 1], zm[2 * (W - kx)], zm[2 * (W - kx) + 1], o + 2 * kx);
+  }
+}
+
+void CrossFromPacked(const fftwf_complex* z, fftwf_complex* out, int H, int W, int slot) {
+  if (slot == 0)
+    CrossRows<0>(z, out, H, W);
+  else
+    CrossRows<1>(z, out, H, W);
+}
+
+// Real and imaginary parts of z into two arrays.
+FI_CLONES
+void Deinterleave(const fftwf_complex* z, float* re, float* im, size_t n) {
+  const float* p = &z[0][0];
+  for (size_t i = 0; i < n; ++i) {
+    re[i] = p[2 * i];
+    im[i] = p[2 * i + 1];
+  }
+}
+
+// Highest correlation over the search region (rows |ly| <= ly_max, columns |lx| <= span of
+// the row, wrapped): a vectorised max first, then the first position holding it in the scan
+// order of the general search (same result, no branch per value).
+FI_CLONES
+float HighestPeak(const float* corr, int H, int W, int ly_max, const int* span_of, int* by, int* bx) {
+  float best = -std::numeric_limits<float>::infinity();
+  for (int ly = -ly_max; ly <= ly_max; ++ly) {
+    const int span = span_of[ly + ly_max];
+    if (span < 0) continue;
+    const float* row = corr + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
+    float m = best;
+#pragma omp simd reduction(max : m)
+    for (int c = W - span; c < W; ++c) m = std::max(m, row[c]);
+#pragma omp simd reduction(max : m)
+    for (int c = 0; c <= span; ++c) m = std::max(m, row[c]);
+    best = m;
+  }
+  for (int ly = -ly_max; ly <= ly_max; ++ly) {
+    const int span = span_of[ly + ly_max];
+    if (span < 0) continue;
+    const float* row = corr + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
+    for (int lx = -span; lx <= span; ++lx)
+      if (row[lx < 0 ? W + lx : lx] == best) {
+        *by = ly;
+        *bx = lx;
+        return best;
+      }
+  }
+  return best;
+}
+
 }  // namespace
 
 void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int end) {
   const int H = std::max(in.h0, in.h1), W = std::max(in.w0, in.w1);
   const Plan2D& plan = GetPlan(H, W);
-  const size_t nr = static_cast<size_t>(H) * W, nc = static_cast<size_t>(H) * (W / 2 + 1);
-  AlignedBuf a(nr), b(nr), corr(nr);
-  AlignedCBuf fa(nc), fb(nc);
+  const size_t nr = static_cast<size_t>(H) * W;
+  AlignedBuf a(nr), b(nr), corr0(nr), corr1(nr);
+  AlignedCBuf z(nr), spec(nr), cross(nr);
   // Windows are centred in the FFT box, so zero lag means centres aligned.
   const int oy0 = (H - in.h0) / 2, ox0 = (W - in.w0) / 2;
   const int oy1 = (H - in.h1) / 2, ox1 = (W - in.w1) / 2;
@@ -180,42 +286,25 @@ void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int e
         break;
       }
 
-  for (int k = begin; k < end; ++k) {
-    const int r0 = in.starts0[2 * k], c0 = in.starts0[2 * k + 1];
-    const int r1 = in.starts1[2 * k], c1 = in.starts1[2 * k + 1];
-    double f0 = 0, f1 = 0;
-    const double e0 = LoadWindow(in.im0, in.ny, in.nx, r0, c0, in.h0, in.w0, a.p, H, W, oy0, ox0, &f0);
-    const double e1 = LoadWindow(in.im1, in.ny, in.nx, r1, c1, in.h1, in.w1, b.p, H, W, oy1, ox1, &f1);
-    // Too little of a window inside the image or the mask: its peak is unreliable.
-    if (e0 < 0 || e1 < 0 || f0 < in.min_valid_fraction || f1 < in.min_valid_fraction) {
-      out.dx[k] = out.dy[k] = out.correl[k] = kNaN;
-      out.code[k] = kOutside;
-      continue;
-    }
-    if (!(e0 > 0 && e1 > 0)) {
-      out.dx[k] = out.dy[k] = out.correl[k] = kNaN;
-      out.code[k] = kNoTexture;
-      continue;
-    }
-    fftwf_execute_dft_r2c(plan.r2c, a.p, fa.p);
-    fftwf_execute_dft_r2c(plan.r2c, b.p, fb.p);
-    // conj(A) * B: its inverse transform peaks at the displacement from window 0 to 1.
-    for (size_t i = 0; i < nc; ++i) {
-      const float ar = fa.p[i][0], ai = fa.p[i][1], br = fb.p[i][0], bi = fb.p[i][1];
-      fa.p[i][0] = ar * br + ai * bi;
-      fa.p[i][1] = ar * bi - ai * br;
-    }
-    fftwf_execute_dft_c2r(plan.c2r, fa.p, corr.p);
-    const float norm = static_cast<float>(1.0 / (static_cast<double>(nr) * std::sqrt(e0 * e1)));
-
+  // Peaks, sub-pixel positions and outputs of window k from its correlation plane.
+  struct Pending {
+    int k;
+    float norm;
+    double base_y, base_x;
+  };
+  auto finish = [&](const Pending& pd, const float* corr) {
+    const int k = pd.k;
+    const float norm = pd.norm;
+    const double base_y = pd.base_y, base_x = pd.base_x;
     // Highest value of the searched region, away (Chebyshev distance > exclude) from
     // the peaks already found.
     auto find_peak = [&](int nfound, const int* fy, const int* fx, int exclude, int* by, int* bx) {
+      if (nfound == 0) return HighestPeak(corr, H, W, ly_max, span_of.data(), by, bx);
       float best = -std::numeric_limits<float>::infinity();
       for (int ly = -ly_max; ly <= ly_max; ++ly) {
         const int span = span_of[ly + ly_max];
         if (span < 0) continue;
-        const float* row = corr.p + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
+        const float* row = corr + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
         // Row by row, the searched lags form one span [-span, span]: its negative part
         // sits at the end of the (unshifted) row, its non-negative part at the start.
         for (int lx = -span; lx <= span; ++lx) {
@@ -243,7 +332,7 @@ void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int e
         for (int dx = -map.R; dx <= map.R; ++dx) {
           const int lx = px + dx;
           const double w = wy * Overlap1D(ox0, in.w0, ox1, in.w1, lx);
-          const float c = corr.p[static_cast<size_t>(Wrap(ly, H)) * W + Wrap(lx, W)];
+          const float c = corr[static_cast<size_t>(Wrap(ly, H)) * W + Wrap(lx, W)];
           map.v[(dy + map.R) * (2 * map.R + 1) + (dx + map.R)] = w > 0 ? static_cast<float>(c / w) : 0.f;
         }
       }
@@ -263,8 +352,6 @@ void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int e
       }
       return true;
     };
-    const double base_y = (r1 - oy1) - (r0 - oy0);
-    const double base_x = (c1 - ox1) - (c0 - ox0);
     int fy[kMaxPeaks] = {0}, fx[kMaxPeaks] = {0};
     const float best = find_peak(0, fy, fx, 0, &fy[0], &fx[0]);
     out.correl[k] = best * norm;
@@ -295,20 +382,57 @@ void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int e
         out.dx2[o] = out.dy2[o] = out.correl2[o] = kNaN;
       }
     }
+  };
+  // Windows go through the transforms in twos: one forward transform per window (its two
+  // images as real and imaginary parts), one inverse per two windows. The pairs are
+  // (2m, 2m + 1) whatever the range, so that results do not depend on how a pass is split
+  // (a window whose partner is invalid goes alone).
+  Pending pending[2];
+  int npending = 0;
+  auto flush = [&] {
+    fftwf_execute_dft(plan.bwd, cross.p, z.p);
+    Deinterleave(z.p, corr0.p, corr1.p, nr);
+    for (int q = 0; q < npending; ++q) finish(pending[q], q == 0 ? corr0.p : corr1.p);
+    npending = 0;
+  };
+
+  for (int k = begin; k < end; ++k) {
+    if (k % 2 == 0 && npending > 0) flush();
+    const int r0 = in.starts0[2 * k], c0 = in.starts0[2 * k + 1];
+    const int r1 = in.starts1[2 * k], c1 = in.starts1[2 * k + 1];
+    double f0 = 0, f1 = 0;
+    const double e0 = LoadWindow(in.im0, in.ny, in.nx, r0, c0, in.h0, in.w0, a.p, H, W, oy0, ox0, &f0);
+    const double e1 = LoadWindow(in.im1, in.ny, in.nx, r1, c1, in.h1, in.w1, b.p, H, W, oy1, ox1, &f1);
+    // Too little of a window inside the image or the mask: its peak is unreliable.
+    if (e0 < 0 || e1 < 0 || f0 < in.min_valid_fraction || f1 < in.min_valid_fraction) {
+      out.dx[k] = out.dy[k] = out.correl[k] = kNaN;
+      out.code[k] = kOutside;
+      continue;
+    }
+    if (!(e0 > 0 && e1 > 0)) {
+      out.dx[k] = out.dy[k] = out.correl[k] = kNaN;
+      out.code[k] = kNoTexture;
+      continue;
+    }
+    Interleave(a.p, b.p, z.p, nr);
+    fftwf_execute_dft(plan.fwd, z.p, spec.p);
+    CrossFromPacked(spec.p, cross.p, H, W, npending);
+    pending[npending++] = {k, static_cast<float>(1.0 / (static_cast<double>(nr) * std::sqrt(e0 * e1))),
+                           static_cast<double>((r1 - oy1) - (r0 - oy0)), static_cast<double>((c1 - ox1) - (c0 - ox0))};
   }
+  if (npending > 0) flush();
 }
 
 double TimeFftOnly(int ny, int nx, int count) {
+  // The transforms CorrelateRange does: one forward per window, one inverse per two.
   const Plan2D& plan = GetPlan(ny, nx);
-  const size_t nr = static_cast<size_t>(ny) * nx, nc = static_cast<size_t>(ny) * (nx / 2 + 1);
-  AlignedBuf a(nr), b(nr), corr(nr);
-  AlignedCBuf fa(nc), fb(nc);
-  for (size_t i = 0; i < nr; ++i) a.p[i] = b.p[i] = static_cast<float>(i % 7);
+  const size_t n = static_cast<size_t>(ny) * nx;
+  AlignedCBuf z(n), spec(n);
+  for (size_t i = 0; i < n; ++i) z.p[i][0] = z.p[i][1] = static_cast<float>(i % 7);
   const auto t0 = std::chrono::steady_clock::now();
   for (int k = 0; k < count; ++k) {
-    fftwf_execute_dft_r2c(plan.r2c, a.p, fa.p);
-    fftwf_execute_dft_r2c(plan.r2c, b.p, fb.p);
-    fftwf_execute_dft_c2r(plan.c2r, fa.p, corr.p);
+    fftwf_execute_dft(plan.fwd, z.p, spec.p);
+    if (k % 2 == 1 || k == count - 1) fftwf_execute_dft(plan.bwd, spec.p, z.p);
   }
   const auto t1 = std::chrono::steady_clock::now();
   return std::chrono::duration<double>(t1 - t0).count();

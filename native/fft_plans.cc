@@ -22,13 +22,12 @@ const Plan2D& GetPlan(int ny, int nx) {
   auto plan = std::make_unique<Plan2D>();
   plan->ny = ny;
   plan->nx = nx;
-  const size_t nc = static_cast<size_t>(ny) * (nx / 2 + 1);
+  const size_t n = static_cast<size_t>(ny) * nx;
   // Planning with MEASURE overwrites the arrays: plan on scratch buffers. Later
   // executions use the new-array interface on buffers with the same alignment.
-  AlignedBuf real(static_cast<size_t>(ny) * nx);
-  AlignedCBuf cplx(nc);
-  plan->r2c = fftwf_plan_dft_r2c_2d(ny, nx, real.p, cplx.p, g_flags);
-  plan->c2r = fftwf_plan_dft_c2r_2d(ny, nx, cplx.p, real.p, g_flags);
+  AlignedCBuf in(n), out(n);
+  plan->fwd = fftwf_plan_dft_2d(ny, nx, in.p, out.p, FFTW_FORWARD, g_flags);
+  plan->bwd = fftwf_plan_dft_2d(ny, nx, in.p, out.p, FFTW_BACKWARD, g_flags);
   const Plan2D& ref = *plan;
   g_plans.emplace(key, std::move(plan));
   return ref;

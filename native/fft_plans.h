@@ -1,4 +1,7 @@
-// FFTW plan cache: one r2c/c2r plan pair per window shape, created once and shared.
+// FFTW plan cache: one forward/backward complex plan pair per window shape, created once
+// and shared. Complex rather than real transforms: two real windows travel in one complex
+// transform (real and imaginary parts), and FFTW's small complex 2D transforms are faster
+// than its real ones of the same size (16x16: 0.35 us against 0.5 us on this machine).
 #pragma once
 #include <fftw3.h>
 #include <string>
@@ -7,8 +10,8 @@ namespace fi {
 
 struct Plan2D {
   int ny = 0, nx = 0;
-  fftwf_plan r2c = nullptr;  // real (ny*nx) -> complex (ny*(nx/2+1))
-  fftwf_plan c2r = nullptr;  // inverse, unnormalised
+  fftwf_plan fwd = nullptr;  // complex ny*nx -> ny*nx, out of place
+  fftwf_plan bwd = nullptr;  // inverse, unnormalised, out of place
 };
 
 // Returns the cached plans for (ny, nx), planning them on first use. Planning is
