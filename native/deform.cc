@@ -64,64 +64,65 @@ inline void Weights(float t, float* w) {
 
 // ---- Prefilter --------------------------------------------------------------------------
 
-constexpr int kBlock = 16;  // lines filtered together, interleaved
-
-// Causal + anticausal recursive filtering of kBlock interleaved lines of length n
-// (buf[i * kBlock + b]), mirror boundaries. The lines advance together: each step is a
-// vector operation, where one line alone would wait on the previous sample.
+// Causal + anticausal recursive filtering (mirror boundaries) of `width` interleaved lines
+// of length n: element i of line b at buf[i * stride + b]. The lines advance together, so
+// each step is a vector operation where one line alone would wait on the previous sample.
+// Single precision: the poles lie well inside the unit circle, rounding errors do not grow.
 FI_CLONES
-void FilterBlock(double* buf, int n, const double* poles, int npoles) {
+void FilterLines(float* buf, int n, size_t stride, int width, const double* poles, int npoles) {
   if (n < 2) return;
-  double gain = 1;
-  for (int p = 0; p < npoles; ++p) gain *= (1 - poles[p]) * (1 - 1 / poles[p]);
-  for (size_t i = 0; i < static_cast<size_t>(n) * kBlock; ++i) buf[i] *= gain;
+  double g = 1;
+  for (int p = 0; p < npoles; ++p) g *= (1 - poles[p]) * (1 - 1 / poles[p]);
+  const float gain = static_cast<float>(g);
+  for (int i = 0; i < n; ++i) {
+    float* r = buf + i * stride;
+    for (int b = 0; b < width; ++b) r[b] *= gain;
+  }
   const int horizon = std::min(n, 40);
+  std::vector<float> first(width);
   for (int p = 0; p < npoles; ++p) {
-    const double z = poles[p];
+    const float z = static_cast<float>(poles[p]);
     // Initial causal coefficient: truncated sum of the mirrored signal.
-    double first[kBlock] = {0};
-    double zn = 1;
+    std::fill(first.begin(), first.end(), 0.f);
+    float zn = 1;
     for (int i = 0; i < horizon; ++i) {
-      for (int b = 0; b < kBlock; ++b) first[b] += zn * buf[static_cast<size_t>(i) * kBlock + b];
+      const float* r = buf + i * stride;
+      for (int b = 0; b < width; ++b) first[b] += zn * r[b];
       zn *= z;
     }
-    for (int b = 0; b < kBlock; ++b) buf[b] = first[b];
+    std::copy(first.begin(), first.end(), buf);
     for (int i = 1; i < n; ++i) {
-      double* r = buf + static_cast<size_t>(i) * kBlock;
-      for (int b = 0; b < kBlock; ++b) r[b] += z * r[b - kBlock];
+      float* r = buf + i * stride;
+      const float* q = r - stride;
+      for (int b = 0; b < width; ++b) r[b] += z * q[b];
     }
-    const double k = z / (z * z - 1);
-    double* last = buf + static_cast<size_t>(n - 1) * kBlock;
-    for (int b = 0; b < kBlock; ++b) last[b] = k * (z * last[b - kBlock] + last[b]);
+    const float k = z / (z * z - 1);
+    float* last = buf + (n - 1) * stride;
+    const float* before = last - stride;
+    for (int b = 0; b < width; ++b) last[b] = k * (z * before[b] + last[b]);
     for (int i = n - 2; i >= 0; --i) {
-      double* r = buf + static_cast<size_t>(i) * kBlock;
-      for (int b = 0; b < kBlock; ++b) r[b] = z * (r[b + kBlock] - r[b]);
+      float* r = buf + i * stride;
+      const float* q = r + stride;
+      for (int b = 0; b < width; ++b) r[b] = z * (q[b] - r[b]);
     }
   }
 }
 
-// Rows [y0, y0 + nb): transposed into the block, filtered, written back.
-void FilterRows(float* data, int nx, int y0, int nb, const double* poles, int npoles, std::vector<double>& buf) {
-  buf.assign(static_cast<size_t>(nx) * kBlock, 0.0);
+constexpr int kRowBlock = 32;     // rows filtered together through a transposed buffer (4 vectors a step)
+constexpr int kColumnBlock = 64;  // columns filtered together, in place
+
+// Rows [y0, y0 + nb): transposed into a small buffer (one vector per step), filtered, back.
+void FilterRows(float* data, int nx, int y0, int nb, const double* poles, int npoles, std::vector<float>& buf) {
+  buf.assign(static_cast<size_t>(nx) * kRowBlock, 0.f);
   for (int b = 0; b < nb; ++b) {
     const float* row = data + static_cast<size_t>(y0 + b) * nx;
-    for (int x = 0; x < nx; ++x) buf[static_cast<size_t>(x) * kBlock + b] = row[x];
+    for (int x = 0; x < nx; ++x) buf[static_cast<size_t>(x) * kRowBlock + b] = row[x];
   }
-  FilterBlock(buf.data(), nx, poles, npoles);
+  FilterLines(buf.data(), nx, kRowBlock, kRowBlock, poles, npoles);
   for (int b = 0; b < nb; ++b) {
     float* row = data + static_cast<size_t>(y0 + b) * nx;
-    for (int x = 0; x < nx; ++x) row[x] = static_cast<float>(buf[static_cast<size_t>(x) * kBlock + b]);
+    for (int x = 0; x < nx; ++x) row[x] = buf[static_cast<size_t>(x) * kRowBlock + b];
   }
-}
-
-// Columns [x0, x0 + nb): read row by row (sequential memory), filtered, written back.
-void FilterColumns(float* data, int ny, int nx, int x0, int nb, const double* poles, int npoles, std::vector<double>& buf) {
-  buf.assign(static_cast<size_t>(ny) * kBlock, 0.0);
-  for (int y = 0; y < ny; ++y)
-    for (int b = 0; b < nb; ++b) buf[static_cast<size_t>(y) * kBlock + b] = data[static_cast<size_t>(y) * nx + x0 + b];
-  FilterBlock(buf.data(), ny, poles, npoles);
-  for (int y = 0; y < ny; ++y)
-    for (int b = 0; b < nb; ++b) data[static_cast<size_t>(y) * nx + x0 + b] = static_cast<float>(buf[static_cast<size_t>(y) * kBlock + b]);
 }
 
 // ---- Resampling -------------------------------------------------------------------------
@@ -235,42 +236,94 @@ __attribute__((target("avx2,fma"))) inline __m256 TableWeights(const WeightTable
   return _mm256_fmadd_ps(_mm256_set1_ps(u - k), _mm256_load_ps(table.dw[k]), _mm256_load_ps(table.w[k]));
 }
 
-// The same with AVX2: the 8 weights of an axis are one vector, a row of 8 coefficients
-// one unaligned load; the quintic's two unused lanes have zero weights.
+// One pixel with AVX2: the 8 weights of an axis are one vector, a row of 8 coefficients one
+// unaligned load; the quintic's two unused lanes have zero weights.
+template <int D>
+__attribute__((target("avx2,fma"))) inline float PixelAvx2(const RowJob& j, const WeightTable<D>& table, int x) {
+  using S = Spline<D>;
+  const float sx = j.sx[x], sy = j.sy[x];
+  if (NoData(j, sx, sy)) return std::numeric_limits<float>::quiet_NaN();
+  const int ix = FastFloor(sx), iy = FastFloor(sy);
+  alignas(32) float wxs[8], wys[8];
+  const __m256 wx = TableWeights(table, sx - ix);
+  _mm256_store_ps(wys, TableWeights(table, sy - iy));
+  if (ix + S::kFirst >= 0 && iy + S::kFirst >= 0 && ix + S::kFirst + 8 <= j.nx && iy + S::kFirst + S::kTaps <= j.ny) {
+    const float* p = j.coef + static_cast<size_t>(iy + S::kFirst) * j.nx + (ix + S::kFirst);
+    __m256 acc0 = _mm256_mul_ps(_mm256_broadcast_ss(&wys[0]), _mm256_loadu_ps(p));
+    __m256 acc1 = _mm256_mul_ps(_mm256_broadcast_ss(&wys[1]), _mm256_loadu_ps(p + j.nx));
+    for (int b = 2; b < S::kTaps; b += 2) {
+      acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(&wys[b]), _mm256_loadu_ps(p + static_cast<size_t>(b) * j.nx), acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_broadcast_ss(&wys[b + 1]), _mm256_loadu_ps(p + static_cast<size_t>(b + 1) * j.nx), acc1);
+    }
+    const __m256 acc = _mm256_mul_ps(_mm256_add_ps(acc0, acc1), wx);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+  }
+  _mm256_store_ps(wxs, wx);
+  return SampleMirrored<D>(j, ix, iy, wxs, wys);
+}
+
+// A row with AVX2. Blocks of 8 pixels whose taps all lie inside the image (no mask) take
+// the fast path: positions, indices and table entries for the 8 at once, then per pixel
+// only loads and multiply-adds, and one transposing reduction for the 8 sums.
 template <int D>
 __attribute__((target("avx2,fma"))) void RowAvx2(const RowJob& j) {
   using S = Spline<D>;
   static const WeightTable<D> table;
-  const float nan = std::numeric_limits<float>::quiet_NaN();
-  alignas(32) float wxs[8], wys[8];
-  for (int x = 0; x < j.nx; ++x) {
-    const float sx = j.sx[x], sy = j.sy[x];
-    if (NoData(j, sx, sy)) {
-      j.dst[x] = nan;
-      continue;
-    }
-    const int ix = FastFloor(sx), iy = FastFloor(sy);
-    const __m256 wx = TableWeights(table, sx - ix);
-    _mm256_store_ps(wys, TableWeights(table, sy - iy));
-    if (ix + S::kFirst >= 0 && iy + S::kFirst >= 0 && ix + S::kFirst + 8 <= j.nx && iy + S::kFirst + S::kTaps <= j.ny) {
-      const float* p = j.coef + static_cast<size_t>(iy + S::kFirst) * j.nx + (ix + S::kFirst);
-      // Two partial sums (even and odd rows): half the chain of dependent FMAs.
-      __m256 acc0 = _mm256_mul_ps(_mm256_broadcast_ss(&wys[0]), _mm256_loadu_ps(p));
-      __m256 acc1 = _mm256_mul_ps(_mm256_broadcast_ss(&wys[1]), _mm256_loadu_ps(p + j.nx));
-      for (int b = 2; b < S::kTaps; b += 2) {
-        acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(&wys[b]), _mm256_loadu_ps(p + static_cast<size_t>(b) * j.nx), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_broadcast_ss(&wys[b + 1]), _mm256_loadu_ps(p + static_cast<size_t>(b + 1) * j.nx), acc1);
+  int x = 0;
+  if (!j.valid) {
+    const __m256 lo = _mm256_set1_ps(static_cast<float>(-S::kFirst));
+    const __m256 hix = _mm256_set1_ps(static_cast<float>(j.nx - 8 - S::kFirst));
+    const __m256 hiy = _mm256_set1_ps(static_cast<float>(j.ny - S::kTaps - S::kFirst));
+    const __m256 steps = _mm256_set1_ps(static_cast<float>(kSteps));
+    const __m256i last = _mm256_set1_epi32(kSteps - 1);
+    alignas(32) int kx[8], ky[8], off[8];
+    alignas(32) float fx[8], fy[8], wys[8];
+    for (; x + 8 <= j.nx; x += 8) {
+      const __m256 sx = _mm256_loadu_ps(j.sx + x), sy = _mm256_loadu_ps(j.sy + x);
+      const __m256 flx = _mm256_floor_ps(sx), fly = _mm256_floor_ps(sy);
+      const __m256 ok = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(flx, lo, _CMP_GE_OQ), _mm256_cmp_ps(flx, hix, _CMP_LE_OQ)),
+                                      _mm256_and_ps(_mm256_cmp_ps(fly, lo, _CMP_GE_OQ), _mm256_cmp_ps(fly, hiy, _CMP_LE_OQ)));
+      if (_mm256_movemask_ps(ok) != 0xFF) {
+        for (int q = 0; q < 8; ++q) j.dst[x + q] = PixelAvx2<D>(j, table, x + q);
+        continue;
       }
-      const __m256 acc = _mm256_mul_ps(_mm256_add_ps(acc0, acc1), wx);
-      __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-      s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-      s = _mm_add_ss(s, _mm_movehdup_ps(s));
-      j.dst[x] = _mm_cvtss_f32(s);
-    } else {
-      _mm256_store_ps(wxs, wx);
-      j.dst[x] = SampleMirrored<D>(j, ix, iy, wxs, wys);
+      // Offset of each pixel's first tap in the coefficients.
+      const __m256i ix = _mm256_cvttps_epi32(flx), iy = _mm256_cvttps_epi32(fly);
+      const __m256i first = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_add_epi32(iy, _mm256_set1_epi32(S::kFirst)), _mm256_set1_epi32(j.nx)),
+                                             _mm256_add_epi32(ix, _mm256_set1_epi32(S::kFirst)));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(off), first);
+      // Table entries and the fractions between them.
+      const __m256 ux = _mm256_mul_ps(_mm256_sub_ps(sx, flx), steps), uy = _mm256_mul_ps(_mm256_sub_ps(sy, fly), steps);
+      const __m256i kxv = _mm256_min_epi32(_mm256_cvttps_epi32(ux), last), kyv = _mm256_min_epi32(_mm256_cvttps_epi32(uy), last);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(kx), kxv);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(ky), kyv);
+      _mm256_store_ps(fx, _mm256_sub_ps(ux, _mm256_cvtepi32_ps(kxv)));
+      _mm256_store_ps(fy, _mm256_sub_ps(uy, _mm256_cvtepi32_ps(kyv)));
+      __m256 r[8];
+      for (int q = 0; q < 8; ++q) {
+        const __m256 wx = _mm256_fmadd_ps(_mm256_set1_ps(fx[q]), _mm256_load_ps(table.dw[kx[q]]), _mm256_load_ps(table.w[kx[q]]));
+        _mm256_store_ps(wys, _mm256_fmadd_ps(_mm256_set1_ps(fy[q]), _mm256_load_ps(table.dw[ky[q]]), _mm256_load_ps(table.w[ky[q]])));
+        const float* p = j.coef + off[q];
+        __m256 acc0 = _mm256_mul_ps(_mm256_broadcast_ss(&wys[0]), _mm256_loadu_ps(p));
+        __m256 acc1 = _mm256_mul_ps(_mm256_broadcast_ss(&wys[1]), _mm256_loadu_ps(p + j.nx));
+        for (int b = 2; b < S::kTaps; b += 2) {
+          acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(&wys[b]), _mm256_loadu_ps(p + static_cast<size_t>(b) * j.nx), acc0);
+          acc1 = _mm256_fmadd_ps(_mm256_broadcast_ss(&wys[b + 1]), _mm256_loadu_ps(p + static_cast<size_t>(b + 1) * j.nx), acc1);
+        }
+        r[q] = _mm256_mul_ps(_mm256_add_ps(acc0, acc1), wx);
+      }
+      // Sums of the 8 lanes of r[0..7] as one vector.
+      const __m256 s01 = _mm256_hadd_ps(r[0], r[1]), s23 = _mm256_hadd_ps(r[2], r[3]);
+      const __m256 s45 = _mm256_hadd_ps(r[4], r[5]), s67 = _mm256_hadd_ps(r[6], r[7]);
+      const __m256 q0 = _mm256_hadd_ps(s01, s23), q1 = _mm256_hadd_ps(s45, s67);
+      const __m256 sum = _mm256_add_ps(_mm256_permute2f128_ps(q0, q1, 0x20), _mm256_permute2f128_ps(q0, q1, 0x31));
+      _mm256_storeu_ps(j.dst + x, sum);
     }
   }
+  for (; x < j.nx; ++x) j.dst[x] = PixelAvx2<D>(j, table, x);
 }
 #endif
 
@@ -301,14 +354,14 @@ void Row(const RowJob& j) {
 const char* DeformKernelName() { return UseAvx2() ? "avx2" : "generic"; }
 
 bool FillInvalid(float* data, size_t n, std::vector<uint8_t>* valid) {
-  double sum = 0;
+  // Counting first (vectorised): most images have no NaN at all.
   size_t count = 0;
-  for (size_t i = 0; i < n; ++i)
-    if (data[i] == data[i]) {
-      sum += data[i];
-      ++count;
-    }
+#pragma omp simd reduction(+ : count)
+  for (size_t i = 0; i < n; ++i) count += data[i] == data[i];
   if (count == n) return false;
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (data[i] == data[i]) sum += data[i];
   const float mean = count ? static_cast<float>(sum / count) : 0.f;
   valid->assign(n, 1);
   for (size_t i = 0; i < n; ++i)
@@ -322,11 +375,12 @@ bool FillInvalid(float* data, size_t n, std::vector<uint8_t>* valid) {
 void BSplinePrefilter(float* data, int ny, int nx, int degree) {
   const double* poles = degree == 7 ? Spline<7>::kPole : Spline<5>::kPole;
   const int npoles = degree == 7 ? Spline<7>::kPoles : Spline<5>::kPoles;
-  std::vector<double> buf;
+  std::vector<float> buf;
   if (nx >= 2)
-    for (int y = 0; y < ny; y += kBlock) FilterRows(data, nx, y, std::min(kBlock, ny - y), poles, npoles, buf);
+    for (int y = 0; y < ny; y += kRowBlock) FilterRows(data, nx, y, std::min(kRowBlock, ny - y), poles, npoles, buf);
+  // Columns in place, a band of them at a time (the band stays in cache for all poles).
   if (ny >= 2)
-    for (int x = 0; x < nx; x += kBlock) FilterColumns(data, ny, nx, x, std::min(kBlock, nx - x), poles, npoles, buf);
+    for (int x = 0; x < nx; x += kColumnBlock) FilterLines(data + x, ny, nx, std::min(kColumnBlock, nx - x), poles, npoles);
 }
 
 void DeformRows(const DeformInput& in, const float* coef, float* out, int row_begin, int row_end) {
