@@ -227,33 +227,37 @@ void Deinterleave(const fftwf_complex* z, float* re, float* im, size_t n) {
 }
 
 // Highest correlation over the search region (rows |ly| <= ly_max, columns |lx| <= span of
-// the row, wrapped): a vectorised max first, then the first position holding it in the scan
-// order of the general search (same result, no branch per value).
+// the row, wrapped): vectorised maxima per row, then the first position holding the
+// highest in the scan order of the general search (same result, no branch per value).
 FI_CLONES
 float HighestPeak(const float* corr, int H, int W, int ly_max, const int* span_of, int* by, int* bx) {
   float best = -std::numeric_limits<float>::infinity();
+  int best_row = 0;
+  bool found = false;
   for (int ly = -ly_max; ly <= ly_max; ++ly) {
     const int span = span_of[ly + ly_max];
     if (span < 0) continue;
     const float* row = corr + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
-    float m = best;
+    float m = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : m)
     for (int c = W - span; c < W; ++c) m = std::max(m, row[c]);
 #pragma omp simd reduction(max : m)
     for (int c = 0; c <= span; ++c) m = std::max(m, row[c]);
-    best = m;
+    if (m > best || !found) {
+      best = m;
+      best_row = ly;
+      found = true;
+    }
   }
-  for (int ly = -ly_max; ly <= ly_max; ++ly) {
-    const int span = span_of[ly + ly_max];
-    if (span < 0) continue;
-    const float* row = corr + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
-    for (int lx = -span; lx <= span; ++lx)
-      if (row[lx < 0 ? W + lx : lx] == best) {
-        *by = ly;
-        *bx = lx;
-        return best;
-      }
-  }
+  if (!found) return best;
+  const int span = span_of[best_row + ly_max];
+  const float* row = corr + static_cast<size_t>(best_row < 0 ? best_row + H : best_row) * W;
+  for (int lx = -span; lx <= span; ++lx)
+    if (row[lx < 0 ? W + lx : lx] == best) {
+      *by = best_row;
+      *bx = lx;
+      break;
+    }
   return best;
 }
 

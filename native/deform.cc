@@ -280,7 +280,7 @@ __attribute__((target("avx2,fma"))) void RowAvx2(const RowJob& j) {
     const __m256 steps = _mm256_set1_ps(static_cast<float>(kSteps));
     const __m256i last = _mm256_set1_epi32(kSteps - 1);
     alignas(32) int kx[8], ky[8], off[8];
-    alignas(32) float fx[8], fy[8], wys[8];
+    alignas(32) float fx[8], fy[8];
     for (; x + 8 <= j.nx; x += 8) {
       const __m256 sx = _mm256_loadu_ps(j.sx + x), sy = _mm256_loadu_ps(j.sy + x);
       const __m256 flx = _mm256_floor_ps(sx), fly = _mm256_floor_ps(sy);
@@ -305,13 +305,14 @@ __attribute__((target("avx2,fma"))) void RowAvx2(const RowJob& j) {
       __m256 r[8];
       for (int q = 0; q < 8; ++q) {
         const __m256 wx = _mm256_fmadd_ps(_mm256_set1_ps(fx[q]), _mm256_load_ps(table.dw[kx[q]]), _mm256_load_ps(table.w[kx[q]]));
-        _mm256_store_ps(wys, _mm256_fmadd_ps(_mm256_set1_ps(fy[q]), _mm256_load_ps(table.dw[ky[q]]), _mm256_load_ps(table.w[ky[q]])));
+        const __m256 wy = _mm256_fmadd_ps(_mm256_set1_ps(fy[q]), _mm256_load_ps(table.dw[ky[q]]), _mm256_load_ps(table.w[ky[q]]));
         const float* p = j.coef + off[q];
-        __m256 acc0 = _mm256_mul_ps(_mm256_broadcast_ss(&wys[0]), _mm256_loadu_ps(p));
-        __m256 acc1 = _mm256_mul_ps(_mm256_broadcast_ss(&wys[1]), _mm256_loadu_ps(p + j.nx));
+        // Each row's weight spread over the lanes by a permute (the load ports are busy).
+        __m256 acc0 = _mm256_mul_ps(_mm256_permutevar8x32_ps(wy, _mm256_set1_epi32(0)), _mm256_loadu_ps(p));
+        __m256 acc1 = _mm256_mul_ps(_mm256_permutevar8x32_ps(wy, _mm256_set1_epi32(1)), _mm256_loadu_ps(p + j.nx));
         for (int b = 2; b < S::kTaps; b += 2) {
-          acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(&wys[b]), _mm256_loadu_ps(p + static_cast<size_t>(b) * j.nx), acc0);
-          acc1 = _mm256_fmadd_ps(_mm256_broadcast_ss(&wys[b + 1]), _mm256_loadu_ps(p + static_cast<size_t>(b + 1) * j.nx), acc1);
+          acc0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(wy, _mm256_set1_epi32(b)), _mm256_loadu_ps(p + static_cast<size_t>(b) * j.nx), acc0);
+          acc1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(wy, _mm256_set1_epi32(b + 1)), _mm256_loadu_ps(p + static_cast<size_t>(b + 1) * j.nx), acc1);
         }
         r[q] = _mm256_mul_ps(_mm256_add_ps(acc0, acc1), wx);
       }

@@ -312,9 +312,14 @@ export class WorkPIV {
       xs[j * nx + i] = grid.xs[i];
       ys[j * nx + i] = grid.ys[j];
     }
+    if (pass.deform && prev && this.smoothPredictor) {
+      // Deform with a smoothed predictor, and measure the residual against that same field.
+      const [pny, pnx] = [prev.grid.ys.length, prev.grid.xs.length];
+      prev = { grid: prev.grid, dx: smooth3(prev.dx, pny, pnx), dy: smooth3(prev.dy, pny, pnx) };
+    }
     // Displacement predicted by the previous pass at the new window centres.
-    let predX = prev ? interpGrid(prev.grid.xs, prev.grid.ys, prev.dx, xs, ys) : undefined;
-    let predY = prev ? interpGrid(prev.grid.xs, prev.grid.ys, prev.dy, xs, ys) : undefined;
+    const predX = prev ? interpGrid(prev.grid.xs, prev.grid.ys, prev.dx, xs, ys) : undefined;
+    const predY = prev ? interpGrid(prev.grid.xs, prev.grid.ys, prev.dy, xs, ys) : undefined;
     const starts0 = new Int32Array(2 * n);
     const starts1 = new Int32Array(2 * n);
     const [h0, w0] = pass.shape0;
@@ -322,13 +327,6 @@ export class WorkPIV {
     const padY = Math.floor((h1 - h0) / 2);
     const padX = Math.floor((w1 - w0) / 2);
     let images = { im0: pair.im0, im1: pair.im1 };
-    if (pass.deform && prev && this.smoothPredictor) {
-      // Deform with a smoothed predictor, and measure the residual against that same field.
-      const [pny, pnx] = [prev.grid.ys.length, prev.grid.xs.length];
-      prev = { grid: prev.grid, dx: smooth3(prev.dx, pny, pnx), dy: smooth3(prev.dy, pny, pnx) };
-      predX = interpGrid(prev.grid.xs, prev.grid.ys, prev.dx, xs, ys);
-      predY = interpGrid(prev.grid.xs, prev.grid.ys, prev.dy, xs, ys);
-    }
     if (pass.deform && prev) {
       // Both images deformed half-way each: windows stay centred on the grid and the
       // correlation measures what the previous field did not explain.
