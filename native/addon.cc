@@ -188,6 +188,15 @@ Napi::Value CorrelatePass(const Napi::CallbackInfo& info) {
 }
 
 
+// An optional output array of `n` floats given by the caller (reused buffers), else a new one.
+Napi::Float32Array OutputArray(Napi::Object args, const char* name, size_t n) {
+  Napi::Value v = args.Get(name);
+  if (v.IsUndefined() || v.IsNull()) return Napi::Float32Array::New(args.Env(), n);
+  Napi::Float32Array a = GetTyped<Napi::Float32Array>(args, name, napi_float32_array, "Float32Array");
+  if (a.ElementLength() != n) ThrowArg(args.Env(), name, "height*width = " + std::to_string(n) + " elements");
+  return a;
+}
+
 int GetSplineDegree(Napi::Object o) {
   const double d = GetNumber(o, "degree", true, 5);
   if (!fi::ValidSplineDegree(static_cast<int>(d)) || d != static_cast<int>(d)) ThrowArg(o.Env(), "degree", "5 or 7");
@@ -224,7 +233,10 @@ class SplineWorker : public PromiseWorker {
     src_[1] = im1.Data();
     Napi::Object result = Napi::Object::New(env);
     for (int k = 0; k < 2; ++k) {
-      Napi::Float32Array coef = Napi::Float32Array::New(env, npix);
+      Napi::Float32Array coef = OutputArray(args, k == 0 ? "coef0" : "coef1", npix);
+      // In place (coef0 is im0) is allowed; crossing (coef0 is im1) or sharing is not.
+      if (coef.Data() == src_[1 - k] || (k == 1 && coef.Data() == dst_[0]))
+        ThrowArg(env, k == 0 ? "coef0" : "coef1", "its own array or its image's (in place), not the other one's");
       dst_[k] = coef.Data();
       result.Set(k == 0 ? "coef0" : "coef1", coef);
     }
@@ -238,7 +250,7 @@ class SplineWorker : public PromiseWorker {
   void Execute() override {
     const size_t npix = static_cast<size_t>(ny_) * nx_;
     ForBoth(threads_, [&](int k) {
-      std::copy(src_[k], src_[k] + npix, dst_[k]);
+      if (dst_[k] != src_[k]) std::copy(src_[k], src_[k] + npix, dst_[k]);
       masked_[k] = fi::FillInvalid(dst_[k], npix, &valid_[k]);
       fi::BSplinePrefilter(dst_[k], ny_, nx_, degree_);
     });
@@ -331,10 +343,14 @@ class DeformWorker : public PromiseWorker {
     base_.gy = static_cast<int>(ys.ElementLength());
     base_.dx = dx.Data();
     base_.dy = dy.Data();
-    Napi::Float32Array out0 = Napi::Float32Array::New(env, npix);
-    Napi::Float32Array out1 = Napi::Float32Array::New(env, npix);
+    Napi::Float32Array out0 = OutputArray(args, "out0", npix);
+    Napi::Float32Array out1 = OutputArray(args, "out1", npix);
     dst_[0] = out0.Data();
     dst_[1] = out1.Data();
+    for (int k = 0; k < 2; ++k)
+      for (const float* in : {src_[0], src_[1], coef_[0], coef_[1]})
+        if (in && in == dst_[k]) ThrowArg(env, k == 0 ? "out0" : "out1", "an array other than the inputs");
+    if (dst_[0] == dst_[1]) ThrowArg(env, "out1", "an array other than out0");
     Napi::Object result = Napi::Object::New(env);
     result.Set("im0", out0);
     result.Set("im1", out1);
@@ -490,6 +506,20 @@ Napi::Value LimitMallocArenas(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// mallopt(M_MMAP_THRESHOLD, bytes) on glibc: blocks this large come from mmap and go back to
+// the system when freed. Also stops glibc's dynamic threshold, which otherwise grows after
+// the first big frees and keeps later image-sized blocks in the heap for good.
+Napi::Value SetMallocMmapThreshold(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) ThrowArg(env, "bytes", "a number");
+#if defined(__GLIBC__)
+  const int bytes = std::max(4096, std::min(32 << 20, info[0].As<Napi::Number>().Int32Value()));
+  return Napi::Boolean::New(env, mallopt(M_MMAP_THRESHOLD, bytes) == 1);
+#else
+  return Napi::Boolean::New(env, false);
+#endif
+}
+
 Napi::Value PathArgCall(const Napi::CallbackInfo& info, bool (*fn)(const std::string&)) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) ThrowArg(env, "path", "a string");
@@ -505,6 +535,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("timeFftOnly", Napi::Function::New(env, TimeFftOnly));
   exports.Set("setPlannerEffort", Napi::Function::New(env, SetPlannerEffort));
   exports.Set("limitMallocArenas", Napi::Function::New(env, LimitMallocArenas));
+  exports.Set("setMallocMmapThreshold", Napi::Function::New(env, SetMallocMmapThreshold));
   exports.Set("getPlannerEffort", Napi::Function::New(env, [](const Napi::CallbackInfo& i) {
     return Napi::String::New(i.Env(), fi::GetPlannerEffort());
   }));

@@ -10,24 +10,61 @@ import { mkdir, mkdtemp, rm, copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { withMallocTuning } from '../executors/malloc_env.js';
 
 const { values } = parseArgs({
   options: {
     size: { type: 'string', default: '2048' },
     pairs: { type: 'string', default: '4' },
     bits: { type: 'string', default: '16' },
+    child: { type: 'string' },
   },
 });
 const size = Number(values.size);
 const pairs = Number(values.pairs);
 const bits = Number(values.bits) === 8 ? 8 : 16;
 
+const MiB = 1024 * 1024;
+
+/** In the child: the series in `dir`, with resident memory sampled during the run. */
+async function measure(dir: string): Promise<void> {
+  const { runPiv } = await import('../cli/piv.js');
+  const samples: number[] = [];
+  const before = process.memoryUsage.rss();
+  let top = process.memoryUsage();
+  const timer = setInterval(() => {
+    const m = process.memoryUsage();
+    samples.push(m.rss);
+    if (m.rss > top.rss) top = m;
+  }, 50);
+  const t0 = performance.now();
+  let code: number;
+  try {
+    code = await runPiv({ path: join(dir, 'series'), output: join(dir, 'out'), how: 'recompute', executor: 'auto', workers: 1,
+      quiet: true, set: ['piv0.shape_crop_im0=64', 'multipass.number=3'] });
+  } finally {
+    clearInterval(timer);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  if (code !== 0) throw new Error(`runPiv exited with ${code}`);
+  // Growth: the highest RSS of the last tenth of the run against that of its second tenth
+  // (the first tenth includes start-up: plans, code, caches).
+  const tenth = Math.max(1, Math.floor(samples.length / 10));
+  const maxOf = (xs: number[]) => (xs.length ? Math.max(...xs) : Number.NaN);
+  process.stdout.write(JSON.stringify({ seconds, before, peak: process.resourceUsage().maxRSS * 1024, top,
+    early: maxOf(samples.slice(tenth, 2 * tenth)), late: maxOf(samples.slice(samples.length - tenth)) }));
+}
+
+if (values.child) {
+  await measure(values.child);
+  process.exit(0);
+}
+
 const { writeImage } = await import('../io/images.js');
 const { makeField } = await import('../works/synth/fields.js');
 const { renderPair } = await import('../works/synth/particles.js');
-const { runPiv } = await import('../cli/piv.js');
-
-const MiB = 1024 * 1024;
 const dir = await mkdtemp(join(tmpdir(), 'fluidimage-bench-mem-'));
 try {
   const images = join(dir, 'images');
@@ -47,35 +84,22 @@ try {
     await copyFile(a, `${base}a.png`);
     await copyFile(b, `${base}b.png`);
   }
-  // Resident memory sampled while the series runs (the event loop turns between pairs).
-  const samples: number[] = [];
-  const before = process.memoryUsage.rss();
-  const timer = setInterval(() => samples.push(process.memoryUsage.rss()), 50);
-  const t0 = performance.now();
-  const write = process.stdout.write;
-  process.stdout.write = (() => true) as typeof process.stdout.write;
-  let code: number;
-  try {
-    code = await runPiv({ path: series, output: join(dir, 'out'), how: 'recompute', executor: 'auto', workers: 1, quiet: true,
-      set: ['piv0.shape_crop_im0=64', 'multipass.number=3'] });
-  } finally {
-    process.stdout.write = write;
-    clearInterval(timer);
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  if (code !== 0) throw new Error(`runPiv exited with ${code}`);
-  const peak = process.resourceUsage().maxRSS * 1024;
-  // Growth: the highest RSS of the last tenth of the run against that of its second tenth
-  // (the first tenth includes start-up: plans, code, caches).
-  const tenth = Math.max(1, Math.floor(samples.length / 10));
-  const maxOf = (xs: number[]) => (xs.length ? Math.max(...xs) : Number.NaN);
-  const early = maxOf(samples.slice(tenth, 2 * tenth));
-  const late = maxOf(samples.slice(samples.length - tenth));
-  console.log(`one worker, ${pairs} pairs of ${size}x${size} ${bits}-bit PNG, 64-32-16 px: ${(pairs / seconds).toFixed(2)} pairs/s`);
-  console.log(`  RSS before ${(before / MiB).toFixed(0)} MiB, peak ${(peak / MiB).toFixed(0)} MiB; ` +
-    `highest in the 2nd tenth ${(early / MiB).toFixed(0)} MiB, in the last tenth ${(late / MiB).toFixed(0)} MiB`);
-  console.log(JSON.stringify({ size, bits, pairs, seconds: Number(seconds.toFixed(2)), rssBeforeMiB: Math.round(before / MiB),
-    peakMiB: Math.round(peak / MiB), earlyMiB: Math.round(early / MiB), lateMiB: Math.round(late / MiB) }));
+  // The run in a fresh process (what one worker or MPI rank is), without this one's garbage,
+  // with the allocator's settings that `fluidimage piv` gives itself.
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', dir], {
+    encoding: 'utf8', env: { ...withMallocTuning(process.env), UV_THREADPOOL_SIZE: '4' }, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (r.status !== 0) throw new Error(`the measuring process exited with ${r.status}`);
+  const m = JSON.parse(r.stdout.slice(r.stdout.indexOf('{"seconds"'))) as { seconds: number; before: number; peak: number; early: number; late: number;
+    top: { rss: number; heapUsed: number; external: number; arrayBuffers: number } };
+  const mib = (x: number) => Math.round(x / MiB);
+  console.log(`one worker, ${pairs} pairs of ${size}x${size} ${bits}-bit PNG, 64-32-16 px, HDF5 written: ${(pairs / m.seconds).toFixed(2)} pairs/s`);
+  console.log(`  RSS at start ${mib(m.before)} MiB, peak ${mib(m.peak)} MiB; ` +
+    `highest in the 2nd tenth of the run ${mib(m.early)} MiB, in the last tenth ${mib(m.late)} MiB`);
+  console.log(`  at the highest sample: JS heap ${mib(m.top.heapUsed)} MiB, typed arrays ${mib(m.top.arrayBuffers)} MiB, ` +
+    `other native ${mib(m.top.rss - m.top.heapUsed - m.top.arrayBuffers)} MiB`);
+  console.log(JSON.stringify({ size, bits, pairs, seconds: Number(m.seconds.toFixed(2)), rssStartMiB: mib(m.before),
+    peakMiB: mib(m.peak), earlyMiB: mib(m.early), lateMiB: mib(m.late) }));
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

@@ -8,7 +8,9 @@
  *    lower bound of the same windows and its GFlop/s; the RMS error against the known
  *    displacement; the share of each stage; decoding the PNGs and writing the HDF5 file;
  *  - end to end: `runPiv` on 8 PNG pairs of 512x512 (reading, PIV, HDF5 writing), with
- *    the default local executor and with --workers 1.
+ *    the default local executor and with --workers 1;
+ *  - memory of one worker (scripts/bench-memory.ts, a process per measurement): peak
+ *    resident memory over 8 pairs of 2048x2048 16-bit, and its growth over 1,000 pairs.
  *
  * A readable table, then one line of JSON with all the figures.
  */
@@ -108,7 +110,10 @@ interface CaseFigures {
   threadsInPair: number;
   fftOnly: number;
   ratio: number;
-  /** FFT flops per pair (3 real FFTs of N points per window, 5/2 N log2 N each). */
+  /**
+   * FFT flops per pair of the transforms done: per window 1.5 complex FFTs of N points (two
+   * real windows in one forward transform, two correlations in one inverse), 5 N log2 N each.
+   */
   flops: number;
   gflops: number;
   rms: number;
@@ -140,7 +145,7 @@ async function benchCase(tree: ParamTree, pair: PairImages, bitDepth: 8 | 16): P
   // FFT-only lower bound of the same windows (synchronous, one thread): median of 3.
   const fftOnly = median([0, 1, 2].map(() =>
     shapes.reduce((s, [h, w], k) => s + native().timeFftOnly(h, w, vectors[k]), 0)));
-  const flops = shapes.reduce((s, [h, w], k) => s + vectors[k] * 3 * 2.5 * h * w * Math.log2(h * w), 0);
+  const flops = shapes.reduce((s, [h, w], k) => s + vectors[k] * 1.5 * 5 * h * w * Math.log2(h * w), 0);
   return {
     windows: shapes.map(([h, w]) => (h === w ? `${h}` : `${h}x${w}`)).join('-'),
     vectors, oneWorker, allWorkers, threadsInPair, fftOnly,
@@ -216,14 +221,22 @@ const cpuModel = (): string => {
   return cpus()[0]?.model ?? 'unknown';
 };
 
+/** The MPI library the addon was built with (first line), or why there is none. */
+function mpiLibrary(): string {
+  if (!native().mpiAvailable()) return 'none (built without MPI)';
+  return native().mpiLibraryVersion().split('\n')[0].split(',')[0].trim();
+}
+
 const base = params({});
 native().setPlannerEffort((base.compute as ParamTree).fftw_planner as 'estimate' | 'measure' | 'patient');
 const machine = {
   cpu: cpuModel(), cores: cpus().length, workers: WORKERS, node: process.version,
   fftw: native().fftwVersion, planner: native().getPlannerEffort(), uvThreadpool: Number(process.env.UV_THREADPOOL_SIZE),
+  simd: native().deformKernel, mpi: mpiLibrary(),
 };
 console.log(`machine  ${machine.cpu}, ${machine.cores} cores (N = ${WORKERS} workers), libuv pool ${machine.uvThreadpool}`);
-console.log(`software Node ${machine.node}, ${machine.fftw}, planner ${machine.planner}\n`);
+console.log(`software Node ${machine.node}, ${machine.fftw}, planner ${machine.planner}, MPI ${machine.mpi}, ` +
+  `resampling kernel ${machine.simd}\n`);
 
 // One pair, converted to float32 once, outside the timings.
 const shape: [number, number] = [SIZE, SIZE];
@@ -278,6 +291,24 @@ console.log(table([
   ['local, --workers 1', e2e.oneWorker.toFixed(2)],
 ]));
 
+// One worker's memory, each measurement in a process of its own.
+interface MemoryFigures { seconds: number; rssStartMiB: number; peakMiB: number; earlyMiB: number; lateMiB: number }
+function memoryRun(args: string[]): MemoryFigures {
+  const r = spawnSync(process.execPath, [fileURLToPath(new URL('./bench-memory.js', import.meta.url)), ...args],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`bench-memory ${args.join(' ')} exited with ${r.status}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as MemoryFigures;
+}
+const memBig = memoryRun(['--size', '2048', '--bits', '16', '--pairs', '8']);
+const memLong = memoryRun(['--size', '256', '--bits', '8', '--pairs', '1000']);
+console.log('\nMemory of one worker (a process running `fluidimage piv --workers 1`: decode, 64-32-16 px PIV, HDF5 write)');
+console.log(table([
+  ['series', 'RSS at start', 'peak RSS', '2nd tenth', 'last tenth', 'pairs/s'],
+  ['8 pairs 2048x2048 16-bit', `${memBig.rssStartMiB} MiB`, `${memBig.peakMiB} MiB`, `${memBig.earlyMiB} MiB`, `${memBig.lateMiB} MiB`, (8 / memBig.seconds).toFixed(2)],
+  ['1000 pairs 256x256 8-bit', `${memLong.rssStartMiB} MiB`, `${memLong.peakMiB} MiB`, `${memLong.earlyMiB} MiB`, `${memLong.lateMiB} MiB`, (1000 / memLong.seconds).toFixed(1)],
+]));
+console.log('  (2nd / last tenth: highest resident memory in that part of the run; no growth means last <= 2nd)');
+
 // Peak resident memory of this process (all the runs above, N pairs at once at most).
 const peakMiB = process.resourceUsage().maxRSS / 1024;
 console.log(`\npeak memory of the process: ${peakMiB.toFixed(0)} MiB (${WORKERS} pair(s) of ${SIZE}x${SIZE} in flight at most)`);
@@ -287,4 +318,5 @@ const round = (c: CaseFigures) => Object.fromEntries(Object.entries(c).map(([k, 
 console.log(JSON.stringify({
   machine, imageSize: SIZE, cases: { a: round(cases.a), b: round(cases.b), c2048x16: round(big) }, peakMemoryMiB: Math.round(peakMiB),
   endToEnd: { size: E2E_SIZE, pairs: E2E_PAIRS, pairsPerSecond: { allWorkers: sig(e2e.allWorkers), oneWorker: sig(e2e.oneWorker) } },
+  memoryOneWorker: { big2048x16: memBig, long1000x256: memLong },
 }));

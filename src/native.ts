@@ -85,8 +85,12 @@ interface DeformGrid {
   dy: Float32Array;
 }
 
-/** The images as pixels (prefiltered in the call) or as coefficients from `splinePair`. */
-export type DeformArgs = DeformGrid & ({ im0: Float32Array; im1: Float32Array; degree?: SplineDegree } | { spline: SplineImages });
+/**
+ * The images as pixels (prefiltered in the call) or as coefficients from `splinePair`;
+ * `out0`/`out1`: arrays to fill (reused buffers; new ones when absent).
+ */
+export type DeformArgs = DeformGrid & { out0?: Float32Array; out1?: Float32Array }
+  & ({ im0: Float32Array; im1: Float32Array; degree?: SplineDegree } | { spline: SplineImages });
 
 // ---- MPI (native/mpi.cc): types of the raw binding; src/mpi/comm.ts is the API ----------
 
@@ -168,8 +172,9 @@ export interface NativeCore {
    */
   deformPair(args: DeformArgs, threads?: number): Promise<{ im0: Float32Array; im1: Float32Array }>;
   /** B-spline coefficients of a pair, for several `deformPair` calls (degree 5 by default). */
-  splinePair(args: { im0: Float32Array; im1: Float32Array; height: number; width: number; degree?: SplineDegree },
-    threads?: number): Promise<SplineImages>;
+  splinePair(args: { im0: Float32Array; im1: Float32Array; height: number; width: number; degree?: SplineDegree;
+    /** Arrays to fill (reused buffers); new ones when absent. */
+    coef0?: Float32Array; coef1?: Float32Array }, threads?: number): Promise<SplineImages>;
   /** Resampling kernel in use: "avx2" or "generic" (FLUIDIMAGE_SIMD=generic forces it). */
   deformKernel: 'avx2' | 'generic';
   /** Thin-plate-spline smoothing with subdomains; `threads` solves boxes in parallel. */
@@ -179,6 +184,8 @@ export interface NativeCore {
   setPlannerEffort(effort: 'estimate' | 'measure' | 'patient'): void;
   /** mallopt(M_ARENA_MAX, n) on glibc (false elsewhere): fewer arenas, less memory per rank. */
   limitMallocArenas(arenas: number): boolean;
+  /** mallopt(M_MMAP_THRESHOLD, bytes) on glibc (false elsewhere): big blocks go back to the system when freed. */
+  setMallocMmapThreshold(bytes: number): boolean;
   getPlannerEffort(): string;
   planCount(): number;
   importWisdom(path: string): boolean;

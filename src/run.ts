@@ -6,10 +6,11 @@
  * read from UV_THREADPOOL_SIZE once, when the pool starts; under ES modules the loader
  * has started it (4 threads) before this file runs. When more threads are needed, the
  * program re-executes itself once with the variable set (forwarding signals and the
- * exit status).
+ * exit status), and so it does to tune glibc's allocator (executors/malloc_env.ts).
  */
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
+import { mallocTuningMissing, withMallocTuning } from './executors/malloc_env.js';
 import { catchEarlySignals } from './executors/stop.js';
 
 catchEarlySignals();
@@ -29,21 +30,23 @@ const DEFAULT_POOL = 4;
 async function start(): Promise<number> {
   const args = process.argv.slice(2);
   const launchedByMpi = ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_RANK', 'SLURM_STEP_ID'].some((k) => process.env[k] !== undefined);
-  if (!process.env.UV_THREADPOOL_SIZE && !launchedByMpi && ['piv', 'bos', 'preproc', 'mean-image', 'im2im'].includes(args[0])) {
+  if (!launchedByMpi && ['piv', 'bos', 'preproc', 'mean-image', 'im2im'].includes(args[0])) {
     // One slot per pair in flight plus room for file IO and image decoding.
-    const wanted = Math.max(DEFAULT_POOL, (workersFromArgv(args) ?? availableParallelism()) + 2);
-    if (wanted > DEFAULT_POOL) return reexec(wanted);
+    const wanted = process.env.UV_THREADPOOL_SIZE ? undefined : Math.max(DEFAULT_POOL, (workersFromArgv(args) ?? availableParallelism()) + 2);
+    if ((wanted !== undefined && wanted > DEFAULT_POOL) || mallocTuningMissing()) return reexec(wanted);
   }
   const { main } = await import('./cli/main.js');
   return main(args);
 }
 
-/** Runs this program again with UV_THREADPOOL_SIZE set; resolves to its exit status. */
-function reexec(poolSize: number): Promise<number> {
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, UV_THREADPOOL_SIZE: String(poolSize) },
-  });
+/**
+ * Runs this program again with UV_THREADPOOL_SIZE (when given) and the allocator's tuning
+ * (executors/malloc_env.ts) set; resolves to its exit status.
+ */
+function reexec(poolSize: number | undefined): Promise<number> {
+  const env = withMallocTuning(process.env);
+  if (poolSize !== undefined) env.UV_THREADPOOL_SIZE = String(poolSize);
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env });
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGHUP'];
   const forward = (s: NodeJS.Signals) => child.kill(s);
   for (const s of signals) process.on(s, forward);

@@ -20,6 +20,7 @@ import type { ParamTree } from '../works/piv/types.js';
 import { PROGRAM, VERSION } from '../version.js';
 import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, resolveParams, type ParamOptions } from './common.js';
 import { installStopSignals, StopRequest } from '../executors/stop.js';
+import { MALLOC_TUNING } from '../executors/malloc_env.js';
 import { OutputLock } from '../report/lock.js';
 
 export interface RunOptions extends ParamOptions {
@@ -98,6 +99,10 @@ async function runWith<I, D, R>(spec: TopologySpec<I, D, R>, o: RunOptions, stop
   // libvips threads per image: pairs already run in parallel, one thread each avoids oversubscription.
   sharp.concurrency(1);
   sharp.cache(false);
+  // The allocator's tuning (executors/malloc_env.ts), where the process started without it
+  // (under mpirun, or run from a script): later than from the environment, better than never.
+  if (process.env.MALLOC_MMAP_THRESHOLD_ === undefined) native().setMallocMmapThreshold(Number(MALLOC_TUNING.MALLOC_MMAP_THRESHOLD_));
+  if (executor !== 'mpi' && process.env.MALLOC_ARENA_MAX === undefined) native().limitMallocArenas(Number(MALLOC_TUNING.MALLOC_ARENA_MAX));
   const status = executor === 'mpi' ? await runMpiRanks(spec, params, o, stop, logs) : await runLocal(spec, params, o, executor, stop, logs);
   if (wisdom) native().exportWisdom(wisdom);
   return status;

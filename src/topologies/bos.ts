@@ -46,7 +46,7 @@ export function bosJob(work: WorkPIV, reference: string, outputDir: string, post
       throw new Error(`the image ${item.names[0]} is ${b.width}x${b.height} but the reference is ${a.width}x${a.height}`);
     }
     return {
-      im0: toFloat32(a), im1: toFloat32(b), height: a.height, width: a.width,
+      im0: toFloat32(a), im1: toFloat32(b), height: a.height, width: a.width, owned: true,
       names: [reference.split('/').pop()!, item.names[0]], paths: [reference, item.paths[0]],
     };
   };

@@ -55,7 +55,8 @@ export async function pairFilter(params: ParamTree): Promise<((pair: PairImages)
       f({ data: pair.im1, width: pair.width, height: pair.height }, pair.names[1]),
     ]);
     if (a.width !== b.width || a.height !== b.height) throw new Error('preproc.im2im returned images of different sizes for one pair');
-    return { ...pair, im0: a.data, im1: b.data, width: a.width, height: a.height };
+    // The filter's arrays may be shared with anything (a cached background): not ours to overwrite.
+    return { ...pair, im0: a.data, im1: b.data, width: a.width, height: a.height, owned: false };
   };
 }
 
@@ -75,7 +76,7 @@ export async function readPair(item: PivItem): Promise<PairImages> {
       `${item.names[1]} is ${b.width}x${b.height}`);
   }
   return {
-    im0: toFloat32(a), im1: toFloat32(b), height: a.height, width: a.width,
+    im0: toFloat32(a), im1: toFloat32(b), height: a.height, width: a.width, owned: true,
     names: [item.names[0], item.names[1]], paths: [item.paths[0], item.paths[1]],
   };
 }

@@ -18,6 +18,22 @@ export interface PairImages {
   width: number;
   names: [string, string];
   paths: [string, string];
+  /**
+   * The arrays belong to this computation alone (read for it, shared with nothing): the
+   * work may overwrite them (spline coefficients in place, one image pair less in memory).
+   */
+  owned?: boolean;
+}
+
+/** Full-size buffers of one pair's computation, reused by the next pair (no garbage per pass). */
+interface Scratch {
+  size: number;
+  /** Spline coefficients, when the images cannot take them in place. */
+  coef0?: Float32Array;
+  coef1?: Float32Array;
+  /** Deformed images. */
+  out0: Float32Array;
+  out1: Float32Array;
 }
 
 /** A static mask: non-zero where there is flow, zero where pixels must be ignored. */
@@ -40,7 +56,7 @@ function applyMask(pair: PairImages, mask: ImageMask): PairImages {
   for (let i = 0; i < im0.length; i++) {
     if (mask.data[i] === 0) im0[i] = im1[i] = Number.NaN;
   }
-  return { ...pair, im0, im1 };
+  return { ...pair, im0, im1, owned: true };
 }
 
 interface PassConfig {
@@ -104,6 +120,8 @@ export class WorkPIV {
   private readonly splineDegree: SplineDegree;
   /** Time per stage over all calls of this work (correlation, deformation, TPS, validation; the rest is JS glue). */
   readonly stages: StageSeconds = { correlation: 0, deformation: 0, tps: 0, validation: 0, total: 0 };
+  /** Buffers of finished pairs, for the next ones (at most one set per pair computed at once). */
+  private readonly spare: Scratch[] = [];
   private readonly useTps: boolean | string;
   private readonly tpsParams: { subdomSize: number; smoothingCoef: number; threshold: number };
   private readonly strcrop: string | null;
@@ -203,22 +221,26 @@ export class WorkPIV {
     const results: PassResult[] = [];
     let prev: { grid: Grid; dx: Float32Array; dy: Float32Array } | undefined;
     // Spline coefficients of the pair: computed at the first deformation, reused by the next.
-    const splines: { value?: SplineImages } = {};
-    for (const [k, pass] of this.passes.entries()) {
-      const grid = makeGrid(region, pass.shape0, this.overlap);
-      const r = await this.onePass(pair, pass, grid, prev, splines);
-      results.push(r.result);
-      prev = { grid, dx: r.filledDx, dy: r.filledDy };
-      const isLast = k === this.passes.length - 1;
-      // Thin-plate splines: for the predictor of the next pass (use_tps true), for the
-      // final field (true or "last"). The smoothed field replaces the filled one.
-      if (this.useTps === true || (this.useTps === 'last' && isLast)) {
-        const smooth = await this.timed('tps', () => this.tps(r.result, grid));
-        if (smooth) {
-          prev = { grid, dx: smooth.gridDx, dy: smooth.gridDy };
-          if (isLast) r.result.extra = { ...r.result.extra, ...smooth.stored };
+    const splines: { value?: SplineImages; scratch?: Scratch } = {};
+    try {
+      for (const [k, pass] of this.passes.entries()) {
+        const grid = makeGrid(region, pass.shape0, this.overlap);
+        const r = await this.onePass(pair, pass, grid, prev, splines);
+        results.push(r.result);
+        prev = { grid, dx: r.filledDx, dy: r.filledDy };
+        const isLast = k === this.passes.length - 1;
+        // Thin-plate splines: for the predictor of the next pass (use_tps true), for the
+        // final field (true or "last"). The smoothed field replaces the filled one.
+        if (this.useTps === true || (this.useTps === 'last' && isLast)) {
+          const smooth = await this.timed('tps', () => this.tps(r.result, grid));
+          if (smooth) {
+            prev = { grid, dx: smooth.gridDx, dy: smooth.gridDy };
+            if (isLast) r.result.extra = { ...r.result.extra, ...smooth.stored };
+          }
         }
       }
+    } finally {
+      if (splines.scratch) this.spare.push(splines.scratch);
     }
     const last = results[results.length - 1];
     const lastGrid = prev!.grid;
@@ -301,8 +323,17 @@ export class WorkPIV {
     };
   }
 
+  /** A set of buffers for `npix` pixels: a spare one of that size, or new ones. */
+  private takeScratch(npix: number): Scratch {
+    const i = this.spare.findIndex((s) => s.size === npix);
+    if (i >= 0) return this.spare.splice(i, 1)[0];
+    // Sizes changed (another image size): the old buffers go.
+    if (this.spare.length > 0 && this.spare.every((s) => s.size !== npix)) this.spare.length = 0;
+    return { size: npix, out0: new Float32Array(npix), out1: new Float32Array(npix) };
+  }
+
   private async onePass(pair: PairImages, pass: PassConfig, grid: Grid,
-    prev: { grid: Grid; dx: Float32Array; dy: Float32Array } | undefined, splines: { value?: SplineImages }) {
+    prev: { grid: Grid; dx: Float32Array; dy: Float32Array } | undefined, splines: { value?: SplineImages; scratch?: Scratch }) {
     const ny = grid.ys.length;
     const nx = grid.xs.length;
     const n = ny * nx;
@@ -332,11 +363,19 @@ export class WorkPIV {
       // correlation measures what the previous field did not explain.
       const field = prev;
       images = await this.timed('deformation', async () => {
-        splines.value ??= await native().splinePair({
-          im0: pair.im0, im1: pair.im1, height: pair.height, width: pair.width, degree: this.splineDegree,
-        }, this.threads);
+        const npix = pair.height * pair.width;
+        const scratch = splines.scratch ??= this.takeScratch(npix);
+        if (!splines.value) {
+          // Images that are ours take their coefficients in place (they are not read again:
+          // later passes correlate deformed images).
+          const coef0 = pair.owned ? pair.im0 : (scratch.coef0 ??= new Float32Array(npix));
+          const coef1 = pair.owned ? pair.im1 : (scratch.coef1 ??= new Float32Array(npix));
+          splines.value = await native().splinePair({
+            im0: pair.im0, im1: pair.im1, height: pair.height, width: pair.width, degree: this.splineDegree, coef0, coef1,
+          }, this.threads);
+        }
         return native().deformPair({
-          spline: splines.value, height: pair.height, width: pair.width,
+          spline: splines.value, height: pair.height, width: pair.width, out0: scratch.out0, out1: scratch.out1,
           xs: Float32Array.from(field.grid.xs), ys: Float32Array.from(field.grid.ys), dx: field.dx, dy: field.dy,
         }, this.threads);
       });
