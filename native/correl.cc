@@ -97,6 +97,72 @@ inline double Overlap1D(int o0, int n0, int o1, int n1, int l) {
   return std::max(0, hi - lo);
 }
 
+// 1 where the window's pixel is inside the image and not NaN, 0 elsewhere (box layout of
+// LoadWindow): for windows with missing pixels (image borders of deformed images, masks).
+void ValidMask(const float* im, int ny, int nx, int r0, int c0, int h, int w, float* mask, int H, int W, int oy, int ox) {
+  std::memset(mask, 0, sizeof(float) * static_cast<size_t>(H) * W);
+  const int ra = std::max(r0, 0), rb = std::min(r0 + h, ny);
+  const int ca = std::max(c0, 0), cb = std::min(c0 + w, nx);
+  for (int r = ra; r < rb; ++r) {
+    const float* src = im + static_cast<size_t>(r) * nx;
+    float* dst = mask + static_cast<size_t>(r - r0 + oy) * W + (ox - c0);
+    for (int c = ca; c < cb; ++c) dst[c] = src[c] == src[c] ? 1.f : 0.f;
+  }
+}
+
+// The window again, with the pixels where `mask` is 0 left out too (mean, energy and box as
+// LoadWindow). Returns the energy; -1 if no pixel is left.
+double LoadWindowMasked(const float* im, int ny, int nx, int r0, int c0, int h, int w, const float* mask,
+                        float* box, int H, int W, int oy, int ox) {
+  std::memset(box, 0, sizeof(float) * static_cast<size_t>(H) * W);
+  const int ra = std::max(r0, 0), rb = std::min(r0 + h, ny);
+  const int ca = std::max(c0, 0), cb = std::min(c0 + w, nx);
+  double sum = 0;
+  size_t count = 0;
+  for (int r = ra; r < rb; ++r) {
+    const float* src = im + static_cast<size_t>(r) * nx;
+    const float* m = mask + static_cast<size_t>(r - r0 + oy) * W + (ox - c0);
+    for (int c = ca; c < cb; ++c)
+      if (m[c] != 0 && src[c] == src[c]) {
+        sum += src[c];
+        ++count;
+      }
+  }
+  if (count == 0) return -1.0;
+  const float mean = static_cast<float>(sum / static_cast<double>(count));
+  double energy = 0;
+  for (int r = ra; r < rb; ++r) {
+    const float* src = im + static_cast<size_t>(r) * nx;
+    const float* m = mask + static_cast<size_t>(r - r0 + oy) * W + (ox - c0);
+    float* dst = box + static_cast<size_t>(r - r0 + oy) * W + (ox - c0);
+    for (int c = ca; c < cb; ++c) {
+      const float d = m[c] != 0 && src[c] == src[c] ? src[c] - mean : 0.f;
+      dst[c] = d;
+      energy += static_cast<double>(d) * d;
+    }
+  }
+  return energy;
+}
+
+// Number of pixel pairs (x in window 0, x + l in window 1) both valid: the correct weight
+// of lag l when a window misses pixels (the products of Overlap1D assume full windows, and
+// the wrong weights tilt the correlation peak before the sub-pixel fit).
+FI_CLONES
+double MaskOverlap(const float* m0, const float* m1, int H, int W, int ly, int lx) {
+  const int ya = std::max(0, -ly), yb = std::min(H, H - ly);
+  const int xa = std::max(0, -lx), xb = std::min(W, W - lx);
+  double total = 0;
+  for (int y = ya; y < yb; ++y) {
+    const float* r0 = m0 + static_cast<size_t>(y) * W;
+    const float* r1 = m1 + static_cast<size_t>(y + ly) * W + lx;
+    float row = 0;
+#pragma omp simd reduction(+ : row)
+    for (int x = xa; x < xb; ++x) row += r0[x] * r1[x];
+    total += row;
+  }
+  return total;
+}
+
 // Sub-pixel offset by a weighted centroid of the positive values around the peak.
 bool Centroid(const Map& m, int n, float* sy, float* sx) {
   double s = 0, sxw = 0, syw = 0;
@@ -268,6 +334,8 @@ void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int e
   const Plan2D& plan = GetPlan(H, W);
   const size_t nr = static_cast<size_t>(H) * W;
   AlignedBuf a(nr), b(nr), corr0(nr), corr1(nr);
+  // Validity masks of the windows of each pending slot (filled only for partial windows).
+  AlignedBuf mask0[2] = {AlignedBuf(nr), AlignedBuf(nr)}, mask1[2] = {AlignedBuf(nr), AlignedBuf(nr)};
   AlignedCBuf z(nr), spec(nr), cross(nr);
   // Windows are centred in the FFT box, so zero lag means centres aligned.
   const int oy0 = (H - in.h0) / 2, ox0 = (W - in.w0) / 2;
@@ -295,8 +363,9 @@ void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int e
     int k;
     float norm;
     double base_y, base_x;
+    bool partial;  // a window misses pixels: weights from its mask (slot's mask buffers)
   };
-  auto finish = [&](const Pending& pd, const float* corr) {
+  auto finish = [&](const Pending& pd, const float* corr, const float* m0, const float* m1) {
     const int k = pd.k;
     const float norm = pd.norm;
     const double base_y = pd.base_y, base_x = pd.base_x;
@@ -335,7 +404,7 @@ void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int e
         const double wy = Overlap1D(oy0, in.h0, oy1, in.h1, ly);
         for (int dx = -map.R; dx <= map.R; ++dx) {
           const int lx = px + dx;
-          const double w = wy * Overlap1D(ox0, in.w0, ox1, in.w1, lx);
+          const double w = pd.partial ? MaskOverlap(m0, m1, H, W, ly, lx) : wy * Overlap1D(ox0, in.w0, ox1, in.w1, lx);
           const float c = corr[static_cast<size_t>(Wrap(ly, H)) * W + Wrap(lx, W)];
           map.v[(dy + map.R) * (2 * map.R + 1) + (dx + map.R)] = w > 0 ? static_cast<float>(c / w) : 0.f;
         }
@@ -396,7 +465,7 @@ void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int e
   auto flush = [&] {
     fftwf_execute_dft(plan.bwd, cross.p, z.p);
     Deinterleave(z.p, corr0.p, corr1.p, nr);
-    for (int q = 0; q < npending; ++q) finish(pending[q], q == 0 ? corr0.p : corr1.p);
+    for (int q = 0; q < npending; ++q) finish(pending[q], q == 0 ? corr0.p : corr1.p, mask0[q].p, mask1[q].p);
     npending = 0;
   };
 
@@ -418,11 +487,32 @@ void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int e
       out.code[k] = kNoTexture;
       continue;
     }
+    double e0m = e0, e1m = e1;
+    const bool partial = f0 < 1.0 || f1 < 1.0;
+    if (partial) {
+      float* m0 = mask0[npending].p;
+      float* m1 = mask1[npending].p;
+      ValidMask(in.im0, in.ny, in.nx, r0, c0, in.h0, in.w0, m0, H, W, oy0, ox0);
+      ValidMask(in.im1, in.ny, in.nx, r1, c1, in.h1, in.w1, m1, H, W, oy1, ox1);
+      if (in.h0 == in.h1 && in.w0 == in.w1) {
+        // Windows of one size are placed where their contents should match (lag ~0): a
+        // pixel present in one window only has no partner, it would only add noise. Both
+        // keep the pixels valid in both.
+        for (size_t i = 0; i < nr; ++i) m0[i] = m1[i] = m0[i] * m1[i];
+        e0m = LoadWindowMasked(in.im0, in.ny, in.nx, r0, c0, in.h0, in.w0, m0, a.p, H, W, oy0, ox0);
+        e1m = LoadWindowMasked(in.im1, in.ny, in.nx, r1, c1, in.h1, in.w1, m1, b.p, H, W, oy1, ox1);
+        if (!(e0m > 0 && e1m > 0)) {
+          out.dx[k] = out.dy[k] = out.correl[k] = kNaN;
+          out.code[k] = e0m < 0 || e1m < 0 ? kOutside : kNoTexture;
+          continue;
+        }
+      }
+    }
     Interleave(a.p, b.p, z.p, nr);
     fftwf_execute_dft(plan.fwd, z.p, spec.p);
     CrossFromPacked(spec.p, cross.p, H, W, npending);
-    pending[npending++] = {k, static_cast<float>(1.0 / (static_cast<double>(nr) * std::sqrt(e0 * e1))),
-                           static_cast<double>((r1 - oy1) - (r0 - oy0)), static_cast<double>((c1 - ox1) - (c0 - ox0))};
+    pending[npending++] = {k, static_cast<float>(1.0 / (static_cast<double>(nr) * std::sqrt(e0m * e1m))),
+                           static_cast<double>((r1 - oy1) - (r0 - oy0)), static_cast<double>((c1 - ox1) - (c0 - ox0)), partial};
   }
   if (npending > 0) flush();
 }

@@ -231,6 +231,38 @@ describe('PIV work on synthetic images', () => {
     assert.ok(Math.abs(mid - 2.2) < 0.2, `filled value ${mid}`);
   });
 
+  it('windows missing pixels (image borders of deformed images) are as accurate as the others', async () => {
+    // Deformed images have no data where they were sampled outside the recording: border
+    // windows miss a strip. Weighting lags by the pixels present in both windows (and
+    // leaving out pixels without a partner) keeps them unbiased (0.05 px RMS without).
+    const work = new WorkPIV(params({ 'piv0.shape_crop_im0': 32, 'multipass.number': 2 }));
+    let sb = 0;
+    let nb = 0;
+    let si = 0;
+    let ni = 0;
+    for (const seed of [1, 2, 3]) {
+      const { pair } = synthPair({ kind: 'uniform', dx: 3.3, dy: -1.7 }, 256, seed);
+      const last = (await work.calcul(pair)).passes[1];
+      const [gy, gx] = last.shape_grid;
+      for (let j = 0; j < gy; j++) for (let i = 0; i < gx; i++) {
+        const k = j * gx + i;
+        const e = (last.deltaxs[k] - 3.3) ** 2 + (last.deltays[k] + 1.7) ** 2;
+        if (Number.isNaN(e)) continue;
+        if (i === 0 || j === 0 || i === gx - 1 || j === gy - 1) {
+          sb += e;
+          nb++;
+        } else {
+          si += e;
+          ni++;
+        }
+      }
+    }
+    const border = Math.sqrt(sb / (2 * nb));
+    const interior = Math.sqrt(si / (2 * ni));
+    assert.ok(nb > 300, `${nb} border vectors`);
+    assert.ok(border < 0.025 && border < 1.6 * interior, `border RMS ${border} px, interior ${interior} px`);
+  });
+
   it('limits the search to piv0.displacement_max (pixels or percent)', async () => {
     const { pair } = synthPair({ kind: 'uniform', dx: 6, dy: 0 }, 128, 7);
     const limited = await new WorkPIV(params({ 'piv0.shape_crop_im0': 32, 'piv0.displacement_max': 3 })).calcul(pair);
