@@ -384,6 +384,7 @@ void BSplinePrefilter(float* data, int ny, int nx, int degree) {
     for (int x = 0; x < nx; x += kColumnBlock) FilterLines(data + x, ny, nx, std::min(kColumnBlock, nx - x), poles, npoles);
 }
 
+FI_CLONES
 void DeformRows(const DeformInput& in, const float* coef, float* out, int row_begin, int row_end) {
   const int nx = in.nx, gx = in.gx;
   // Bilinear weights of the displacement grid along x are the same for every row.

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readPivFile } from '../io/pivfile.js';
@@ -87,5 +87,29 @@ export const broken = () => { throw new Error('on purpose'); };\n`);
     const none = await runCli(['im2im', images, '-o', join(dir, 'x')]);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /Expected a JavaScript module for im2im/);
+  });
+
+  it('compute commands start with the C allocator tuned, keeping values the user set', async function () {
+    // The im2im function runs inside the computing process: it reports that process's environment.
+    writeFileSync(join(dir, 'env.mjs'), `import { writeFileSync } from 'node:fs';
+export default function record(im) {
+  const e = process.env;
+  writeFileSync(e.FI_ENV_OUT, JSON.stringify({ mmap: e.MALLOC_MMAP_THRESHOLD_ ?? null, arenas: e.MALLOC_ARENA_MAX ?? null }));
+  return im;
+}\n`);
+    const images = join(dir, 'images-env');
+    assert.equal((await runCli(['synth', 'uniform', '-o', images, '--pairs', '1', '--size', '64'])).code, 0);
+    const report = join(dir, 'env.json');
+    const run = async (env: NodeJS.ProcessEnv) => {
+      const r = await runCli(['piv', images, '-o', join(dir, `o-env-${Object.keys(env).length}`), '--workers', '1',
+        '--set', 'piv0.shape_crop_im0=32', '--set', `preproc.im2im=${join(dir, 'env.mjs')}`], {
+        env: { MALLOC_MMAP_THRESHOLD_: undefined, MALLOC_ARENA_MAX: undefined, FI_ENV_OUT: report, ...env },
+      });
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(readFileSync(report, 'utf8')) as { mmap: string | null; arenas: string | null };
+    };
+    if (process.platform !== 'linux') this.skip();
+    assert.deepEqual(await run({}), { mmap: '131072', arenas: '4' });
+    assert.deepEqual(await run({ MALLOC_ARENA_MAX: '1' }), { mmap: '131072', arenas: '1' });
   });
 });

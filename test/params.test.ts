@@ -45,6 +45,8 @@ describe('parameters', () => {
     assert.throws(() => applySets(pivSchema, d, ['piv0=3']), isParamError('piv0', /group of parameters/));
     assert.throws(() => applySets(pivSchema, d, ['novalue']), /KEY=VALUE/);
     assert.throws(() => applySets(pivSchema, d, ['saving.how=ask']), isParamError('saving.how', /"complete", "recompute", "new_dir"/));
+    assert.equal((applySets(pivSchema, d, ['multipass.spline_degree=5']).multipass as ParamTree).spline_degree, 5);
+    assert.throws(() => applySets(pivSchema, d, ['multipass.spline_degree=6']), isParamError('multipass.spline_degree', /Expected 5 or 7 .* received 6/));
   });
 
   it('prints a params file that loads back to the same tree (YAML and JSON)', async () => {

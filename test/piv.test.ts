@@ -347,6 +347,19 @@ describe('PIV work on synthetic images', () => {
     assert.ok(Math.sqrt(se / (2 * f.deltaxs_final.length)) < 0.05);
   });
 
+  it('images owned by the computation take the spline coefficients in place, with the same results', async () => {
+    const { pair } = synthPair({ kind: 'uniform', dx: 3.3, dy: -1.7 }, 128, 5);
+    const work = new WorkPIV(params({ 'piv0.shape_crop_im0': 32, 'multipass.number': 2 }));
+    const kept = { ...pair, im0: pair.im0.slice(), im1: pair.im1.slice() };
+    const owned = { ...pair, im0: pair.im0.slice(), im1: pair.im1.slice(), owned: true };
+    const a = await work.calcul(kept);
+    const b = await work.calcul(owned);
+    assert.deepEqual(b.passes[1].deltaxs, a.passes[1].deltaxs);
+    assert.deepEqual(b.passes[1].final, a.passes[1].final);
+    assert.deepEqual(kept.im0, pair.im0, 'images not owned are left as they were');
+    assert.notDeepEqual(owned.im0, pair.im0, 'owned images were used for the coefficients');
+  });
+
   it('rejects configurations that cannot work, naming the parameter', () => {
     assert.throws(() => new WorkPIV(params({ 'piv0.shape_crop_im0': 12, 'multipass.number': 3 })), /multipass.coeff_zoom/);
     assert.throws(() => new WorkPIV(params({ 'multipass.number': 3, 'multipass.coeff_zoom': [2] })), /multipass.coeff_zoom/);
