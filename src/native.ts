@@ -179,7 +179,10 @@ export interface NativeCore {
   deformKernel: 'avx2' | 'generic';
   /** Thin-plate-spline smoothing with subdomains; `threads` solves boxes in parallel. */
   tpsSmooth(args: TpsArgs, threads?: number): Promise<TpsOut>;
-  /** Seconds for `count` times (2 forward + 1 inverse) FFTs of one window shape. */
+  /**
+   * Seconds for the transforms of `count` windows of one shape as correlatePass does them:
+   * one complex forward FFT per window (both images in it), one inverse per two windows.
+   */
   timeFftOnly(height: number, width: number, count: number): number;
   setPlannerEffort(effort: 'estimate' | 'measure' | 'patient'): void;
   /** mallopt(M_ARENA_MAX, n) on glibc (false elsewhere): fewer arenas, less memory per rank. */
