@@ -126,6 +126,8 @@ class CorrelWorker : public PromiseWorker {
     if (in_.nb_peaks < 1 || in_.nb_peaks > fi::kMaxPeaks) ThrowArg(env, "nbPeaks", "an integer between 1 and 8");
     in_.exclude_radius = static_cast<int>(GetNumber(args, "particleRadius", true, 3));
     if (in_.exclude_radius < 0 || in_.exclude_radius > 64) ThrowArg(env, "particleRadius", "an integer between 0 and 64");
+    in_.window_sigma = GetNumber(args, "windowSigma", true, 0);
+    if (!(in_.window_sigma >= 0 && in_.window_sigma <= 10)) ThrowArg(env, "windowSigma", "a number between 0 (uniform) and 10");
     if (!(in_.min_valid_fraction >= 0 && in_.min_valid_fraction <= 1)) ThrowArg(env, "minValidFraction", "a number between 0 and 1");
     if (in_.nsubpix < 1 || in_.nsubpix > 8) ThrowArg(env, "nsubpix", "an integer between 1 and 8");
     in_.im0 = im0.Data();

@@ -97,6 +97,32 @@ inline double Overlap1D(int o0, int n0, int o1, int n1, int l) {
   return std::max(0, hi - lo);
 }
 
+// Box-sized weights of a window of h x w at (oy, ox): a separable Gaussian of standard
+// deviation sigma * size around its centre, 0 outside the window; all 1 when sigma <= 0.
+std::vector<float> WindowWeights(int H, int W, int oy, int ox, int h, int w, double sigma) {
+  std::vector<float> out(static_cast<size_t>(H) * W, 0.f);
+  auto g = [sigma](int i, int n) {
+    if (sigma <= 0) return 1.0;
+    const double u = (i - (n - 1) / 2.0) / (sigma * n);
+    return std::exp(-0.5 * u * u);
+  };
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) out[static_cast<size_t>(y + oy) * W + (x + ox)] = static_cast<float>(g(y, h) * g(x, w));
+  return out;
+}
+
+// Multiplies the box by the weights and returns the new energy (sum of squares).
+FI_CLONES
+double ApplyWeights(float* box, const float* weights, size_t n) {
+  float e = 0;
+#pragma omp simd reduction(+ : e)
+  for (size_t i = 0; i < n; ++i) {
+    box[i] *= weights[i];
+    e += box[i] * box[i];
+  }
+  return e;
+}
+
 // 1 where the window's pixel is inside the image and not NaN, 0 elsewhere (box layout of
 // LoadWindow): for windows with missing pixels (image borders of deformed images, masks).
 void ValidMask(const float* im, int ny, int nx, int r0, int c0, int h, int w, float* mask, int H, int W, int oy, int ox) {
@@ -358,6 +384,23 @@ void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int e
         break;
       }
 
+  // Window weighting: the weights, and for full windows the expected weight of each lag
+  // (the sum of w0(x) w1(x + l) over the box), which replaces the count of pixel pairs.
+  const bool weighted = in.window_sigma > 0;
+  std::vector<float> weight0, weight1;
+  std::vector<double> lag_weight;
+  if (weighted) {
+    weight0 = WindowWeights(H, W, oy0, ox0, in.h0, in.w0, in.window_sigma);
+    weight1 = WindowWeights(H, W, oy1, ox1, in.h1, in.w1, in.window_sigma);
+    lag_weight.assign(static_cast<size_t>(2 * H + 1) * (2 * W + 1), -1.0);  // computed on demand
+  }
+  auto full_weight = [&](int ly, int lx) {
+    if (!weighted) return Overlap1D(oy0, in.h0, oy1, in.h1, ly) * Overlap1D(ox0, in.w0, ox1, in.w1, lx);
+    double& w = lag_weight[static_cast<size_t>(ly + H) * (2 * W + 1) + (lx + W)];
+    if (w < 0) w = MaskOverlap(weight0.data(), weight1.data(), H, W, ly, lx);
+    return w;
+  };
+
   // Peaks, sub-pixel positions and outputs of window k from its correlation plane.
   struct Pending {
     int k;
@@ -401,10 +444,9 @@ void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int e
       map.R = std::min(Map::kMaxR, std::max(1, in.nsubpix));
       for (int dy = -map.R; dy <= map.R; ++dy) {
         const int ly = py + dy;
-        const double wy = Overlap1D(oy0, in.h0, oy1, in.h1, ly);
         for (int dx = -map.R; dx <= map.R; ++dx) {
           const int lx = px + dx;
-          const double w = pd.partial ? MaskOverlap(m0, m1, H, W, ly, lx) : wy * Overlap1D(ox0, in.w0, ox1, in.w1, lx);
+          const double w = pd.partial ? MaskOverlap(m0, m1, H, W, ly, lx) : full_weight(ly, lx);
           const float c = corr[static_cast<size_t>(Wrap(ly, H)) * W + Wrap(lx, W)];
           map.v[(dy + map.R) * (2 * map.R + 1) + (dx + map.R)] = w > 0 ? static_cast<float>(c / w) : 0.f;
         }
@@ -507,6 +549,15 @@ void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int e
           continue;
         }
       }
+    }
+    if (weighted) {
+      e0m = ApplyWeights(a.p, weight0.data(), nr);
+      e1m = ApplyWeights(b.p, weight1.data(), nr);
+      if (partial)
+        for (size_t i = 0; i < nr; ++i) {
+          mask0[npending].p[i] *= weight0[i];
+          mask1[npending].p[i] *= weight1[i];
+        }
     }
     Interleave(a.p, b.p, z.p, nr);
     fftwf_execute_dft(plan.fwd, z.p, spec.p);

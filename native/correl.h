@@ -35,6 +35,9 @@ struct PassInput {
   // square around a found peak where the next one may not be.
   int nb_peaks = 1;
   int exclude_radius = 3;
+  // Gaussian weighting of the windows: standard deviation as a fraction of the window's
+  // size along each axis; <= 0: uniform weights.
+  double window_sigma = 0;
 };
 
 constexpr int kMaxPeaks = 8;
@@ -53,7 +56,8 @@ struct PassOutput {
 // Correlates windows [begin, end). Thread-safe; uses the shared FFTW plan cache.
 void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int end);
 
-// FFT work only (2 r2c + 1 c2r per window), the lower bound of a pass: returns seconds.
+// FFT work only (one complex forward transform per window, one inverse per two), the
+// lower bound of a pass: returns seconds.
 double TimeFftOnly(int ny, int nx, int count);
 
 }  // namespace fi

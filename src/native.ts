@@ -44,6 +44,8 @@ export interface PassArgs {
   nbPeaks?: number;
   /** Half-size of the square around a found peak where the next one may not be (default 3). */
   particleRadius?: number;
+  /** Gaussian weighting of the windows: standard deviation as a fraction of the window size; 0: uniform (default). */
+  windowSigma?: number;
 }
 
 /** Per-window results (same order as the windows). */

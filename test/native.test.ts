@@ -79,6 +79,10 @@ describe('native correlation core', () => {
       assert.ok(Math.abs(out.correl[k] - 1) < 1e-5, `correl ${out.correl[k]}`);
       assert.ok(Math.abs(out.dx[k]) < 1e-4 && Math.abs(out.dy[k]) < 1e-4, `${out.dx[k]}, ${out.dy[k]}`);
     }
+    // Also with Gaussian window weights: normalised by the weighted energies.
+    const w = await native().correlatePass(passArgs(im, im, 32, 32, 16, [0, 0, 16, 16], [0, 0, 16, 16], { windowSigma: 0.4 }));
+    for (let k = 0; k < 2; k++) assert.ok(Math.abs(w.correl[k] - 1) < 1e-5 && Math.abs(w.dx[k]) < 1e-4, `weighted: ${w.correl[k]}, ${w.dx[k]}`);
+    assert.throws(() => native().correlatePass(passArgs(im, im, 32, 32, 16, [0, 0], [0, 0], { windowSigma: -1 })), /windowSigma/);
   });
 
   it('adds the offset between the two windows to the measured displacement', async () => {

@@ -116,6 +116,7 @@ export class WorkPIV {
   private readonly minValidFraction: number;
   private readonly nbPeaks: number;
   private readonly particleRadius: number;
+  private readonly windowSigma: number;
   private readonly smoothPredictor: boolean;
   private readonly splineDegree: SplineDegree;
   /** Time per stage over all calls of this work (correlation, deformation, TPS, validation; the rest is JS glue). */
@@ -179,6 +180,7 @@ export class WorkPIV {
     this.minValidFraction = piv0.min_valid_fraction as number;
     this.nbPeaks = piv0.nb_peaks_to_search as number;
     this.particleRadius = Math.round(piv0.particle_radius as number);
+    this.windowSigma = (piv0.window_sigma as number | null) ?? 0;
     this.smoothPredictor = mp.smooth_predictor as boolean;
     this.splineDegree = mp.spline_degree as SplineDegree;
     this.useTps = mp.use_tps as boolean | string;
@@ -401,7 +403,7 @@ export class WorkPIV {
       im0: images.im0, im1: images.im1, height: pair.height, width: pair.width,
       h0, w0, h1, w1, starts0, starts1,
       displacementMax: pass.searchMax, subpix: this.subpix, nsubpix: this.nsubpix, minValidFraction: this.minValidFraction,
-      nbPeaks: this.nbPeaks, particleRadius: this.particleRadius,
+      nbPeaks: this.nbPeaks, particleRadius: this.particleRadius, windowSigma: this.windowSigma,
     }, this.threads));
     const extraPeaks = this.nbPeaks - 1;
     if (pass.deform && predX && predY) {
