@@ -280,6 +280,8 @@ const rows: [string, (c: CaseFigures) => string][] = [
   ['FFT GFlop/s (1 thread)', (c) => c.gflops.toFixed(2)],
   ['RMS error (px), valid', (c) => `${c.rms.toFixed(4)}, ${(100 * c.valid).toFixed(1)}%`],
   ['share: correlation', (c) => `${(100 * c.shares.correlation).toFixed(0)}%`],
+  ['  of which FFTs (bound)', (c) => `${(100 * c.fftOnly / c.oneWorker).toFixed(0)}%`],
+  ['  windows, spectra, peaks', (c) => `${(100 * (c.shares.correlation - c.fftOnly / c.oneWorker)).toFixed(0)}%`],
   ['share: deformation', (c) => `${(100 * c.shares.deformation).toFixed(0)}%`],
   ['share: TPS', (c) => `${(100 * c.shares.tps).toFixed(0)}%`],
   ['share: validation', (c) => `${(100 * c.shares.validation).toFixed(0)}%`],
