@@ -371,6 +371,19 @@ describe('PIV work on synthetic images', () => {
     assert.notDeepEqual(owned.im0, pair.im0, 'owned images were used for the coefficients');
   });
 
+  it('gives the same results bit for bit with any number of threads inside a pair', async () => {
+    const { pair } = synthPair({ kind: 'vortex', peak: 5, core: 40 }, 256, 8);
+    const sets = { 'piv0.shape_crop_im0': 64, 'multipass.number': 3 };
+    const one = await new WorkPIV(params(sets), 1).calcul({ ...pair, im0: pair.im0.slice(), im1: pair.im1.slice() });
+    const three = await new WorkPIV(params(sets), 3).calcul({ ...pair, im0: pair.im0.slice(), im1: pair.im1.slice() });
+    for (let k = 0; k < 3; k++) {
+      assert.deepEqual(three.passes[k].deltaxs, one.passes[k].deltaxs, `pass ${k}`);
+      assert.deepEqual(three.passes[k].deltays, one.passes[k].deltays, `pass ${k}`);
+    }
+    assert.deepEqual(three.passes[2].final, one.passes[2].final);
+    assert.deepEqual(three.passes[2].extra, one.passes[2].extra);
+  });
+
   it('rejects configurations that cannot work, naming the parameter', () => {
     assert.throws(() => new WorkPIV(params({ 'piv0.shape_crop_im0': 12, 'multipass.number': 3 })), /multipass.coeff_zoom/);
     assert.throws(() => new WorkPIV(params({ 'multipass.number': 3, 'multipass.coeff_zoom': [2] })), /multipass.coeff_zoom/);
