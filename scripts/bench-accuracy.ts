@@ -95,6 +95,9 @@ for (const name of values.cases!.split(',')) {
     pad(`${(100 * e.over05).toFixed(2)}%`, 9), pad(e.rmsFinal.toFixed(4), 9), pad(seconds.toFixed(3), 9)].join(' '));
 }
 
+console.log('RMS: per component, over the valid vectors of the last pass; final RMS: per component over the final field\n' +
+  '(TPS-smoothed and interpolated to integer positions, rejected vectors filled); bias: mean error of the valid vectors.');
+
 // Peak locking: on a smooth range of displacements (the vortex), the fractional parts of
 // dx should be uniform; a histogram piling up near 0 and 1 means locking on integers.
 {
