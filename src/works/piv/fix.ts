@@ -16,8 +16,12 @@ export interface FixParams {
   medianEpsilon: number;
 }
 
-/** Mean of the valid (non-NaN) 8-neighbours of vector (iy, ix), and how many there are. */
-function neighbourMean(dx: Float32Array, dy: Float32Array, ny: number, nx: number, iy: number, ix: number): [number, number, number] {
+/**
+ * Mean of the valid (non-NaN) 8-neighbours of vector (iy, ix), and how many there are,
+ * written to `out` ([mean x, mean y, count]; NaN means when there are none): no tuple
+ * allocated per vector.
+ */
+function neighbourMean(dx: Float32Array, dy: Float32Array, ny: number, nx: number, iy: number, ix: number, out: Float64Array): void {
   let sx = 0;
   let sy = 0;
   let c = 0;
@@ -30,7 +34,9 @@ function neighbourMean(dx: Float32Array, dy: Float32Array, ny: number, nx: numbe
       c++;
     }
   }
-  return c === 0 ? [Number.NaN, Number.NaN, 0] : [sx / c, sy / c, c];
+  out[0] = c === 0 ? Number.NaN : sx / c;
+  out[1] = c === 0 ? Number.NaN : sy / c;
+  out[2] = c;
 }
 
 /** Median of the first n values (sorted in place by insertion: n is at most 8 here). */
@@ -145,13 +151,16 @@ export function applyFix(dx: Float32Array, dy: Float32Array, correl: Float32Arra
   }
   if (!Number.isFinite(p.thresholdDiffNeighbour)) return;
   const reject: [number, number][] = [];
+  const mean = new Float64Array(3);
   for (let iy = 0; iy < ny; iy++) {
     for (let ix = 0; ix < nx; ix++) {
       const i = iy * nx + ix;
       if (Number.isNaN(dx[i])) continue;
-      const [mx, my, c] = neighbourMean(dx, dy, ny, nx, iy, ix);
-      if (c === 0) continue;
-      const diff = Math.hypot(dx[i] - mx, dy[i] - my);
+      neighbourMean(dx, dy, ny, nx, iy, ix, mean);
+      if (mean[2] === 0) continue;
+      const ex = dx[i] - mean[0];
+      const ey = dy[i] - mean[1];
+      const diff = Math.sqrt(ex * ex + ey * ey);
       if (diff > p.thresholdDiffNeighbour) reject.push([i, diff]);
     }
   }
@@ -179,12 +188,14 @@ export function replaceBySecondaryPeaks(dx: Float32Array, dy: Float32Array, corr
   peaks: SecondaryPeaks, ny: number, nx: number, p: FixParams & { maxDistance: number }): number[] {
   const replaced: number[] = [];
   if (peaks.count === 0) return replaced;
+  const mean = new Float64Array(3);
   for (let iy = 0; iy < ny; iy++) {
     for (let ix = 0; ix < nx; ix++) {
       const i = iy * nx + ix;
       if (!errors.isWrong(i) || errors.codes[i] >= ERROR_CODES.outside) continue;
-      const [mx, my, c] = neighbourMean(dx, dy, ny, nx, iy, ix);
-      if (c < 2) continue;
+      neighbourMean(dx, dy, ny, nx, iy, ix, mean);
+      const [mx, my] = [mean[0], mean[1]];
+      if (mean[2] < 2) continue;
       let best = -1;
       let bestDist = p.maxDistance;
       for (let q = 0; q < peaks.count; q++) {
