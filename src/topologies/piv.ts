@@ -63,20 +63,29 @@ export async function pairFilter(params: ParamTree): Promise<((pair: PairImages)
 /** Reads both images of a pair as float32; sizes must match. */
 export async function readPair(item: PivItem): Promise<PairImages> {
   if (item.missing.length > 0) throw new Error(`missing image(s): ${item.missing.join(', ')}`);
-  const reads = await Promise.allSettled([
-    readImage(item.paths[0], item.frames ? { frame: item.frames[0] } : {}),
-    readImage(item.paths[1], item.frames ? { frame: item.frames[1] } : {}),
-  ]);
-  // Name every unreadable image of the pair, not only the first one.
-  const failed = reads.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed.length > 0) throw new Error(failed.map((r) => (r.reason as Error).message).join('; '));
-  const [a, b] = reads.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof readImage>>>).value);
+  // One image after the other, each converted as soon as decoded: the decoder's buffers of
+  // the two never coexist (the pair is read ahead of its computation anyway).
+  const read = async (k: 0 | 1) => {
+    const im = await readImage(item.paths[k], item.frames ? { frame: item.frames[k] } : {});
+    return { width: im.width, height: im.height, data: toFloat32(im) };
+  };
+  const images: Awaited<ReturnType<typeof read>>[] = [];
+  const failed: string[] = [];
+  for (const k of [0, 1] as const) {
+    try {
+      images.push(await read(k));
+    } catch (e) {
+      failed.push((e as Error).message); // every unreadable image of the pair is named
+    }
+  }
+  if (failed.length > 0) throw new Error(failed.join('; '));
+  const [a, b] = images;
   if (a.width !== b.width || a.height !== b.height) {
     throw new Error(`images of one pair must have the same size: ${item.names[0]} is ${a.width}x${a.height}, ` +
       `${item.names[1]} is ${b.width}x${b.height}`);
   }
   return {
-    im0: toFloat32(a), im1: toFloat32(b), height: a.height, width: a.width, owned: true,
+    im0: a.data, im1: b.data, height: a.height, width: a.width, owned: true,
     names: [item.names[0], item.names[1]], paths: [item.paths[0], item.paths[1]],
   };
 }
