@@ -47,7 +47,7 @@ export const pivSchema: Group = group('Parameters of the PIV topology', {
     'Which images form one item: "pairs", "i:i+2", "i:i+4:2", "i,0:2" (frames a,b of index i), ...'),
   piv0: group('First pass', {
     shape_crop_im0: custom<number | number[]>(48, 'Interrogation window size in image 0 (pixels, or [ny, nx])', (v, k) => shape(v, k, false) as number | number[]),
-    shape_crop_im1: custom<number | number[] | null>(null, 'Window size in image 1 (null: same as image 0)', (v, k) => shape(v, k, true)),
+    shape_crop_im1: custom<number | number[] | null>(null, 'Window size in image 1 (null: same as image 0); with multipass.deform, first pass only (deformed passes correlate windows of one size)', (v, k) => shape(v, k, true)),
     displacement_max: custom<number | string | null>(null, 'Largest displacement searched in the first pass: pixels, "NN%" of the window size, or null (half the window)', displacementMax),
     method_correl: str('fftw', 'Correlation method (FFTW, normalised, mean removed)', ['fftw'] as const),
     method_subpix: str('2d_gaussian2', 'Sub-pixel peak fit (2d_gaussian2 falls back to centroid where the fit is impossible)', SUBPIX_METHODS),

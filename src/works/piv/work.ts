@@ -156,7 +156,9 @@ export class WorkPIV {
         f1 = [f1[0] / z, f1[1] / z];
       }
       const s0: [number, number] = [Math.trunc(f0[0]), Math.trunc(f0[1])];
-      const s1: [number, number] = [Math.trunc(f1[0]), Math.trunc(f1[1])];
+      // Deformed passes correlate windows of one size: the images are already moved by the
+      // predictor, and a larger window 1 would only add particles without partners.
+      const s1: [number, number] = k > 0 && deform ? [...s0] : [Math.trunc(f1[0]), Math.trunc(f1[1])];
       if (Math.min(...s0, ...s1) < 4) {
         throw new ParamError('multipass.coeff_zoom', `Expected windows of at least 4 pixels, but pass ${k} would use ${s0.join('x')} (piv0.shape_crop_im0 ${first0.join('x')}, multipass.number ${number}, multipass.coeff_zoom ${JSON.stringify(mp.coeff_zoom)})`);
       }
