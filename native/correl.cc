@@ -355,217 +355,267 @@ float HighestPeak(const float* corr, int H, int W, int ly_max, const int* span_o
 
 }  // namespace
 
-void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int end) {
-  const int H = std::max(in.h0, in.h1), W = std::max(in.w0, in.w1);
-  const Plan2D& plan = GetPlan(H, W);
-  const size_t nr = static_cast<size_t>(H) * W;
-  AlignedBuf a(nr), b(nr), corr0(nr), corr1(nr);
-  // Validity masks of the windows of each pending slot (filled only for partial windows).
-  AlignedBuf mask0[2] = {AlignedBuf(nr), AlignedBuf(nr)}, mask1[2] = {AlignedBuf(nr), AlignedBuf(nr)};
-  AlignedCBuf z(nr), spec(nr), cross(nr);
-  // Windows are centred in the FFT box, so zero lag means centres aligned.
-  const int oy0 = (H - in.h0) / 2, ox0 = (W - in.w0) / 2;
-  const int oy1 = (H - in.h1) / 2, ox1 = (W - in.w1) / 2;
-  // Search region: lags up to half the box minus one (so the 3x3 neighbourhood of
-  // the peak is not aliased), reduced to displacement_max when given.
-  const int ly_max = H / 2 - 1, lx_max = W / 2 - 1;
-  const double dmax = in.displacement_max;
-  const double dmax2 = dmax > 0 ? dmax * dmax : std::numeric_limits<double>::infinity();
-  auto inside = [&](int ly, int lx) {
-    return std::abs(ly) <= ly_max && std::abs(lx) <= lx_max &&
-           static_cast<double>(ly) * ly + static_cast<double>(lx) * lx <= dmax2;
-  };
-  // Largest |lx| searched on each row ly (-1: none), the same for every window.
-  std::vector<int> span_of(2 * ly_max + 1, -1);
-  for (int ly = -ly_max; ly <= ly_max; ++ly)
-    for (int lx = lx_max; lx >= 0; --lx)
-      if (inside(ly, lx)) {
-        span_of[ly + ly_max] = lx;
-        break;
-      }
+namespace {
 
-  // Window weighting: the weights, and for full windows the expected weight of each lag
-  // (the sum of w0(x) w1(x + l) over the box), which replaces the count of pixel pairs.
-  const bool weighted = in.window_sigma > 0;
-  std::vector<float> weight0, weight1;
-  std::vector<double> lag_weight;
-  if (weighted) {
-    weight0 = WindowWeights(H, W, oy0, ox0, in.h0, in.w0, in.window_sigma);
-    weight1 = WindowWeights(H, W, oy1, ox1, in.h1, in.w1, in.window_sigma);
-    lag_weight.assign(static_cast<size_t>(2 * H + 1) * (2 * W + 1), -1.0);  // computed on demand
+// Correlates windows of one pass on one thread: its FFT buffers, the pass's geometry and
+// search region, the window weights. Windows go through the transforms in twos: one
+// forward transform per window (its two images as real and imaginary parts), one inverse
+// per two windows. The twos are (2m, 2m + 1) whatever the range, so that results do not
+// depend on how a pass is split (a window whose partner is unusable goes alone).
+class PassCorrelator {
+ public:
+  PassCorrelator(const PassInput& in, const PassOutput& out)
+      : in_(in),
+        out_(out),
+        H_(std::max(in.h0, in.h1)),
+        W_(std::max(in.w0, in.w1)),
+        nr_(static_cast<size_t>(H_) * W_),
+        plan_(GetPlan(H_, W_)),
+        // Windows are centred in the FFT box, so zero lag means centres aligned.
+        oy0_((H_ - in.h0) / 2),
+        ox0_((W_ - in.w0) / 2),
+        oy1_((H_ - in.h1) / 2),
+        ox1_((W_ - in.w1) / 2),
+        // Search region: lags up to half the box minus one (so the 3x3 neighbourhood of
+        // the peak is not aliased), reduced to displacement_max when given.
+        ly_max_(H_ / 2 - 1),
+        lx_max_(W_ / 2 - 1),
+        dmax2_(in.displacement_max > 0 ? static_cast<double>(in.displacement_max) * in.displacement_max
+                                       : std::numeric_limits<double>::infinity()),
+        a_(nr_), b_(nr_), corr0_(nr_), corr1_(nr_),
+        mask0_{AlignedBuf(nr_), AlignedBuf(nr_)},
+        mask1_{AlignedBuf(nr_), AlignedBuf(nr_)},
+        z_(nr_), spec_(nr_), cross_(nr_),
+        weighted_(in.window_sigma > 0) {
+    // Largest |lx| searched on each row ly (-1: none), the same for every window.
+    span_of_.assign(2 * ly_max_ + 1, -1);
+    for (int ly = -ly_max_; ly <= ly_max_; ++ly)
+      for (int lx = lx_max_; lx >= 0; --lx)
+        if (Inside(ly, lx)) {
+          span_of_[ly + ly_max_] = lx;
+          break;
+        }
+    if (weighted_) {
+      weight0_ = WindowWeights(H_, W_, oy0_, ox0_, in.h0, in.w0, in.window_sigma);
+      weight1_ = WindowWeights(H_, W_, oy1_, ox1_, in.h1, in.w1, in.window_sigma);
+      lag_weight_.assign(static_cast<size_t>(2 * H_ + 1) * (2 * W_ + 1), -1.0);  // computed on demand
+    }
   }
-  auto full_weight = [&](int ly, int lx) {
-    if (!weighted) return Overlap1D(oy0, in.h0, oy1, in.h1, ly) * Overlap1D(ox0, in.w0, ox1, in.w1, lx);
-    double& w = lag_weight[static_cast<size_t>(ly + H) * (2 * W + 1) + (lx + W)];
-    if (w < 0) w = MaskOverlap(weight0.data(), weight1.data(), H, W, ly, lx);
-    return w;
-  };
 
-  // Peaks, sub-pixel positions and outputs of window k from its correlation plane.
+  void Run(int begin, int end) {
+    for (int k = begin; k < end; ++k) {
+      if (k % 2 == 0 && npending_ > 0) Flush();
+      Pending pd;
+      if (!Load(k, npending_, &pd)) continue;
+      Interleave(a_.p, b_.p, z_.p, nr_);
+      fftwf_execute_dft(plan_.fwd, z_.p, spec_.p);
+      CrossFromPacked(spec_.p, cross_.p, H_, W_, npending_);
+      pending_[npending_++] = pd;
+    }
+    if (npending_ > 0) Flush();
+  }
+
+ private:
+  // A window transformed, waiting for the inverse transform.
   struct Pending {
     int k;
-    float norm;
-    double base_y, base_x;
-    bool partial;  // a window misses pixels: weights from its mask (slot's mask buffers)
-  };
-  auto finish = [&](const Pending& pd, const float* corr, const float* m0, const float* m1) {
-    const int k = pd.k;
-    const float norm = pd.norm;
-    const double base_y = pd.base_y, base_x = pd.base_x;
-    // Highest value of the searched region, away (Chebyshev distance > exclude) from
-    // the peaks already found.
-    auto find_peak = [&](int nfound, const int* fy, const int* fx, int exclude, int* by, int* bx) {
-      if (nfound == 0) return HighestPeak(corr, H, W, ly_max, span_of.data(), by, bx);
-      float best = -std::numeric_limits<float>::infinity();
-      for (int ly = -ly_max; ly <= ly_max; ++ly) {
-        const int span = span_of[ly + ly_max];
-        if (span < 0) continue;
-        const float* row = corr + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
-        // Row by row, the searched lags form one span [-span, span]: its negative part
-        // sits at the end of the (unshifted) row, its non-negative part at the start.
-        for (int lx = -span; lx <= span; ++lx) {
-          const float v = row[lx < 0 ? W + lx : lx];
-          if (!(v > best)) continue;
-          bool far = true;
-          for (int q = 0; q < nfound && far; ++q)
-            far = std::abs(ly - fy[q]) > exclude || std::abs(lx - fx[q]) > exclude;
-          if (!far) continue;
-          best = v;
-          *by = ly;
-          *bx = lx;
-        }
-      }
-      return best;
-    };
-    // Sub-pixel position of a peak (false: on the border of the searched region).
-    auto fit = [&](int py, int px, float* sy, float* sx, uint8_t* code) {
-      if (!inside(py - 1, px) || !inside(py + 1, px) || !inside(py, px - 1) || !inside(py, px + 1)) return false;
-      Map map;
-      map.R = std::min(Map::kMaxR, std::max(1, in.nsubpix));
-      for (int dy = -map.R; dy <= map.R; ++dy) {
-        const int ly = py + dy;
-        for (int dx = -map.R; dx <= map.R; ++dx) {
-          const int lx = px + dx;
-          const double w = pd.partial ? MaskOverlap(m0, m1, H, W, ly, lx) : full_weight(ly, lx);
-          const float c = corr[static_cast<size_t>(Wrap(ly, H)) * W + Wrap(lx, W)];
-          map.v[(dy + map.R) * (2 * map.R + 1) + (dx + map.R)] = w > 0 ? static_cast<float>(c / w) : 0.f;
-        }
-      }
-      *sy = *sx = 0;
-      *code = kOk;
-      bool ok = true;
-      switch (in.subpix) {
-        case kNoSubpix: break;
-        case kCentroid: ok = Centroid(map, map.R, sy, sx); break;
-        case kGaussian: ok = Gaussian1(map, sy, sx); break;
-        default: ok = Gaussian2(map, sy, sx); break;
-      }
-      if (!ok) {
-        *sy = *sx = 0;
-        if (in.subpix != kCentroid) Centroid(map, map.R, sy, sx);
-        *code = kSubpixFallback;
-      }
-      return true;
-    };
-    int fy[kMaxPeaks] = {0}, fx[kMaxPeaks] = {0};
-    const float best = find_peak(0, fy, fx, 0, &fy[0], &fx[0]);
-    out.correl[k] = best * norm;
-    float sy = 0, sx = 0;
-    uint8_t code = kOk;
-    if (fit(fy[0], fx[0], &sy, &sx, &code)) {
-      out.dy[k] = static_cast<float>(base_y + fy[0] + sy);
-      out.dx[k] = static_cast<float>(base_x + fx[0] + sx);
-      out.code[k] = code;
-    } else {
-      out.dx[k] = out.dy[k] = kNaN;
-      out.code[k] = kPeakOnBorder;
-    }
-    // Secondary peaks, for the fix step to choose from when the first is rejected.
-    const int extra = std::min(in.nb_peaks, kMaxPeaks) - 1;
-    for (int q = 0; q < extra; ++q) {
-      const size_t o = static_cast<size_t>(k) * extra + q;
-      int py = 0, px = 0;
-      const float v = find_peak(q + 1, fy, fx, in.exclude_radius, &py, &px);
-      fy[q + 1] = py;
-      fx[q + 1] = px;
-      uint8_t c2;
-      if (std::isfinite(v) && fit(py, px, &sy, &sx, &c2)) {
-        out.dy2[o] = static_cast<float>(base_y + py + sy);
-        out.dx2[o] = static_cast<float>(base_x + px + sx);
-        out.correl2[o] = v * norm;
-      } else {
-        out.dx2[o] = out.dy2[o] = out.correl2[o] = kNaN;
-      }
-    }
-  };
-  // Windows go through the transforms in twos: one forward transform per window (its two
-  // images as real and imaginary parts), one inverse per two windows. The pairs are
-  // (2m, 2m + 1) whatever the range, so that results do not depend on how a pass is split
-  // (a window whose partner is invalid goes alone).
-  Pending pending[2];
-  int npending = 0;
-  auto flush = [&] {
-    fftwf_execute_dft(plan.bwd, cross.p, z.p);
-    Deinterleave(z.p, corr0.p, corr1.p, nr);
-    for (int q = 0; q < npending; ++q) finish(pending[q], q == 0 ? corr0.p : corr1.p, mask0[q].p, mask1[q].p);
-    npending = 0;
+    float norm;             // 1 / (box size * sqrt(energies)): identical windows give 1
+    double base_y, base_x;  // displacement at zero lag (offset between the windows)
+    bool partial;           // a window misses pixels: lag weights from the slot's masks
   };
 
-  for (int k = begin; k < end; ++k) {
-    if (k % 2 == 0 && npending > 0) flush();
-    const int r0 = in.starts0[2 * k], c0 = in.starts0[2 * k + 1];
-    const int r1 = in.starts1[2 * k], c1 = in.starts1[2 * k + 1];
+  bool Inside(int ly, int lx) const {
+    return std::abs(ly) <= ly_max_ && std::abs(lx) <= lx_max_ &&
+           static_cast<double>(ly) * ly + static_cast<double>(lx) * lx <= dmax2_;
+  }
+
+  void Reject(int k, uint8_t code) {
+    out_.dx[k] = out_.dy[k] = out_.correl[k] = kNaN;
+    out_.code[k] = code;
+  }
+
+  // Loads both windows of k into a_ and b_ (and the masks of `slot` for windows missing
+  // pixels); false, with the vector rejected, when they cannot be correlated.
+  bool Load(int k, int slot, Pending* pd) {
+    const int r0 = in_.starts0[2 * k], c0 = in_.starts0[2 * k + 1];
+    const int r1 = in_.starts1[2 * k], c1 = in_.starts1[2 * k + 1];
     double f0 = 0, f1 = 0;
-    const double e0 = LoadWindow(in.im0, in.ny, in.nx, r0, c0, in.h0, in.w0, a.p, H, W, oy0, ox0, &f0);
-    const double e1 = LoadWindow(in.im1, in.ny, in.nx, r1, c1, in.h1, in.w1, b.p, H, W, oy1, ox1, &f1);
+    double e0 = LoadWindow(in_.im0, in_.ny, in_.nx, r0, c0, in_.h0, in_.w0, a_.p, H_, W_, oy0_, ox0_, &f0);
+    double e1 = LoadWindow(in_.im1, in_.ny, in_.nx, r1, c1, in_.h1, in_.w1, b_.p, H_, W_, oy1_, ox1_, &f1);
     // Too little of a window inside the image or the mask: its peak is unreliable.
-    if (e0 < 0 || e1 < 0 || f0 < in.min_valid_fraction || f1 < in.min_valid_fraction) {
-      out.dx[k] = out.dy[k] = out.correl[k] = kNaN;
-      out.code[k] = kOutside;
-      continue;
+    if (e0 < 0 || e1 < 0 || f0 < in_.min_valid_fraction || f1 < in_.min_valid_fraction) {
+      Reject(k, kOutside);
+      return false;
     }
     if (!(e0 > 0 && e1 > 0)) {
-      out.dx[k] = out.dy[k] = out.correl[k] = kNaN;
-      out.code[k] = kNoTexture;
-      continue;
+      Reject(k, kNoTexture);
+      return false;
     }
-    double e0m = e0, e1m = e1;
     const bool partial = f0 < 1.0 || f1 < 1.0;
+    float* m0 = mask0_[slot].p;
+    float* m1 = mask1_[slot].p;
     if (partial) {
-      float* m0 = mask0[npending].p;
-      float* m1 = mask1[npending].p;
-      ValidMask(in.im0, in.ny, in.nx, r0, c0, in.h0, in.w0, m0, H, W, oy0, ox0);
-      ValidMask(in.im1, in.ny, in.nx, r1, c1, in.h1, in.w1, m1, H, W, oy1, ox1);
-      if (in.h0 == in.h1 && in.w0 == in.w1) {
+      ValidMask(in_.im0, in_.ny, in_.nx, r0, c0, in_.h0, in_.w0, m0, H_, W_, oy0_, ox0_);
+      ValidMask(in_.im1, in_.ny, in_.nx, r1, c1, in_.h1, in_.w1, m1, H_, W_, oy1_, ox1_);
+      if (in_.h0 == in_.h1 && in_.w0 == in_.w1) {
         // Windows of one size are placed where their contents should match (lag ~0): a
         // pixel present in one window only has no partner, it would only add noise. Both
         // keep the pixels valid in both.
-        for (size_t i = 0; i < nr; ++i) m0[i] = m1[i] = m0[i] * m1[i];
-        e0m = LoadWindowMasked(in.im0, in.ny, in.nx, r0, c0, in.h0, in.w0, m0, a.p, H, W, oy0, ox0);
-        e1m = LoadWindowMasked(in.im1, in.ny, in.nx, r1, c1, in.h1, in.w1, m1, b.p, H, W, oy1, ox1);
-        if (!(e0m > 0 && e1m > 0)) {
-          out.dx[k] = out.dy[k] = out.correl[k] = kNaN;
-          out.code[k] = e0m < 0 || e1m < 0 ? kOutside : kNoTexture;
-          continue;
+        for (size_t i = 0; i < nr_; ++i) m0[i] = m1[i] = m0[i] * m1[i];
+        e0 = LoadWindowMasked(in_.im0, in_.ny, in_.nx, r0, c0, in_.h0, in_.w0, m0, a_.p, H_, W_, oy0_, ox0_);
+        e1 = LoadWindowMasked(in_.im1, in_.ny, in_.nx, r1, c1, in_.h1, in_.w1, m1, b_.p, H_, W_, oy1_, ox1_);
+        if (!(e0 > 0 && e1 > 0)) {
+          Reject(k, e0 < 0 || e1 < 0 ? kOutside : kNoTexture);
+          return false;
         }
       }
     }
-    if (weighted) {
-      e0m = ApplyWeights(a.p, weight0.data(), nr);
-      e1m = ApplyWeights(b.p, weight1.data(), nr);
+    if (weighted_) {
+      e0 = ApplyWeights(a_.p, weight0_.data(), nr_);
+      e1 = ApplyWeights(b_.p, weight1_.data(), nr_);
       if (partial)
-        for (size_t i = 0; i < nr; ++i) {
-          mask0[npending].p[i] *= weight0[i];
-          mask1[npending].p[i] *= weight1[i];
+        for (size_t i = 0; i < nr_; ++i) {
+          m0[i] *= weight0_[i];
+          m1[i] *= weight1_[i];
         }
     }
-    Interleave(a.p, b.p, z.p, nr);
-    fftwf_execute_dft(plan.fwd, z.p, spec.p);
-    CrossFromPacked(spec.p, cross.p, H, W, npending);
-    pending[npending++] = {k, static_cast<float>(1.0 / (static_cast<double>(nr) * std::sqrt(e0m * e1m))),
-                           static_cast<double>((r1 - oy1) - (r0 - oy0)), static_cast<double>((c1 - ox1) - (c0 - ox0)), partial};
+    *pd = {k, static_cast<float>(1.0 / (static_cast<double>(nr_) * std::sqrt(e0 * e1))),
+           static_cast<double>((r1 - oy1_) - (r0 - oy0_)), static_cast<double>((c1 - ox1_) - (c0 - ox0_)), partial};
+    return true;
   }
-  if (npending > 0) flush();
+
+  // The inverse transform of the pending windows, then their peaks.
+  void Flush() {
+    fftwf_execute_dft(plan_.bwd, cross_.p, z_.p);
+    Deinterleave(z_.p, corr0_.p, corr1_.p, nr_);
+    for (int q = 0; q < npending_; ++q) Finish(pending_[q], q == 0 ? corr0_.p : corr1_.p, mask0_[q].p, mask1_[q].p);
+    npending_ = 0;
+  }
+
+  // Peaks, sub-pixel positions and outputs of one window from its correlation plane.
+  void Finish(const Pending& pd, const float* corr, const float* m0, const float* m1) {
+    const int k = pd.k;
+    int fy[kMaxPeaks] = {0}, fx[kMaxPeaks] = {0};
+    const float best = HighestPeak(corr, H_, W_, ly_max_, span_of_.data(), &fy[0], &fx[0]);
+    out_.correl[k] = best * pd.norm;
+    float sy = 0, sx = 0;
+    uint8_t code = kOk;
+    if (Fit(pd, corr, m0, m1, fy[0], fx[0], &sy, &sx, &code)) {
+      out_.dy[k] = static_cast<float>(pd.base_y + fy[0] + sy);
+      out_.dx[k] = static_cast<float>(pd.base_x + fx[0] + sx);
+      out_.code[k] = code;
+    } else {
+      out_.dx[k] = out_.dy[k] = kNaN;
+      out_.code[k] = kPeakOnBorder;
+    }
+    // Secondary peaks, for the fix step to choose from when the first is rejected.
+    const int extra = std::min(in_.nb_peaks, kMaxPeaks) - 1;
+    for (int q = 0; q < extra; ++q) {
+      const size_t o = static_cast<size_t>(k) * extra + q;
+      int py = 0, px = 0;
+      const float v = NextPeak(corr, q + 1, fy, fx, in_.exclude_radius, &py, &px);
+      fy[q + 1] = py;
+      fx[q + 1] = px;
+      uint8_t c2;
+      if (std::isfinite(v) && Fit(pd, corr, m0, m1, py, px, &sy, &sx, &c2)) {
+        out_.dy2[o] = static_cast<float>(pd.base_y + py + sy);
+        out_.dx2[o] = static_cast<float>(pd.base_x + px + sx);
+        out_.correl2[o] = v * pd.norm;
+      } else {
+        out_.dx2[o] = out_.dy2[o] = out_.correl2[o] = kNaN;
+      }
+    }
+  }
+
+  // Highest value of the searched region away (Chebyshev distance > exclude) from the
+  // `nfound` peaks already found.
+  float NextPeak(const float* corr, int nfound, const int* fy, const int* fx, int exclude, int* by, int* bx) const {
+    float best = -std::numeric_limits<float>::infinity();
+    for (int ly = -ly_max_; ly <= ly_max_; ++ly) {
+      const int span = span_of_[ly + ly_max_];
+      if (span < 0) continue;
+      const float* row = corr + static_cast<size_t>(ly < 0 ? ly + H_ : ly) * W_;
+      // Row by row, the searched lags form one span [-span, span]: its negative part
+      // sits at the end of the (unshifted) row, its non-negative part at the start.
+      for (int lx = -span; lx <= span; ++lx) {
+        const float v = row[lx < 0 ? W_ + lx : lx];
+        if (!(v > best)) continue;
+        bool far = true;
+        for (int q = 0; q < nfound && far; ++q) far = std::abs(ly - fy[q]) > exclude || std::abs(lx - fx[q]) > exclude;
+        if (!far) continue;
+        best = v;
+        *by = ly;
+        *bx = lx;
+      }
+    }
+    return best;
+  }
+
+  // Expected weight of lag (ly, lx) for full windows: the count of pixel pairs, or with
+  // window weighting the sum of w0(x) w1(x + l) over the box (computed once per lag).
+  double LagWeight(int ly, int lx) {
+    if (!weighted_) return Overlap1D(oy0_, in_.h0, oy1_, in_.h1, ly) * Overlap1D(ox0_, in_.w0, ox1_, in_.w1, lx);
+    double& w = lag_weight_[static_cast<size_t>(ly + H_) * (2 * W_ + 1) + (lx + W_)];
+    if (w < 0) w = MaskOverlap(weight0_.data(), weight1_.data(), H_, W_, ly, lx);
+    return w;
+  }
+
+  // Sub-pixel position of a peak (false: on the border of the searched region). The values
+  // around it are divided by the weight of their lag before the fit.
+  bool Fit(const Pending& pd, const float* corr, const float* m0, const float* m1, int py, int px, float* sy, float* sx,
+           uint8_t* code) {
+    if (!Inside(py - 1, px) || !Inside(py + 1, px) || !Inside(py, px - 1) || !Inside(py, px + 1)) return false;
+    Map map;
+    map.R = std::min(Map::kMaxR, std::max(1, in_.nsubpix));
+    for (int dy = -map.R; dy <= map.R; ++dy) {
+      const int ly = py + dy;
+      for (int dx = -map.R; dx <= map.R; ++dx) {
+        const int lx = px + dx;
+        const double w = pd.partial ? MaskOverlap(m0, m1, H_, W_, ly, lx) : LagWeight(ly, lx);
+        const float c = corr[static_cast<size_t>(Wrap(ly, H_)) * W_ + Wrap(lx, W_)];
+        map.v[(dy + map.R) * (2 * map.R + 1) + (dx + map.R)] = w > 0 ? static_cast<float>(c / w) : 0.f;
+      }
+    }
+    *sy = *sx = 0;
+    *code = kOk;
+    bool ok = true;
+    switch (in_.subpix) {
+      case kNoSubpix: break;
+      case kCentroid: ok = Centroid(map, map.R, sy, sx); break;
+      case kGaussian: ok = Gaussian1(map, sy, sx); break;
+      default: ok = Gaussian2(map, sy, sx); break;
+    }
+    if (!ok) {
+      *sy = *sx = 0;
+      if (in_.subpix != kCentroid) Centroid(map, map.R, sy, sx);
+      *code = kSubpixFallback;
+    }
+    return true;
+  }
+
+  const PassInput& in_;
+  const PassOutput& out_;
+  const int H_, W_;
+  const size_t nr_;
+  const Plan2D& plan_;
+  const int oy0_, ox0_, oy1_, ox1_;
+  const int ly_max_, lx_max_;
+  const double dmax2_;
+  std::vector<int> span_of_;
+  AlignedBuf a_, b_, corr0_, corr1_;
+  AlignedBuf mask0_[2], mask1_[2];  // validity (times weights) of the windows of each slot
+  AlignedCBuf z_, spec_, cross_;
+  const bool weighted_;
+  std::vector<float> weight0_, weight1_;
+  std::vector<double> lag_weight_;
+  Pending pending_[2];
+  int npending_ = 0;
+};
+
+}  // namespace
+
+void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int end) {
+  PassCorrelator(in, out).Run(begin, end);
 }
 
 double TimeFftOnly(int ny, int nx, int count) {
