@@ -9,7 +9,7 @@
  *    displacement; the share of each stage; decoding the PNGs and writing the HDF5 file;
  *  - end to end: `runPiv` on 16 PNG pairs of 1024x1024 with the parameters of (b) (reading,
  *    PIV, HDF5 writing), with the default local executor and with --workers 1, against the
- *    compute-only rate of (b);
+ *    same computations alone, timed alternately;
  *  - memory of one worker (scripts/bench-memory.ts, a process per measurement): peak
  *    resident memory over 8 pairs of 2048x2048 16-bit, and its growth over 1,000 pairs.
  *
@@ -183,12 +183,21 @@ async function muted<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** Pairs/s of the whole pipeline on a PNG series, default executor and --workers 1. */
+interface EndToEnd {
+  /** Pairs/s of runPiv (decode + PIV + write). */
+  endToEnd: number;
+  /** Pairs/s of the same computations alone, `workers` pairs at once, measured alternately with it. */
+  computeOnly: number;
+}
+
 /**
- * Pairs/s of the whole pipeline (PNG decode, PIV of case (b), HDF5 write) on a series of
- * E2E_PAIRS pairs of SIZE x SIZE, with the default local executor and with --workers 1.
+ * The whole pipeline (PNG decode, PIV of case (b), HDF5 write) on a series of E2E_PAIRS
+ * pairs of SIZE x SIZE, with the default local executor and with --workers 1, each against
+ * the computations alone with as many pairs at once: the two are timed alternately (3
+ * rounds, medians), so that the ratio compares like with like on a shared machine.
  * The pairs are copies of one rendered pair (the work per pair is the same).
  */
-async function benchEndToEnd(pair: PairImages): Promise<{ allWorkers: number; oneWorker: number }> {
+async function benchEndToEnd(pair: PairImages, tree: ParamTree): Promise<{ allWorkers: EndToEnd; oneWorker: EndToEnd }> {
   const dir = await mkdtemp(join(tmpdir(), 'fluidimage-bench-'));
   try {
     const images = join(dir, 'images');
@@ -202,14 +211,35 @@ async function benchEndToEnd(pair: PairImages): Promise<{ allWorkers: number; on
       await copyFile(a, `${base}a.png`);
       await copyFile(b, `${base}b.png`);
     }
-    const run = async (workers: number | undefined): Promise<void> => {
+    const run = async (workers: number): Promise<void> => {
       const code = await muted(() => runPiv({
         path: images, output: join(dir, 'out'), how: 'recompute', executor: 'auto', workers, quiet: true, set: CASE_B_SETS,
       }));
       if (code !== 0) throw new Error(`runPiv exited with ${code}`);
     };
-    const pairsPerS = async (workers: number | undefined) => E2E_PAIRS / await timeMedian(() => run(workers));
-    return { allWorkers: await pairsPerS(undefined), oneWorker: await pairsPerS(1) };
+    const compute = async (workers: number): Promise<void> => {
+      // One WorkPIV per lane, each computing its share of the series one pair after the other.
+      await Promise.all(Array.from({ length: workers }, async (_, lane) => {
+        const work = new WorkPIV(tree, 1);
+        for (let i = lane; i < E2E_PAIRS; i += workers) await work.calcul({ ...pair, im0: pair.im0.slice(), im1: pair.im1.slice() });
+      }));
+    };
+    const measure = async (workers: number): Promise<EndToEnd> => {
+      await run(workers);
+      await compute(workers);
+      const e: number[] = [];
+      const c: number[] = [];
+      for (let r = 0; r < 3; r++) {
+        let t = now();
+        await run(workers);
+        e.push(now() - t);
+        t = now();
+        await compute(workers);
+        c.push(now() - t);
+      }
+      return { endToEnd: E2E_PAIRS / median(e), computeOnly: E2E_PAIRS / median(c) };
+    };
+    return { allWorkers: await measure(WORKERS), oneWorker: await measure(1) };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -293,12 +323,14 @@ console.log(`PIV of one synthetic pair, uniform (${TRUE_DX}, ${TRUE_DY}) px, 50%
 console.log(table([['', `(a) ${SIZE}^2 8-bit, 1 pass`, `(b) ${SIZE}^2 8-bit, 3 passes`, `(c) ${BIG}^2 16-bit, 3 passes`],
   ...rows.map(([label, f]) => [label, f(cases.a), f(cases.b), f(big)])]));
 
-const e2e = await benchEndToEnd(pair);
+const e2e = await benchEndToEnd(pair, params(Object.fromEntries(CASE_B_SETS.map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]))));
 console.log(`\nEnd to end: runPiv on ${E2E_PAIRS} PNG pairs of ${SIZE}x${SIZE}, case (b) (decode + PIV + HDF5 write)`);
 console.log(table([
   ['executor', 'pairs/s', 'compute only', 'end to end / compute only'],
-  [`local, ${WORKERS} workers (default)`, e2e.allWorkers.toFixed(2), (1 / cases.b.allWorkers).toFixed(2), (e2e.allWorkers * cases.b.allWorkers).toFixed(2)],
-  ['local, --workers 1', e2e.oneWorker.toFixed(2), (1 / cases.b.oneWorker).toFixed(2), (e2e.oneWorker * cases.b.oneWorker).toFixed(2)],
+  [`local, ${WORKERS} workers (default)`, e2e.allWorkers.endToEnd.toFixed(2), e2e.allWorkers.computeOnly.toFixed(2),
+    (e2e.allWorkers.endToEnd / e2e.allWorkers.computeOnly).toFixed(2)],
+  ['local, --workers 1', e2e.oneWorker.endToEnd.toFixed(2), e2e.oneWorker.computeOnly.toFixed(2),
+    (e2e.oneWorker.endToEnd / e2e.oneWorker.computeOnly).toFixed(2)],
 ]));
 
 // One worker's memory, each measurement in a process of its own.
@@ -327,7 +359,6 @@ const round = (c: CaseFigures) => Object.fromEntries(Object.entries(c).map(([k, 
   [k, typeof v === 'number' ? sig(v) : v])) as Record<string, number | string | number[]>;
 console.log(JSON.stringify({
   machine, imageSize: SIZE, cases: { a: round(cases.a), b: round(cases.b), c2048x16: round(big) }, peakMemoryMiB: Math.round(peakMiB),
-  endToEnd: { size: SIZE, pairs: E2E_PAIRS, pairsPerSecond: { allWorkers: sig(e2e.allWorkers), oneWorker: sig(e2e.oneWorker) },
-    ofComputeOnly: { allWorkers: sig(e2e.allWorkers * cases.b.allWorkers), oneWorker: sig(e2e.oneWorker * cases.b.oneWorker) } },
+  endToEnd: { size: SIZE, pairs: E2E_PAIRS, allWorkers: e2e.allWorkers, oneWorker: e2e.oneWorker },
   memoryOneWorker: { big2048x16: memBig, long1000x256: memLong },
 }));
