@@ -3,7 +3,10 @@
 // variant chosen at load time where the compiler and the C library support it.
 #pragma once
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__linux__) && !defined(FI_NO_SIMD)
+#include <cstddef>  // defines __GLIBC__ where the C library is glibc
+
+// ifunc (behind target_clones) needs glibc: musl-based systems get the baseline code only.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && defined(__GLIBC__) && !defined(FI_NO_SIMD)
 // Explicit AVX2 kernels (intrinsics in functions with a target attribute).
 #define FI_X86_SIMD 1
 // Auto-vectorised loops compiled twice, the variant picked by the loader (ifunc).
