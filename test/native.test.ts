@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { native, SUBPIX_CODES, VEC_CODES, type PassArgs } from '../native.js';
 import { rng } from '../works/synth/particles.js';
 
@@ -163,5 +164,13 @@ describe('native correlation core', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('plans with FFTW_ESTIMATE unless told otherwise, so that results repeat bit for bit between runs', () => {
+    // In a fresh process, before anything sets the effort (library use of WorkPIV, tests):
+    // measured plans differ from run to run and so do the last bits of the results.
+    const script = `const { native } = await import(${JSON.stringify(new URL('../native.js', import.meta.url).href)});
+      process.stdout.write(native().getPlannerEffort());`;
+    assert.equal(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }), 'estimate');
   });
 });

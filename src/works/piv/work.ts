@@ -285,10 +285,15 @@ export class WorkPIV {
    * vectors) keep the linear fill. Returns undefined when nothing could be smoothed.
    */
   private async tps(pass: PassResult, grid: Grid) {
-    const valid: number[] = [];
-    for (let k = 0; k < pass.deltaxs.length; k++) if (!Number.isNaN(pass.deltaxs[k])) valid.push(k);
-    if (valid.length < 10) return undefined;
-    const pick = (a: Float32Array) => Float64Array.from(valid, (k) => a[k]);
+    const n = pass.deltaxs.length;
+    const valid = new Int32Array(n);
+    let nValid = 0;
+    for (let k = 0; k < n; k++) if (!Number.isNaN(pass.deltaxs[k])) valid[nValid++] = k;
+    if (nValid < 10) return undefined;
+    const pickInto = <T extends Float32Array | Float64Array>(out: T, a: ArrayLike<number>): T => {
+      for (let q = 0; q < nValid; q++) out[q] = a[valid[q]];
+      return out;
+    };
     const [ny, nx] = pass.shape_grid;
     const gx = new Float64Array(ny * nx);
     const gy = new Float64Array(ny * nx);
@@ -299,33 +304,40 @@ export class WorkPIV {
     // With deformation the vectors sit on the grid points: one evaluation serves both, and
     // the spline takes the whole grid, rejected vectors filled from their neighbours: every
     // subdomain then has the same layout and the native core factorises one system for all.
-    const onGrid = valid.every((k) => pass.xs[k] === gx[k] && pass.ys[k] === gy[k]);
+    let onGrid = true;
+    for (let q = 0; q < nValid && onGrid; q++) onGrid = pass.xs[valid[q]] === gx[valid[q]] && pass.ys[valid[q]] === gy[valid[q]];
+    // The measured field with its holes filled linearly: the spline's input on the grid, and
+    // the value wherever no box gives one.
+    const filledU = fillNaN(pass.deltaxs, ny, nx);
+    const filledV = fillNaN(pass.deltays, ny, nx);
     const data = onGrid
-      ? { x: gx, y: gy, u: Float64Array.from(fillNaN(pass.deltaxs, ny, nx)), v: Float64Array.from(fillNaN(pass.deltays, ny, nx)) }
-      : { x: pick(pass.xs), y: pick(pass.ys), u: pick(pass.deltaxs), v: pick(pass.deltays) };
+      ? { x: gx, y: gy, u: new Float64Array(filledU), v: new Float64Array(filledV) }
+      : {
+        x: pickInto(new Float64Array(nValid), pass.xs), y: pickInto(new Float64Array(nValid), pass.ys),
+        u: pickInto(new Float64Array(nValid), pass.deltaxs), v: pickInto(new Float64Array(nValid), pass.deltays),
+      };
     const out = await native().tpsSmooth({
       ...data, xNew: gx, yNew: gy,
       subdomSize: this.tpsParams.subdomSize, smoothingCoef: this.tpsParams.smoothingCoef, threshold: this.tpsParams.threshold,
       smoothAtPoints: !onGrid,
     }, this.threads);
-    const uSmooth = onGrid ? Float64Array.from(valid, (k) => out.uNew[k]) : out.uSmooth;
-    const vSmooth = onGrid ? Float64Array.from(valid, (k) => out.vNew[k]) : out.vSmooth;
-    // Where no box gives a value, the linear fill of the measured field.
-    const fill = (values: Float64Array, measured: Float32Array) => {
-      const f = fillNaN(measured, ny, nx);
-      return Float32Array.from(values, (v, k) => (Number.isNaN(v) ? f[k] : v));
+    const fill = (values: Float64Array, filled: Float32Array) => {
+      const f = new Float32Array(values.length);
+      for (let k = 0; k < f.length; k++) f[k] = Number.isNaN(values[k]) ? filled[k] : values[k];
+      return f;
     };
     return {
-      gridDx: fill(out.uNew, pass.deltaxs),
-      gridDy: fill(out.vNew, pass.deltays),
+      gridDx: fill(out.uNew, filledU),
+      gridDy: fill(out.vNew, filledV),
       stored: {
-        xs_smooth: Float32Array.from(valid, (k) => pass.xs[k]),
-        ys_smooth: Float32Array.from(valid, (k) => pass.ys[k]),
-        deltaxs_smooth: Float32Array.from(uSmooth),
-        deltays_smooth: Float32Array.from(vSmooth),
+        xs_smooth: pickInto(new Float32Array(nValid), pass.xs),
+        ys_smooth: pickInto(new Float32Array(nValid), pass.ys),
+        deltaxs_smooth: onGrid ? pickInto(new Float32Array(nValid), out.uNew) : new Float32Array(out.uSmooth),
+        deltays_smooth: onGrid ? pickInto(new Float32Array(nValid), out.vNew) : new Float32Array(out.vSmooth),
       },
     };
   }
+
 
   /** A set of buffers for `npix` pixels: a spare one of that size, or new ones. */
   private takeScratch(npix: number): Scratch {
