@@ -555,6 +555,8 @@ class PassCorrelator {
   // window weighting the sum of w0(x) w1(x + l) over the box (computed once per lag).
   double LagWeight(int ly, int lx) {
     if (!weighted_) return Overlap1D(oy0_, in_.h0, oy1_, in_.h1, ly) * Overlap1D(ox0_, in_.w0, ox1_, in_.w1, lx);
+    // The fit's neighbourhood (nsubpix up to 8) can reach past the box: no overlap there.
+    if (std::abs(ly) > H_ || std::abs(lx) > W_) return 0.0;
     double& w = lag_weight_[static_cast<size_t>(ly + H_) * (2 * W_ + 1) + (lx + W_)];
     if (w < 0) w = MaskOverlap(weight0_.data(), weight1_.data(), H_, W_, ly, lx);
     return w;

@@ -86,6 +86,20 @@ describe('native correlation core', () => {
     assert.throws(() => native().correlatePass(passArgs(im, im, 32, 32, 16, [0, 0], [0, 0], { windowSigma: -1 })), /windowSigma/);
   });
 
+  it('weights the lags of wide sub-pixel neighbourhoods beyond small windows as empty (weighted, secondary peaks)', async () => {
+    // 8 px windows, a centroid over 17x17 lags and secondary peaks: the lags reach past the
+    // box, where the weight of the fit is 0 (they once indexed outside the weight table).
+    const im = randomImage(64, 64, 9);
+    const starts: number[] = [];
+    for (let y = 0; y + 8 <= 64; y += 8) for (let x = 0; x + 8 <= 64; x += 8) starts.push(y, x);
+    const out = await native().correlatePass(passArgs(im, im, 64, 64, 8, starts, starts,
+      { windowSigma: 0.4, subpix: SUBPIX_CODES.centroid, nsubpix: 8, nbPeaks: 4, particleRadius: 1 }));
+    for (let k = 0; k < out.dx.length; k++) {
+      assert.ok(Math.abs(out.correl[k] - 1) < 1e-5, `correl ${out.correl[k]}`);
+      assert.ok(Math.abs(out.dx[k]) < 0.5 && Math.abs(out.dy[k]) < 0.5, `${out.dx[k]}, ${out.dy[k]}`);
+    }
+  });
+
   it('adds the offset between the two windows to the measured displacement', async () => {
     const ny = 64;
     const nx = 64;
