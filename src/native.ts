@@ -253,7 +253,9 @@ export function native(): NativeCore {
   if (cached) return cached;
   const here = dirname(fileURLToPath(import.meta.url));
   // dist/native.js -> ../build/Release; also works from dist/<sub>/ when bundled elsewhere.
-  const candidates = [join(here, '..', 'build', 'Release', 'fluidimage_native.node'),
+  // FLUIDIMAGE_NATIVE: another build of the addon (e.g. with AddressSanitizer, scripts/fuzz-asan).
+  const candidates = [...(process.env.FLUIDIMAGE_NATIVE ? [process.env.FLUIDIMAGE_NATIVE] : []),
+    join(here, '..', 'build', 'Release', 'fluidimage_native.node'),
     join(here, '..', '..', 'build', 'Release', 'fluidimage_native.node')];
   const file = candidates.find((p) => existsSync(p));
   if (!file) {
