@@ -187,4 +187,13 @@ describe('native correlation core', () => {
       process.stdout.write(native().getPlannerEffort());`;
     assert.equal(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }), 'estimate');
   });
+
+  it('survives random inputs to every native call (the fuzzer of npm run fuzz:native, ordinary build)', function () {
+    this.timeout(60_000);
+    // Only argument errors may come back; a crash or another error fails. Memory errors need
+    // the sanitizer build (npm run fuzz:native).
+    const fuzzer = new URL('../scripts/fuzz-native.js', import.meta.url);
+    const out = execFileSync(process.execPath, [fuzzer.pathname, '--seed', '7', '--iterations', '120'], { encoding: 'utf8' });
+    assert.match(out, /^ok: 120 iterations/m);
+  });
 });
