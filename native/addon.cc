@@ -13,6 +13,7 @@
 
 #include "correl.h"
 #include "deform.h"
+#include "fix.h"
 #include "tps.h"
 #include "fft_plans.h"
 #include "mpi_binding.h"
@@ -522,6 +523,23 @@ Napi::Value SetMallocMmapThreshold(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// Normalised median residuals of a pass (fix.h), synchronous: about 1 ms for 16k vectors.
+Napi::Value MedianResiduals(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) ThrowArg(env, "the field description", "an object");
+  Napi::Object args = info[0].As<Napi::Object>();
+  Napi::Float32Array dx = GetTyped<Napi::Float32Array>(args, "dx", napi_float32_array, "Float32Array");
+  Napi::Float32Array dy = GetTyped<Napi::Float32Array>(args, "dy", napi_float32_array, "Float32Array");
+  const int ny = GetPositiveInt(args, "ny"), nx = GetPositiveInt(args, "nx");
+  const double eps = GetNumber(args, "epsilon");
+  const size_t n = static_cast<size_t>(ny) * nx;
+  if (dx.ElementLength() != n || dy.ElementLength() != n) ThrowArg(env, "dx/dy", "ny*nx = " + std::to_string(n) + " elements each");
+  if (!(eps > 0)) ThrowArg(env, "epsilon", "a positive number");
+  Napi::Float64Array out = Napi::Float64Array::New(env, n);
+  fi::MedianResiduals(dx.Data(), dy.Data(), ny, nx, eps, out.Data());
+  return out;
+}
+
 Napi::Value PathArgCall(const Napi::CallbackInfo& info, bool (*fn)(const std::string&)) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) ThrowArg(env, "path", "a string");
@@ -534,6 +552,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("splinePair", Napi::Function::New(env, SplinePair));
   exports.Set("deformKernel", Napi::String::New(env, fi::DeformKernelName()));
   exports.Set("tpsSmooth", Napi::Function::New(env, TpsSmooth));
+  exports.Set("medianResiduals", Napi::Function::New(env, MedianResiduals));
   exports.Set("timeFftOnly", Napi::Function::New(env, TimeFftOnly));
   exports.Set("setPlannerEffort", Napi::Function::New(env, SetPlannerEffort));
   exports.Set("limitMallocArenas", Napi::Function::New(env, LimitMallocArenas));

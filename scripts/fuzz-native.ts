@@ -1,6 +1,7 @@
 /**
  * Fuzzing of the native calls (`npm run fuzz:native` runs it against a build with
  * AddressSanitizer, see scripts/fuzz-asan): random image sizes down to 1 pixel, NaN,
+ * median residuals of random fields with holes,
  * windows far outside the images, every correlation option, spline coefficients in place
  * and reused output buffers, huge displacements, degenerate TPS point sets (collinear,
  * duplicated). Argument errors (ERR_INVALID_ARG_TYPE) are expected and ignored; anything
@@ -75,6 +76,13 @@ for (let it = 0; it < iterations; it++) {
     await core.deformPair({ spline, height: ny, width: nx, xs, ys, dx, dy, out0: new Float32Array(ny * nx) }, ri(1, 4));
     await core.deformPair({ im0, im1, height: ny, width: nx, degree, xs, ys, dx, dy }, ri(1, 4));
   });
+
+  {
+    const gy2 = ri(1, 40);
+    const gx2 = ri(1, 40);
+    const field = () => new Float32Array(gy2 * gx2).map(() => (rnd() < 0.2 ? Number.NaN : (rnd() - 0.5) * 10));
+    await tolerant(async () => core.medianResiduals({ dx: field(), dy: field(), ny: gy2, nx: gx2, epsilon: 0.01 + rnd() }));
+  }
 
   const m = ri(1, 300);
   const x = new Float64Array(m);

@@ -2,6 +2,7 @@
  * The fix step (after every pass): rejected vectors become NaN and get a reason.
  * Same tests and order as Fluidimage: correlation peak, magnitude, then neighbours.
  */
+import { native } from '../../native.js';
 import { ERROR_CODES, ERROR_MESSAGES, type VectorErrors } from './errors.js';
 
 export interface FixParams {
@@ -39,94 +40,6 @@ function neighbourMean(dx: Float32Array, dy: Float32Array, ny: number, nx: numbe
   out[2] = c;
 }
 
-/** Median of the first n values (sorted in place by insertion: n is at most 8 here). */
-function median(values: Float64Array, n: number): number {
-  for (let i = 1; i < n; i++) {
-    const v = values[i];
-    let j = i - 1;
-    while (j >= 0 && values[j] > v) {
-      values[j + 1] = values[j];
-      j--;
-    }
-    values[j + 1] = v;
-  }
-  const m = n >> 1;
-  return n % 2 ? values[m] : 0.5 * (values[m - 1] + values[m]);
-}
-
-/**
- * The field padded by one ghost row/column on each side, extrapolated linearly from
- * the two inner neighbours (2 u1 - u2, never using the border vector itself): border
- * vectors then get a full, centred 3x3 neighbourhood, and a strong linear gradient
- * does not make them look like outliers.
- */
-function padLinear(v: Float32Array, ny: number, nx: number): Float32Array {
-  const px = nx + 2;
-  const out = new Float32Array((ny + 2) * px).fill(Number.NaN);
-  for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) out[(j + 1) * px + i + 1] = v[j * nx + i];
-  const ext = (a: number, b: number) => 2 * a - b;
-  for (let j = 1; j <= ny; j++) {
-    if (nx >= 2) {
-      out[j * px] = ext(out[j * px + 1], out[j * px + 2]);
-      out[j * px + nx + 1] = ext(out[j * px + nx], out[j * px + nx - 1]);
-    }
-  }
-  if (ny >= 2) {
-    for (let i = 0; i < px; i++) {
-      out[i] = ext(out[px + i], out[2 * px + i]);
-      out[(ny + 1) * px + i] = ext(out[ny * px + i], out[(ny - 1) * px + i]);
-    }
-  }
-  return out;
-}
-
-/**
- * Normalised median test: the residual of a vector from the median of its valid
- * 8-neighbours, divided by the median residual of the neighbours plus epsilon; the larger
- * of the two components is compared with the threshold. Needs 3 valid neighbours.
- */
-function medianTest(dx: Float32Array, dy: Float32Array, ny: number, nx: number, threshold: number, eps: number): [number, number][] {
-  const out: [number, number][] = [];
-  const pu = padLinear(dx, ny, nx);
-  const pv = padLinear(dy, ny, nx);
-  const px = nx + 2;
-  // Scratch buffers for the (at most 8) neighbours: no allocation per vector.
-  const nu = new Float64Array(8);
-  const nv = new Float64Array(8);
-  const du = new Float64Array(8);
-  const dv = new Float64Array(8);
-  for (let iy = 0; iy < ny; iy++) {
-    for (let ix = 0; ix < nx; ix++) {
-      const i = iy * nx + ix;
-      if (Number.isNaN(dx[i])) continue;
-      let c = 0;
-      for (let jy = iy; jy <= iy + 2; jy++) {
-        for (let jx = ix; jx <= ix + 2; jx++) {
-          if (jy === iy + 1 && jx === ix + 1) continue;
-          const u = pu[jy * px + jx];
-          const v = pv[jy * px + jx];
-          if (Number.isNaN(u) || Number.isNaN(v)) continue;
-          nu[c] = u;
-          nv[c] = v;
-          c++;
-        }
-      }
-      if (c < 3) continue;
-      const mu = median(nu, c);
-      const mv = median(nv, c);
-      for (let k = 0; k < c; k++) {
-        du[k] = Math.abs(nu[k] - mu);
-        dv[k] = Math.abs(nv[k] - mv);
-      }
-      const ru = median(du, c);
-      const rv = median(dv, c);
-      const r = Math.max(Math.abs(dx[i] - mu) / (ru + eps), Math.abs(dy[i] - mv) / (rv + eps));
-      if (r > threshold) out.push([i, r]);
-    }
-  }
-  return out;
-}
-
 /**
  * Applies the tests in place on dx/dy. The neighbour test compares each vector with
  * the mean of its valid 8-neighbours (the vectors that passed the first two tests);
@@ -144,8 +57,13 @@ export function applyFix(dx: Float32Array, dy: Float32Array, correl: Float32Arra
   }
   for (let i = 0; i < n; i++) if (errors.isWrong(i)) dx[i] = dy[i] = Number.NaN;
   if (Number.isFinite(p.thresholdMedian)) {
-    for (const [i, r] of medianTest(dx, dy, ny, nx, p.thresholdMedian, p.medianEpsilon)) {
-      errors.add(i, ERROR_CODES.median, `${ERROR_MESSAGES.median} (residual = ${r.toFixed(2)})`);
+    // Normalised median test (Westerweel & Scarano 2005), in the native core: the residual of
+    // each vector from the median of its valid 8-neighbours over their median residual plus
+    // epsilon, the larger component; border vectors see linearly extrapolated ghost cells.
+    const residuals = native().medianResiduals({ dx, dy, ny, nx, epsilon: p.medianEpsilon });
+    for (let i = 0; i < n; i++) {
+      const r = residuals[i];
+      if (r > p.thresholdMedian) errors.add(i, ERROR_CODES.median, `${ERROR_MESSAGES.median} (residual = ${r.toFixed(2)})`);
     }
     for (let i = 0; i < n; i++) if (errors.isWrong(i)) dx[i] = dy[i] = Number.NaN;
   }
