@@ -392,6 +392,34 @@ describe('PIV work on synthetic images', () => {
     assert.deepEqual(three.passes[2].extra, one.passes[2].extra);
   });
 
+  it('random configurations run, repeat bit for bit and give finite final fields (two pairs of different sizes at once)', async function () {
+    this.timeout(60_000);
+    let state = 11;
+    const rnd = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)];
+    let runs = 0;
+    for (let it = 0; it < 12; it++) {
+      const sets: Record<string, unknown> = {
+        'piv0.shape_crop_im0': pick([12, 16, 24, 32]), 'multipass.number': 1 + Math.floor(rnd() * 3), 'multipass.deform': rnd() < 0.8,
+        'multipass.use_tps': pick([true, 'last', false]), 'piv0.nb_peaks_to_search': 1 + Math.floor(rnd() * 3),
+        'piv0.window_sigma': rnd() < 0.5 ? null : 0.3 + rnd() * 0.4, 'multipass.spline_degree': pick([5, 7]),
+        'piv0.grid.overlap': pick([0, 0.5, 0.75]), 'multipass.iterations_last': Math.floor(rnd() * 2),
+        'piv0.method_subpix': pick(['2d_gaussian2', '2d_gaussian', 'centroid']), 'mask.strcrop': rnd() < 0.2 ? '6:-6, 4:-4' : null,
+      };
+      if (rnd() < 0.3) sets['piv0.shape_crop_im1'] = (sets['piv0.shape_crop_im0'] as number) + 8;
+      const work = new WorkPIV(params(sets), 1 + Math.floor(rnd() * 2));
+      const a = synthPair(pick([{ kind: 'uniform', dx: 3.3, dy: -1.7 }, { kind: 'vortex', peak: 3, core: 20 }] as FieldSpec[]), 64 + Math.floor(rnd() * 40), it).pair;
+      const b = synthPair({ kind: 'uniform', dx: -1.2, dy: 2.4 }, 64 + Math.floor(rnd() * 40), it + 100).pair;
+      const copy = (p: PairImages, owned: boolean): PairImages => ({ ...p, im0: p.im0.slice(), im1: p.im1.slice(), owned });
+      const [ra, rb] = await Promise.all([work.calcul(copy(a, rnd() < 0.5)), work.calcul(copy(b, rnd() < 0.5))]);
+      const again = await work.calcul(copy(a, rnd() < 0.5));
+      assert.deepEqual(again.passes.at(-1)!.deltaxs, ra.passes.at(-1)!.deltaxs, JSON.stringify(sets));
+      for (const r of [ra, rb]) assert.ok(r.passes.at(-1)!.final!.deltaxs_final.every(Number.isFinite), JSON.stringify(sets));
+      runs++;
+    }
+    assert.equal(runs, 12);
+  });
+
   it('rejects configurations that cannot work, naming the parameter', () => {
     assert.throws(() => new WorkPIV(params({ 'piv0.shape_crop_im0': 12, 'multipass.number': 3 })), /multipass.coeff_zoom/);
     assert.throws(() => new WorkPIV(params({ 'multipass.number': 3, 'multipass.coeff_zoom': [2] })), /multipass.coeff_zoom/);
