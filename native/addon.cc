@@ -2,6 +2,7 @@
 // typed-array pointers to the C++ core; no policy, no IO. src/native.ts declares it.
 #include <napi.h>
 
+#include <algorithm>
 #include <cmath>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -93,6 +94,26 @@ Napi::Value QueueWorker(const Napi::CallbackInfo& info, const char* what, A... e
   return p;
 }
 
+// Runs fn(begin, end) over [0, n) split in `nt` chunks on as many threads (the calling one
+// among them), chunk sizes rounded up to a multiple of `align`.
+template <typename F>
+void ForChunks(int n, int nt, int align, F fn) {
+  if (nt <= 1) {
+    fn(0, n);
+    return;
+  }
+  const int chunk = ((n + nt - 1) / nt + align - 1) / align * align;
+  std::vector<std::thread> pool;
+  for (int b = chunk; b < n; b += chunk) pool.emplace_back([&fn, b, e = std::min(n, b + chunk)] { fn(b, e); });
+  try {
+    fn(0, std::min(n, chunk));
+  } catch (...) {
+    for (auto& th : pool) th.join();  // never unwind past joinable threads
+    throw;
+  }
+  for (auto& th : pool) th.join();
+}
+
 // Correlates every window of one pass of one pair on libuv's pool (optionally split
 // over several threads) and fills output typed arrays allocated on the JS thread, so
 // results cross the boundary without a copy.
@@ -161,20 +182,9 @@ class CorrelWorker : public PromiseWorker {
  protected:
   void Execute() override {
     try {
-      const int nt = std::max(1, std::min(threads_, in_.n / 16));
-      if (nt == 1) {
-        fi::CorrelateRange(in_, out_, 0, in_.n);
-        return;
-      }
-      std::vector<std::thread> pool;
       // Even chunk sizes: windows are transformed in pairs (2m, 2m + 1), and results do not
       // depend on how the pass is split.
-      const int chunk = ((in_.n + nt - 1) / nt + 1) & ~1;
-      for (int t = 0; t < nt; ++t) {
-        const int b = t * chunk, e = std::min(in_.n, b + chunk);
-        if (b < e) pool.emplace_back([this, b, e] { fi::CorrelateRange(in_, out_, b, e); });
-      }
-      for (auto& th : pool) th.join();
+      ForChunks(in_.n, std::min(threads_, in_.n / 16), 2, [this](int b, int e) { fi::CorrelateRange(in_, out_, b, e); });
     } catch (const std::exception& e) {
       SetError(std::string("native correlation failed: ") + e.what());
     }
@@ -251,12 +261,7 @@ class SplineWorker : public PromiseWorker {
 
  protected:
   void Execute() override {
-    const size_t npix = static_cast<size_t>(ny_) * nx_;
-    ForBoth(threads_, [&](int k) {
-      if (dst_[k] != src_[k]) std::copy(src_[k], src_[k] + npix, dst_[k]);
-      masked_[k] = fi::FillInvalid(dst_[k], npix, &valid_[k]);
-      fi::BSplinePrefilter(dst_[k], ny_, nx_, degree_);
-    });
+    ForBoth(threads_, [&](int k) { masked_[k] = fi::SplineCoefficients(src_[k], ny_, nx_, degree_, dst_[k], &valid_[k]); });
   }
   void OnOK() override {
     Napi::Object result = Result();
@@ -368,9 +373,8 @@ class DeformWorker : public PromiseWorker {
       std::vector<uint8_t> valid[2];
       if (src_[0]) {
         ForBoth(threads_, [&](int k) {
-          own[k].assign(src_[k], src_[k] + npix);
-          if (fi::FillInvalid(own[k].data(), npix, &valid[k])) valid_ptr_[k] = valid[k].data();
-          fi::BSplinePrefilter(own[k].data(), ny_, nx_, base_.degree);
+          own[k].resize(npix);
+          if (fi::SplineCoefficients(src_[k], ny_, nx_, base_.degree, own[k].data(), &valid[k])) valid_ptr_[k] = valid[k].data();
           coef_[k] = own[k].data();
         });
       }
@@ -378,18 +382,7 @@ class DeformWorker : public PromiseWorker {
         fi::DeformInput in = base_;
         in.factor = k == 0 ? -0.5f : 0.5f;
         in.valid = valid_ptr_[k];
-        const int nt = std::max(1, std::min(threads_, ny_ / 32));
-        if (nt == 1) {
-          fi::DeformRows(in, coef_[k], dst_[k], 0, ny_);
-          continue;
-        }
-        std::vector<std::thread> pool;
-        const int chunk = (ny_ + nt - 1) / nt;
-        for (int t = 0; t < nt; ++t) {
-          const int b = t * chunk, e = std::min(ny_, b + chunk);
-          if (b < e) pool.emplace_back([&, b, e] { fi::DeformRows(in, coef_[k], dst_[k], b, e); });
-        }
-        for (auto& th : pool) th.join();
+        ForChunks(ny_, std::min(threads_, ny_ / 32), 1, [&](int b, int e) { fi::DeformRows(in, coef_[k], dst_[k], b, e); });
       }
     } catch (const std::exception& e) {
       SetError(std::string("native deformation failed: ") + e.what());

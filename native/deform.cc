@@ -384,6 +384,14 @@ void BSplinePrefilter(float* data, int ny, int nx, int degree) {
     for (int x = 0; x < nx; x += kColumnBlock) FilterLines(data + x, ny, nx, std::min(kColumnBlock, nx - x), poles, npoles);
 }
 
+bool SplineCoefficients(const float* image, int ny, int nx, int degree, float* coef, std::vector<uint8_t>* valid) {
+  const size_t npix = static_cast<size_t>(ny) * nx;
+  if (coef != image) std::copy(image, image + npix, coef);
+  const bool masked = FillInvalid(coef, npix, valid);
+  BSplinePrefilter(coef, ny, nx, degree);
+  return masked;
+}
+
 FI_CLONES
 void DeformRows(const DeformInput& in, const float* coef, float* out, int row_begin, int row_end) {
   const int nx = in.nx, gx = in.gx;

@@ -34,6 +34,10 @@ bool FillInvalid(float* data, size_t n, std::vector<uint8_t>* valid);
 // In-place conversion of samples to B-spline coefficients of `degree` (mirror boundaries).
 void BSplinePrefilter(float* data, int ny, int nx, int degree);
 
+// The B-spline coefficients of an image into `coef` (which may be `image` itself): NaN
+// pixels filled first (FillInvalid) and recorded in `valid`. True if there were any.
+bool SplineCoefficients(const float* image, int ny, int nx, int degree, float* coef, std::vector<uint8_t>* valid);
+
 // Resamples rows [row_begin, row_end) of the image whose B-spline coefficients are `coef`.
 void DeformRows(const DeformInput& in, const float* coef, float* out, int row_begin, int row_end);
 
