@@ -236,7 +236,7 @@ export class WorkPIV {
         // Thin-plate splines: for the predictor of the next pass (use_tps true), for the
         // final field (true or "last"). The smoothed field replaces the filled one.
         if (this.useTps === true || (this.useTps === 'last' && isLast)) {
-          const smooth = await this.timed('tps', () => this.tps(r.result, grid));
+          const smooth = await this.timed('tps', () => this.tps(r.result, grid, r.filledDx, r.filledDy));
           if (smooth) {
             prev = { grid, dx: smooth.gridDx, dy: smooth.gridDy };
             if (isLast) r.result.extra = { ...r.result.extra, ...smooth.stored };
@@ -282,9 +282,10 @@ export class WorkPIV {
   /**
    * Smooths the valid vectors of a pass with thin-plate splines (subdomains) and
    * evaluates them on the pass's grid. Points no box covers (or a field with too few
-   * vectors) keep the linear fill. Returns undefined when nothing could be smoothed.
+   * vectors) keep the linear fill (`filledU`, `filledV`: the pass's field with its holes
+   * filled). Returns undefined when nothing could be smoothed.
    */
-  private async tps(pass: PassResult, grid: Grid) {
+  private async tps(pass: PassResult, grid: Grid, filledU: Float32Array, filledV: Float32Array) {
     const n = pass.deltaxs.length;
     const valid = new Int32Array(n);
     let nValid = 0;
@@ -306,10 +307,7 @@ export class WorkPIV {
     // subdomain then has the same layout and the native core factorises one system for all.
     let onGrid = true;
     for (let q = 0; q < nValid && onGrid; q++) onGrid = pass.xs[valid[q]] === gx[valid[q]] && pass.ys[valid[q]] === gy[valid[q]];
-    // The measured field with its holes filled linearly: the spline's input on the grid, and
-    // the value wherever no box gives one.
-    const filledU = fillNaN(pass.deltaxs, ny, nx);
-    const filledV = fillNaN(pass.deltays, ny, nx);
+    // The filled field is the spline's input on the grid, and the value wherever no box gives one.
     const data = onGrid
       ? { x: gx, y: gy, u: new Float64Array(filledU), v: new Float64Array(filledV) }
       : {
@@ -344,7 +342,7 @@ export class WorkPIV {
     const i = this.spare.findIndex((s) => s.size === npix);
     if (i >= 0) return this.spare.splice(i, 1)[0];
     // Sizes changed (another image size): the old buffers go.
-    if (this.spare.length > 0 && this.spare.every((s) => s.size !== npix)) this.spare.length = 0;
+    this.spare.length = 0;
     return { size: npix, out0: new Float32Array(npix), out1: new Float32Array(npix) };
   }
 
