@@ -6,7 +6,7 @@
  *
  * Options: --size N (image side, default 2048), --pairs N (default 4), --bits 8|16.
  */
-import { mkdir, mkdtemp, rm, copyFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -62,28 +62,16 @@ if (values.child) {
   process.exit(0);
 }
 
-const { writeImage } = await import('../io/images.js');
+const { writeSeriesOfCopies } = await import('./series-copies.js');
 const { makeField } = await import('../works/synth/fields.js');
 const { renderPair } = await import('../works/synth/particles.js');
 const dir = await mkdtemp(join(tmpdir(), 'fluidimage-bench-mem-'));
 try {
-  const images = join(dir, 'images');
-  await mkdir(images);
   const shape: [number, number] = [size, size];
   const p = renderPair(makeField({ kind: 'uniform', dx: 3.3, dy: -1.7 }, shape),
     { shape, density: 0.035, diameter: 2.5, bitDepth: bits, noise: 0.01, seed: 5 });
-  // One pair rendered, copied under every name: the work per pair is the same.
-  const a = join(images, 'src_a.png');
-  const b = join(images, 'src_b.png');
-  await writeImage(a, p.width, p.height, p.im0);
-  await writeImage(b, p.width, p.height, p.im1);
-  const series = join(dir, 'series');
-  await mkdir(series);
-  for (let i = 1; i <= pairs; i++) {
-    const base = join(series, `im${String(i).padStart(5, '0')}`);
-    await copyFile(a, `${base}a.png`);
-    await copyFile(b, `${base}b.png`);
-  }
+  // One pair rendered, copied under every name (measure() reads <dir>/series).
+  await writeSeriesOfCopies(dir, p.width, p.height, p.im0, p.im1, pairs);
   // The run in a fresh process (what one worker or MPI rank is), without this one's garbage,
   // with the allocator's settings that `fluidimage piv` gives itself.
   const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', dir], {

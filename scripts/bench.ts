@@ -17,7 +17,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +48,7 @@ const { renderPair } = await import('../works/synth/particles.js');
 const { readImage, toFloat32, writeImage } = await import('../io/images.js');
 const { writePivFile } = await import('../io/pivfile.js');
 const { runPiv } = await import('../cli/piv.js');
+const { writeSeriesOfCopies } = await import('./series-copies.js');
 
 /** Seconds of wall time spent in each timed measurement (one warm-up, then repetitions). */
 const BUDGET_S = 4;
@@ -200,17 +201,7 @@ interface EndToEnd {
 async function benchEndToEnd(pair: PairImages, tree: ParamTree): Promise<{ allWorkers: EndToEnd; oneWorker: EndToEnd }> {
   const dir = await mkdtemp(join(tmpdir(), 'fluidimage-bench-'));
   try {
-    const images = join(dir, 'images');
-    await mkdir(images);
-    const a = join(dir, 'a.png');
-    const b = join(dir, 'b.png');
-    await writeImage(a, pair.width, pair.height, Uint8Array.from(pair.im0));
-    await writeImage(b, pair.width, pair.height, Uint8Array.from(pair.im1));
-    for (let i = 1; i <= E2E_PAIRS; i++) {
-      const base = join(images, `c${String(i).padStart(3, '0')}`);
-      await copyFile(a, `${base}a.png`);
-      await copyFile(b, `${base}b.png`);
-    }
+    const images = await writeSeriesOfCopies(dir, pair.width, pair.height, Uint8Array.from(pair.im0), Uint8Array.from(pair.im1), E2E_PAIRS);
     const run = async (workers: number): Promise<void> => {
       const code = await muted(() => runPiv({
         path: images, output: join(dir, 'out'), how: 'recompute', executor: 'auto', workers, quiet: true, set: CASE_B_SETS,
@@ -284,9 +275,10 @@ const pair: PairImages = {
   im0: Float32Array.from(synth.im0), im1: Float32Array.from(synth.im1), height: SIZE, width: SIZE,
   names: ['synth_a', 'synth_b'], paths: ['synth_a', 'synth_b'],
 };
+const caseB = params(Object.fromEntries(CASE_B_SETS.map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)])));
 const cases = {
   a: await benchCase(params({ 'piv0.shape_crop_im0': 32 }), pair, 8),
-  b: await benchCase(params(Object.fromEntries(CASE_B_SETS.map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]))), pair, 8),
+  b: await benchCase(caseB, pair, 8),
 };
 // The large-camera case: 2048x2048 16-bit, 3 passes.
 const BIG = 2048;
@@ -323,7 +315,7 @@ console.log(`PIV of one synthetic pair, uniform (${TRUE_DX}, ${TRUE_DY}) px, 50%
 console.log(table([['', `(a) ${SIZE}^2 8-bit, 1 pass`, `(b) ${SIZE}^2 8-bit, 3 passes`, `(c) ${BIG}^2 16-bit, 3 passes`],
   ...rows.map(([label, f]) => [label, f(cases.a), f(cases.b), f(big)])]));
 
-const e2e = await benchEndToEnd(pair, params(Object.fromEntries(CASE_B_SETS.map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]))));
+const e2e = await benchEndToEnd(pair, caseB);
 console.log(`\nEnd to end: runPiv on ${E2E_PAIRS} PNG pairs of ${SIZE}x${SIZE}, case (b) (decode + PIV + HDF5 write)`);
 console.log(table([
   ['executor', 'pairs/s', 'compute only', 'end to end / compute only'],
