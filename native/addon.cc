@@ -15,6 +15,7 @@
 #include "correl.h"
 #include "deform.h"
 #include "fix.h"
+#include "png.h"
 #include "tps.h"
 #include "fft_plans.h"
 #include "mpi_binding.h"
@@ -533,6 +534,72 @@ Napi::Value MedianResiduals(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// Decodes a grey 8/16-bit PNG (png.h) on libuv's pool into `out`; the promise gives ""
+// when done, else why the fast path declined (the caller then reads the file with sharp).
+class PngWorker : public Napi::AsyncWorker {
+ public:
+  PngWorker(Napi::Env env, Napi::Uint8Array file, Napi::TypedArray out, const fi::GreyPngHeader& header)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), header_(header),
+        as_float_(out.TypedArrayType() == napi_float32_array),
+        file_(file.Data()), size_(file.ByteLength()), out_(static_cast<uint8_t*>(out.ArrayBuffer().Data()) + out.ByteOffset()) {
+    keep_ = Napi::Persistent(Napi::Object::New(env));
+    keep_.Set("file", file);
+    keep_.Set("out", out);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { reason_ = fi::DecodeGreyPng(file_, size_, header_, out_, as_float_); }
+  void OnOK() override { deferred_.Resolve(Napi::String::New(Env(), reason_)); }
+  void OnError(const Napi::Error& e) override {
+    deferred_.Reject(MakeError(Env(), "ERR_FLUIDIMAGE_NATIVE", e.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference keep_;
+  fi::GreyPngHeader header_;
+  bool as_float_;
+  const uint8_t* file_;
+  size_t size_;
+  uint8_t* out_;
+  std::string reason_;
+};
+
+Napi::Value DecodeGreyPng(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    ThrowArg(env, "file", "a Uint8Array");
+  Napi::Uint8Array file = info[0].As<Napi::Uint8Array>();
+  fi::GreyPngHeader header;
+  if (!fi::ReadGreyPngHeader(file.Data(), file.ByteLength(), &header))
+    ThrowArg(env, "file", "the bytes of a grey 8/16-bit non-interlaced PNG (check pngHeader first)");
+  const napi_typedarray_type stored = header.bit_depth == 8 ? napi_uint8_array : napi_uint16_array;
+  const size_t n = static_cast<size_t>(header.width) * header.height;
+  const napi_typedarray_type type = info[1].IsTypedArray() ? info[1].As<Napi::TypedArray>().TypedArrayType() : stored;
+  if (!info[1].IsTypedArray() || (type != stored && type != napi_float32_array) ||
+      info[1].As<Napi::TypedArray>().ElementLength() != n)
+    ThrowArg(env, "out", std::string(header.bit_depth == 8 ? "a Uint8Array" : "a Uint16Array") + " or a Float32Array of width*height = " +
+                             std::to_string(n) + " elements");
+  auto* worker = new PngWorker(env, file, info[1].As<Napi::TypedArray>(), header);
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
+}
+
+// {width, height, bitDepth} when the bytes start like a PNG the fast path takes, else null.
+Napi::Value PngHeader(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    ThrowArg(env, "head", "a Uint8Array");
+  Napi::Uint8Array head = info[0].As<Napi::Uint8Array>();
+  fi::GreyPngHeader header;
+  if (fi::PngInflateLibrary()[0] == '\0' || !fi::ReadGreyPngHeader(head.Data(), head.ByteLength(), &header)) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("width", Napi::Number::New(env, header.width));
+  o.Set("height", Napi::Number::New(env, header.height));
+  o.Set("bitDepth", Napi::Number::New(env, header.bit_depth));
+  return o;
+}
+
 Napi::Value PathArgCall(const Napi::CallbackInfo& info, bool (*fn)(const std::string&)) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) ThrowArg(env, "path", "a string");
@@ -543,6 +610,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("correlatePass", Napi::Function::New(env, CorrelatePass));
   exports.Set("deformPair", Napi::Function::New(env, DeformPair));
   exports.Set("splinePair", Napi::Function::New(env, SplinePair));
+  exports.Set("decodeGreyPng", Napi::Function::New(env, DecodeGreyPng));
+  exports.Set("pngHeader", Napi::Function::New(env, PngHeader));
+  exports.Set("pngInflate", Napi::String::New(env, fi::PngInflateLibrary()));
   exports.Set("deformKernel", Napi::String::New(env, fi::DeformKernelName()));
   exports.Set("tpsSmooth", Napi::Function::New(env, TpsSmooth));
   exports.Set("medianResiduals", Napi::Function::New(env, MedianResiduals));

@@ -7,13 +7,14 @@
  *    with one worker, with N pairs at once, with N threads inside one pair; the FFT-only
  *    lower bound of the same windows and its GFlop/s; the RMS error against the known
  *    displacement; the share of each stage; decoding the PNGs and writing the HDF5 file;
- *  - end to end: `runPiv` on 16 PNG pairs of 1024x1024 with the parameters of (b) (reading,
+ *  - end to end: `runPiv` on 32 PNG pairs of 1024x1024 with the parameters of (b) (reading,
  *    PIV, HDF5 writing), with the default local executor and with --workers 1, against the
  *    same computations alone, timed alternately;
  *  - memory of one worker (scripts/bench-memory.ts, a process per measurement): peak
  *    resident memory over 8 pairs of 2048x2048 16-bit, and its growth over 1,000 pairs.
  *
  * A readable table, then one line of JSON with all the figures.
+ * `--only cases|e2e|memory` runs one part (e.g. `npm run bench -- --only e2e`).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -21,8 +22,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import type { PairImages } from '../works/piv/work.js';
 import type { ParamTree, PivResult } from '../works/piv/types.js';
+
+const PARTS = ['cases', 'e2e', 'memory'] as const;
+const { values: cli } = parseArgs({ options: { only: { type: 'string' } } });
+if (cli.only !== undefined && !(PARTS as readonly string[]).includes(cli.only)) {
+  console.error(`bench: --only must be one of ${PARTS.join(', ')} (got ${JSON.stringify(cli.only)})`);
+  process.exit(2);
+}
+const runs = (part: (typeof PARTS)[number]): boolean => cli.only === undefined || cli.only === part;
 
 /** N: pairs computed at once, threads inside one pair. */
 const WORKERS = availableParallelism();
@@ -53,7 +63,9 @@ const { writeSeriesOfCopies } = await import('./series-copies.js');
 /** Seconds of wall time spent in each timed measurement (one warm-up, then repetitions). */
 const BUDGET_S = 4;
 const SIZE = 1024;
-const E2E_PAIRS = 16;
+const E2E_PAIRS = 32;
+/** Rounds of (end to end, compute only) timed alternately. */
+const E2E_ROUNDS = 5;
 /** Parameters of case (b), for the end-to-end runs (compared with its compute-only rate). */
 const CASE_B_SETS = ['piv0.shape_crop_im0=64', 'multipass.number=3'];
 const uniform = SYNTH_CASES.uniform;
@@ -189,13 +201,15 @@ interface EndToEnd {
   endToEnd: number;
   /** Pairs/s of the same computations alone, `workers` pairs at once, measured alternately with it. */
   computeOnly: number;
+  /** Median over the rounds of end-to-end rate / compute-only rate. */
+  ratio: number;
 }
 
 /**
  * The whole pipeline (PNG decode, PIV of case (b), HDF5 write) on a series of E2E_PAIRS
  * pairs of SIZE x SIZE, with the default local executor and with --workers 1, each against
- * the computations alone with as many pairs at once: the two are timed alternately (3
- * rounds, medians), so that the ratio compares like with like on a shared machine.
+ * the computations alone with as many pairs at once: the two are timed alternately
+ * (E2E_ROUNDS rounds, medians), so that the ratio compares like with like on a shared machine.
  * The pairs are copies of one rendered pair (the work per pair is the same).
  */
 async function benchEndToEnd(pair: PairImages, tree: ParamTree): Promise<{ allWorkers: EndToEnd; oneWorker: EndToEnd }> {
@@ -220,7 +234,7 @@ async function benchEndToEnd(pair: PairImages, tree: ParamTree): Promise<{ allWo
       await compute(workers);
       const e: number[] = [];
       const c: number[] = [];
-      for (let r = 0; r < 3; r++) {
+      for (let r = 0; r < E2E_ROUNDS; r++) {
         let t = now();
         await run(workers);
         e.push(now() - t);
@@ -228,7 +242,9 @@ async function benchEndToEnd(pair: PairImages, tree: ParamTree): Promise<{ allWo
         await compute(workers);
         c.push(now() - t);
       }
-      return { endToEnd: E2E_PAIRS / median(e), computeOnly: E2E_PAIRS / median(c) };
+      // The ratio of each round's neighbouring measurements, then the median: a shared
+      // machine's speed drifts over a minute, far less over two runs of a few seconds.
+      return { endToEnd: E2E_PAIRS / median(e), computeOnly: E2E_PAIRS / median(c), ratio: median(c.map((ci, r) => ci / e[r])) };
     };
     return { allWorkers: await measure(WORKERS), oneWorker: await measure(1) };
   } finally {
@@ -276,54 +292,63 @@ const pair: PairImages = {
   names: ['synth_a', 'synth_b'], paths: ['synth_a', 'synth_b'],
 };
 const caseB = params(Object.fromEntries(CASE_B_SETS.map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)])));
-const cases = {
-  a: await benchCase(params({ 'piv0.shape_crop_im0': 32 }), pair, 8),
-  b: await benchCase(caseB, pair, 8),
-};
-// The large-camera case: 2048x2048 16-bit, 3 passes.
 const BIG = 2048;
-const bigSynth = renderPair(makeField(uniform.field, [BIG, BIG]),
-  { shape: [BIG, BIG], density: 0.035, diameter: 2.5, bitDepth: 16, noise: uniform.noise, seed: 2 });
-const bigPair: PairImages = {
-  im0: Float32Array.from(bigSynth.im0), im1: Float32Array.from(bigSynth.im1), height: BIG, width: BIG,
-  names: ['big_a', 'big_b'], paths: ['big_a', 'big_b'],
-};
-const big = await benchCase(params({ 'piv0.shape_crop_im0': 64, 'multipass.number': 3 }), bigPair, 16);
-const s = (x: number): string => x.toFixed(4);
-const rows: [string, (c: CaseFigures) => string][] = [
-  ['windows (px)', (c) => c.windows],
-  ['vectors per pass', (c) => c.vectors.join(' / ')],
-  ['1 worker (s/pair)', (c) => s(c.oneWorker)],
-  [`${WORKERS} pairs at once (s/pair)`, (c) => `${s(c.allWorkers)} (x${(c.oneWorker / c.allWorkers).toFixed(2)})`],
-  [`threads=${WORKERS} in one pair (s/pair)`, (c) => `${s(c.threadsInPair)} (x${(c.oneWorker / c.threadsInPair).toFixed(2)})`],
-  ['FFT only, 1 thread (s/pair)', (c) => s(c.fftOnly)],
-  ['1 worker / FFT only', (c) => c.ratio.toFixed(2)],
-  ['FFT GFlop per pair', (c) => (c.flops / 1e9).toFixed(3)],
-  ['FFT GFlop/s (1 thread)', (c) => c.gflops.toFixed(2)],
-  ['RMS error (px), valid', (c) => `${c.rms.toFixed(4)}, ${(100 * c.valid).toFixed(1)}%`],
-  ['share: correlation', (c) => `${(100 * c.shares.correlation).toFixed(0)}%`],
-  ['  of which FFTs (bound)', (c) => `${(100 * c.fftOnly / c.oneWorker).toFixed(0)}%`],
-  ['  windows, spectra, peaks', (c) => `${(100 * (c.shares.correlation - c.fftOnly / c.oneWorker)).toFixed(0)}%`],
-  ['share: deformation', (c) => `${(100 * c.shares.deformation).toFixed(0)}%`],
-  ['share: TPS', (c) => `${(100 * c.shares.tps).toFixed(0)}%`],
-  ['share: validation', (c) => `${(100 * c.shares.validation).toFixed(0)}%`],
-  ['share: other (JS)', (c) => `${(100 * c.shares.other).toFixed(0)}%`],
-  ['decode 2 PNG (s)', (c) => s(c.decode)],
-  ['HDF5 write (s)', (c) => s(c.write)],
-];
-console.log(`PIV of one synthetic pair, uniform (${TRUE_DX}, ${TRUE_DY}) px, 50% overlap, default parameters (TPS on the final field)`);
-console.log(table([['', `(a) ${SIZE}^2 8-bit, 1 pass`, `(b) ${SIZE}^2 8-bit, 3 passes`, `(c) ${BIG}^2 16-bit, 3 passes`],
-  ...rows.map(([label, f]) => [label, f(cases.a), f(cases.b), f(big)])]));
+const figures: Record<string, unknown> = { machine, imageSize: SIZE };
+if (runs('cases')) {
+  const cases = {
+    a: await benchCase(params({ 'piv0.shape_crop_im0': 32 }), pair, 8),
+    b: await benchCase(caseB, pair, 8),
+  };
+  // The large-camera case: 2048x2048 16-bit, 3 passes.
+  const bigSynth = renderPair(makeField(uniform.field, [BIG, BIG]),
+    { shape: [BIG, BIG], density: 0.035, diameter: 2.5, bitDepth: 16, noise: uniform.noise, seed: 2 });
+  const bigPair: PairImages = {
+    im0: Float32Array.from(bigSynth.im0), im1: Float32Array.from(bigSynth.im1), height: BIG, width: BIG,
+    names: ['big_a', 'big_b'], paths: ['big_a', 'big_b'],
+  };
+  const big = await benchCase(params({ 'piv0.shape_crop_im0': 64, 'multipass.number': 3 }), bigPair, 16);
+  const s = (x: number): string => x.toFixed(4);
+  const rows: [string, (c: CaseFigures) => string][] = [
+    ['windows (px)', (c) => c.windows],
+    ['vectors per pass', (c) => c.vectors.join(' / ')],
+    ['1 worker (s/pair)', (c) => s(c.oneWorker)],
+    [`${WORKERS} pairs at once (s/pair)`, (c) => `${s(c.allWorkers)} (x${(c.oneWorker / c.allWorkers).toFixed(2)})`],
+    [`threads=${WORKERS} in one pair (s/pair)`, (c) => `${s(c.threadsInPair)} (x${(c.oneWorker / c.threadsInPair).toFixed(2)})`],
+    ['FFT only, 1 thread (s/pair)', (c) => s(c.fftOnly)],
+    ['1 worker / FFT only', (c) => c.ratio.toFixed(2)],
+    ['FFT GFlop per pair', (c) => (c.flops / 1e9).toFixed(3)],
+    ['FFT GFlop/s (1 thread)', (c) => c.gflops.toFixed(2)],
+    ['RMS error (px), valid', (c) => `${c.rms.toFixed(4)}, ${(100 * c.valid).toFixed(1)}%`],
+    ['share: correlation', (c) => `${(100 * c.shares.correlation).toFixed(0)}%`],
+    ['  of which FFTs (bound)', (c) => `${(100 * c.fftOnly / c.oneWorker).toFixed(0)}%`],
+    ['  windows, spectra, peaks', (c) => `${(100 * (c.shares.correlation - c.fftOnly / c.oneWorker)).toFixed(0)}%`],
+    ['share: deformation', (c) => `${(100 * c.shares.deformation).toFixed(0)}%`],
+    ['share: TPS', (c) => `${(100 * c.shares.tps).toFixed(0)}%`],
+    ['share: validation', (c) => `${(100 * c.shares.validation).toFixed(0)}%`],
+    ['share: other (JS)', (c) => `${(100 * c.shares.other).toFixed(0)}%`],
+    ['decode 2 PNG (s)', (c) => s(c.decode)],
+    ['HDF5 write (s)', (c) => s(c.write)],
+  ];
+  console.log(`PIV of one synthetic pair, uniform (${TRUE_DX}, ${TRUE_DY}) px, 50% overlap, default parameters (TPS on the final field)`);
+  console.log(table([['', `(a) ${SIZE}^2 8-bit, 1 pass`, `(b) ${SIZE}^2 8-bit, 3 passes`, `(c) ${BIG}^2 16-bit, 3 passes`],
+    ...rows.map(([label, f]) => [label, f(cases.a), f(cases.b), f(big)])]));
+  const round = (c: CaseFigures) => Object.fromEntries(Object.entries(c).map(([k, v]) =>
+    [k, typeof v === 'number' ? sig(v) : v])) as Record<string, number | string | number[]>;
+  figures.cases = { a: round(cases.a), b: round(cases.b), c2048x16: round(big) };
+}
 
-const e2e = await benchEndToEnd(pair, caseB);
-console.log(`\nEnd to end: runPiv on ${E2E_PAIRS} PNG pairs of ${SIZE}x${SIZE}, case (b) (decode + PIV + HDF5 write)`);
-console.log(table([
-  ['executor', 'pairs/s', 'compute only', 'end to end / compute only'],
-  [`local, ${WORKERS} workers (default)`, e2e.allWorkers.endToEnd.toFixed(2), e2e.allWorkers.computeOnly.toFixed(2),
-    (e2e.allWorkers.endToEnd / e2e.allWorkers.computeOnly).toFixed(2)],
-  ['local, --workers 1', e2e.oneWorker.endToEnd.toFixed(2), e2e.oneWorker.computeOnly.toFixed(2),
-    (e2e.oneWorker.endToEnd / e2e.oneWorker.computeOnly).toFixed(2)],
-]));
+if (runs('e2e')) {
+  const e2e = await benchEndToEnd(pair, caseB);
+  console.log(`\nEnd to end: runPiv on ${E2E_PAIRS} PNG pairs of ${SIZE}x${SIZE}, case (b) (decode + PIV + HDF5 write)`);
+  console.log(table([
+    ['executor', 'pairs/s', 'compute only', 'end to end / compute only'],
+    [`local, ${WORKERS} workers (default)`, e2e.allWorkers.endToEnd.toFixed(2), e2e.allWorkers.computeOnly.toFixed(2),
+      e2e.allWorkers.ratio.toFixed(2)],
+    ['local, --workers 1', e2e.oneWorker.endToEnd.toFixed(2), e2e.oneWorker.computeOnly.toFixed(2),
+      e2e.oneWorker.ratio.toFixed(2)],
+  ]));
+  figures.endToEnd = { size: SIZE, pairs: E2E_PAIRS, allWorkers: e2e.allWorkers, oneWorker: e2e.oneWorker };
+}
 
 // One worker's memory, each measurement in a process of its own.
 interface MemoryFigures { seconds: number; rssStartMiB: number; peakMiB: number; earlyMiB: number; lateMiB: number }
@@ -333,24 +358,22 @@ function memoryRun(args: string[]): MemoryFigures {
   if (r.status !== 0) throw new Error(`bench-memory ${args.join(' ')} exited with ${r.status}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as MemoryFigures;
 }
-const memBig = memoryRun(['--size', '2048', '--bits', '16', '--pairs', '8']);
-const memLong = memoryRun(['--size', '256', '--bits', '8', '--pairs', '1000']);
-console.log('\nMemory of one worker (a process running `fluidimage piv --workers 1`: decode, 64-32-16 px PIV, HDF5 write)');
-console.log(table([
-  ['series', 'RSS at start', 'peak RSS', '2nd tenth', 'last tenth', 'pairs/s'],
-  ['8 pairs 2048x2048 16-bit', `${memBig.rssStartMiB} MiB`, `${memBig.peakMiB} MiB`, `${memBig.earlyMiB} MiB`, `${memBig.lateMiB} MiB`, (8 / memBig.seconds).toFixed(2)],
-  ['1000 pairs 256x256 8-bit', `${memLong.rssStartMiB} MiB`, `${memLong.peakMiB} MiB`, `${memLong.earlyMiB} MiB`, `${memLong.lateMiB} MiB`, (1000 / memLong.seconds).toFixed(1)],
-]));
-console.log('  (2nd / last tenth: highest resident memory in that part of the run; no growth means last <= 2nd)');
+if (runs('memory')) {
+  const memBig = memoryRun(['--size', '2048', '--bits', '16', '--pairs', '8']);
+  const memLong = memoryRun(['--size', '256', '--bits', '8', '--pairs', '1000']);
+  console.log('\nMemory of one worker (a process running `fluidimage piv --workers 1`: decode, 64-32-16 px PIV, HDF5 write)');
+  console.log(table([
+    ['series', 'RSS at start', 'peak RSS', '2nd tenth', 'last tenth', 'pairs/s'],
+    ['8 pairs 2048x2048 16-bit', `${memBig.rssStartMiB} MiB`, `${memBig.peakMiB} MiB`, `${memBig.earlyMiB} MiB`, `${memBig.lateMiB} MiB`, (8 / memBig.seconds).toFixed(2)],
+    ['1000 pairs 256x256 8-bit', `${memLong.rssStartMiB} MiB`, `${memLong.peakMiB} MiB`, `${memLong.earlyMiB} MiB`, `${memLong.lateMiB} MiB`, (1000 / memLong.seconds).toFixed(1)],
+  ]));
+  console.log('  (2nd / last tenth: highest resident memory in that part of the run; no growth means last <= 2nd)');
+  figures.memoryOneWorker = { big2048x16: memBig, long1000x256: memLong };
+}
 
 // Peak resident memory of this process (all the runs above, N pairs at once at most).
 const peakMiB = process.resourceUsage().maxRSS / 1024;
 console.log(`\npeak memory of the process: ${peakMiB.toFixed(0)} MiB (${WORKERS} pair(s) of ${SIZE}x${SIZE} in flight at most)`);
 
-const round = (c: CaseFigures) => Object.fromEntries(Object.entries(c).map(([k, v]) =>
-  [k, typeof v === 'number' ? sig(v) : v])) as Record<string, number | string | number[]>;
-console.log(JSON.stringify({
-  machine, imageSize: SIZE, cases: { a: round(cases.a), b: round(cases.b), c2048x16: round(big) }, peakMemoryMiB: Math.round(peakMiB),
-  endToEnd: { size: SIZE, pairs: E2E_PAIRS, allWorkers: e2e.allWorkers, oneWorker: e2e.oneWorker },
-  memoryOneWorker: { big2048x16: memBig, long1000x256: memLong },
-}));
+figures.peakMemoryMiB = Math.round(peakMiB);
+console.log(JSON.stringify(figures));

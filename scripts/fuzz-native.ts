@@ -4,12 +4,15 @@
  * median residuals of random fields with holes,
  * windows far outside the images, every correlation option, spline coefficients in place
  * and reused output buffers, huge displacements, degenerate TPS point sets (collinear,
- * duplicated). Argument errors (ERR_INVALID_ARG_TYPE) are expected and ignored; anything
+ * duplicated), grey PNGs with damaged data behind valid checksums (odd filter bytes, broken
+ * deflate streams, wrong sizes in IHDR, cut files). Argument errors (ERR_INVALID_ARG_TYPE) are expected and ignored; anything
  * else, or a sanitizer report, is a bug. Prints "ok" at the end.
  *
  * Options: --seed N (default 1), --iterations N (default 300).
  */
 import { parseArgs } from 'node:util';
+import { crc32 } from 'node:zlib';
+import sharp from 'sharp';
 import { native, type SplineDegree } from '../native.js';
 
 const { values } = parseArgs({ options: { seed: { type: 'string', default: '1' }, iterations: { type: 'string', default: '300' } } });
@@ -27,6 +30,8 @@ async function tolerant(f: () => Promise<unknown>): Promise<void> {
 }
 
 const core = native();
+/** How the damaged PNGs ended (printed at the end: the damage must reach past the checksums). */
+const pngOutcomes = new Map<string, number>();
 const iterations = Number(values.iterations);
 for (let it = 0; it < iterations; it++) {
   const ny = ri(1, 70);
@@ -100,5 +105,37 @@ for (let it = 0; it < iterations; it++) {
     xNew: rnd() < 0.5 ? x : x.map((q) => q + rnd()), yNew: y,
     subdomSize: ri(1, 300), smoothingCoef: rnd() * 10, threshold: 0.01 + rnd(),
   }, ri(1, 4)));
+
+  await fuzzPng();
 }
+console.log(`PNG fast path: ${[...pngOutcomes].map(([k, v]) => `${k === "" ? "decoded" : k} ${v}`).join(", ")}`);
 console.log(`ok: ${iterations} iterations, seed ${values.seed}`);
+
+/**
+ * A grey PNG from sharp (random size, depth, filtering), damaged at random places, with
+ * every chunk CRC recomputed so that the damage reaches the inflate and the unfiltering.
+ */
+async function fuzzPng(): Promise<void> {
+  const [w, h] = [ri(1, 40), ri(1, 40)];
+  const depth = rnd() < 0.5 ? 8 : 16;
+  const pixels = depth === 8 ? new Uint8Array(w * h).map(() => ri(0, 255)) : new Uint16Array(w * h).map(() => ri(0, 65535));
+  const png = await sharp(pixels, { raw: { width: w, height: h, channels: 1 } }).toColourspace(depth === 8 ? 'b-w' : 'grey16')
+    .png({ compressionLevel: ri(0, 9), adaptiveFiltering: rnd() < 0.5 }).toBuffer();
+  const file = Buffer.from(png);
+  for (let k = ri(0, 6); k > 0; k--) file[ri(8, file.length - 1)] = ri(0, 255);
+  if (rnd() < 0.3) file.writeUInt32BE(ri(1, 60), rnd() < 0.5 ? 16 : 20); // IHDR width or height
+  // Recompute the CRC of every whole chunk still delimited by its length field.
+  for (let at = 8; at + 12 <= file.length;) {
+    const len = file.readUInt32BE(at);
+    if (len > file.length - at - 12) break;
+    file.writeUInt32BE(crc32(file.subarray(at + 4, at + 8 + len)) >>> 0, at + 8 + len);
+    at += 12 + len;
+  }
+  const bytes = rnd() < 0.2 ? file.subarray(0, ri(0, file.length)) : file;
+  const header = core.pngHeader(bytes);
+  if (header === null) return;
+  const out = header.bitDepth === 8 ? new Uint8Array(header.width * header.height) : new Uint16Array(header.width * header.height);
+  const declined = await core.decodeGreyPng(bytes, out);
+  if (typeof declined !== 'string') throw new Error('decodeGreyPng: expected a string');
+  pngOutcomes.set(declined, (pngOutcomes.get(declined) ?? 0) + 1);
+}

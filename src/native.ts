@@ -180,6 +180,21 @@ export interface NativeCore {
   /** Resampling kernel in use: "avx2" or "generic" (FLUIDIMAGE_SIMD=generic forces it). */
   deformKernel: 'avx2' | 'generic';
   /**
+   * Size and depth when `head` (the first 33 bytes or more of a file) starts a grey 8/16-bit
+   * non-interlaced PNG, the images the PNG fast path decodes; null otherwise, and always
+   * null when the addon was built without an inflate library.
+   */
+  pngHeader(head: Uint8Array): { width: number; height: number; bitDepth: 8 | 16 } | null;
+  /**
+   * Decodes such a PNG (the whole file's bytes) into `out` on libuv's pool: width*height
+   * values as stored (Uint8Array for 8-bit, Uint16Array for 16-bit) or as float32. Resolves
+   * "" when done, else why it declined (an unknown chunk, a bad CRC, damaged data): the
+   * caller then reads the file with sharp.
+   */
+  decodeGreyPng(file: Uint8Array, out: Uint8Array | Uint16Array | Float32Array): Promise<string>;
+  /** Inflate library of the PNG fast path ("libdeflate 1.14", "zlib 1.2.13"), "" when none. */
+  pngInflate: string;
+  /**
    * Normalised median residual (Westerweel & Scarano 2005) of every vector of a ny x nx
    * grid (x fastest): NaN where the vector is NaN or has fewer than 3 valid neighbours.
    * Border vectors see ghost cells extrapolated linearly. Synchronous (~1 ms for 16k vectors).

@@ -76,6 +76,21 @@ describe('executors', () => {
     assert.deepEqual(f.written, [0, 1, 2, 3]);
   });
 
+  it('recycles the input of every item read, once, after its compute (failed computes too)', async () => {
+    for (const executor of [local, sequential]) {
+      const f = fakeJob(6, [2], [4]);
+      const recycled: number[] = [];
+      f.job.recycle = (d) => {
+        const i = d / 10;
+        assert.ok(f.events.includes(`compute${i}`), `item${i} recycled before its compute`);
+        assert.ok(!f.written.includes(i), `item${i} written before its input was recycled`);
+        recycled.push(i);
+      };
+      await run(executor, f.job, 2);
+      assert.deepEqual(recycled.sort(), [0, 1, 2, 3, 5]);
+    }
+  });
+
   it('copes with fewer items than workers and with no item', async () => {
     assert.equal((await run(local, fakeJob(1).job, 8)).length, 1);
     assert.equal((await run(local, fakeJob(0).job, 8)).length, 0);

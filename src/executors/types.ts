@@ -14,6 +14,11 @@ export interface Job<I, D, R> {
   read(item: I): Promise<D>;
   /** The work itself. */
   compute(data: D, item: I): Promise<R>;
+  /**
+   * Called once the computation of an item is over, successful or not: the item's input is
+   * no longer needed and its big arrays may be reused for the next reads (optional).
+   */
+  recycle?(data: D): void;
   /** Output of one item (atomic file write). */
   write(result: R, item: I): Promise<void>;
   /** The file an item's result goes to, for the job's results list (optional). */
@@ -47,15 +52,24 @@ export async function computeThenWrite<I, D, R>(job: Job<I, D, R>, item: I, data
   try {
     const d = await data;
     if (!d.ok) throw d.error;
-    result = await job.compute(d.value, item);
+    try {
+      result = await job.compute(d.value, item);
+    } finally {
+      job.recycle?.(d.value);
+    }
   } catch (e) {
     return { written: Promise.resolve({ name, ok: false, error: message(e), seconds: seconds() }) };
   }
-  const written = job.write(result, item).then(
+  // The write starts on the next turn of the event loop, after the lane has dispatched its
+  // next item's computation: writers that work synchronously on the JS thread (h5wasm, ~10
+  // ms per PIV result) would otherwise hold that lane's core idle while they run.
+  const written = nextTurn().then(() => job.write(result, item)).then(
     (): ItemOutcome => ({ name, ok: true, seconds: seconds(), output: job.output?.(item) }),
     (e: unknown): ItemOutcome => ({ name, ok: false, error: message(e), seconds: seconds() }));
   return { written };
 }
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Runs one item through read, compute and write; never throws. */
 export async function runItem<I, D, R>(job: Job<I, D, R>, item: I, data: Promise<Settled<D>>): Promise<ItemOutcome> {
@@ -64,7 +78,12 @@ export async function runItem<I, D, R>(job: Job<I, D, R>, item: I, data: Promise
   try {
     const d = await data;
     if (!d.ok) throw d.error;
-    const r = await job.compute(d.value, item);
+    let r: R;
+    try {
+      r = await job.compute(d.value, item);
+    } finally {
+      job.recycle?.(d.value);
+    }
     await job.write(r, item);
     return { name, ok: true, seconds: (performance.now() - t0) / 1000, output: job.output?.(item) };
   } catch (e) {

@@ -4,7 +4,8 @@
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readImage, toFloat32 } from '../io/images.js';
+import { readImage, readImageFloat32 } from '../io/images.js';
+import { imagePool } from '../io/pool.js';
 import { writePivFile } from '../io/pivfile.js';
 import { ParamError } from '../params/schema.js';
 import { buildSeries, defaultOutputDir, resultName, type Item, type SeriesParams } from '../series/series.js';
@@ -13,7 +14,7 @@ import { WorkPIV, type PairImages } from '../works/piv/work.js';
 import type { ParamTree, PivResult } from '../works/piv/types.js';
 import type { Job } from '../executors/types.js';
 import { prepareOutputDir, type HowMode } from './output.js';
-import { loadMask, pairFilter, type PlannedJob } from './piv.js';
+import { loadMask, pairFilter, recyclePair, type PlannedJob } from './piv.js';
 
 /** One image of the series, compared with the reference. */
 export type BosItem = Item & { reference: string };
@@ -41,12 +42,16 @@ export function bosJob(work: WorkPIV, reference: string, outputDir: string, post
   const read = async (item: BosItem): Promise<PairImages> => {
     if (item.missing.length > 0) throw new Error(`missing image: ${item.missing.join(', ')}`);
     refImage ??= readImage(reference);
-    const [a, b] = await Promise.all([refImage, readImage(item.paths[0])]);
+    const [a, b] = await Promise.all([refImage, readImageFloat32(item.paths[0], { pool: imagePool })]);
     if (a.width !== b.width || a.height !== b.height) {
+      imagePool.give(b.data);
       throw new Error(`the image ${item.names[0]} is ${b.width}x${b.height} but the reference is ${a.width}x${a.height}`);
     }
+    // The reference is copied for each item: the work overwrites the images it owns.
+    const im0 = imagePool.take(a.data.length);
+    im0.set(a.data);
     return {
-      im0: toFloat32(a), im1: toFloat32(b), height: a.height, width: a.width, owned: true,
+      im0, im1: b.data, height: a.height, width: a.width, owned: true,
       names: [reference.split('/').pop()!, item.names[0]], paths: [reference, item.paths[0]],
     };
   };
@@ -55,6 +60,7 @@ export function bosJob(work: WorkPIV, reference: string, outputDir: string, post
     name: (item) => item.names[0],
     read: filter ? async (item) => filter(await read(item)) : read,
     compute: (pair) => work.calcul(pair),
+    recycle: recyclePair,
     write: (result, item) => writePivFile(join(outputDir, resultName(item, postfix)), result, { program: PROGRAM, version: VERSION }),
     output: (item) => resultName(item, postfix),
   };

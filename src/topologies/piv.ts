@@ -4,7 +4,8 @@
  */
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { imageInfo, readImage, toFloat32 } from '../io/images.js';
+import { imageInfo, readImage, readImageFloat32 } from '../io/images.js';
+import { imagePool } from '../io/pool.js';
 import { writePivFile } from '../io/pivfile.js';
 import { ParamError } from '../params/schema.js';
 import { buildSeries, defaultOutputDir, resultName, type Item, type SeriesParams } from '../series/series.js';
@@ -64,11 +65,9 @@ export async function pairFilter(params: ParamTree): Promise<((pair: PairImages)
 export async function readPair(item: PivItem): Promise<PairImages> {
   if (item.missing.length > 0) throw new Error(`missing image(s): ${item.missing.join(', ')}`);
   // One image after the other, each converted as soon as decoded: the decoder's buffers of
-  // the two never coexist (the pair is read ahead of its computation anyway).
-  const read = async (k: 0 | 1) => {
-    const im = await readImage(item.paths[k], item.frames ? { frame: item.frames[k] } : {});
-    return { width: im.width, height: im.height, data: toFloat32(im) };
-  };
+  // the two never coexist (the pair is read ahead of its computation anyway). The arrays
+  // come from the image pool; the job gives them back once the pair is computed.
+  const read = (k: 0 | 1) => readImageFloat32(item.paths[k], { frame: item.frames?.[k], pool: imagePool });
   const images: Awaited<ReturnType<typeof read>>[] = [];
   const failed: string[] = [];
   for (const k of [0, 1] as const) {
@@ -78,9 +77,14 @@ export async function readPair(item: PivItem): Promise<PairImages> {
       failed.push((e as Error).message); // every unreadable image of the pair is named
     }
   }
-  if (failed.length > 0) throw new Error(failed.join('; '));
+  if (failed.length > 0) {
+    for (const im of images) imagePool.give(im.data);
+    throw new Error(failed.join('; '));
+  }
   const [a, b] = images;
   if (a.width !== b.width || a.height !== b.height) {
+    imagePool.give(a.data);
+    imagePool.give(b.data);
     throw new Error(`images of one pair must have the same size: ${item.names[0]} is ${a.width}x${a.height}, ` +
       `${item.names[1]} is ${b.width}x${b.height}`);
   }
@@ -142,6 +146,13 @@ function resultPathFor(outputDir: string, postfix: string): (item: PivItem) => s
  * The read/compute/write steps over `items` (on MPI ranks other than 0, items arrive
  * from rank 0 and `items` is empty).
  */
+/** Gives a computed pair's images back to the pool, when they are the pipeline's own. */
+export function recyclePair(pair: PairImages): void {
+  if (!pair.owned) return; // e.g. arrays of a preproc filter, which may keep them
+  imagePool.give(pair.im0);
+  imagePool.give(pair.im1);
+}
+
 export function pivJob(work: WorkPIV, outputDir: string, postfix: string, items: PivItem[],
   filter?: (pair: PairImages) => Promise<PairImages>): Job<PivItem, PairImages, PivResult> {
   const outPath = resultPathFor(outputDir, postfix);
@@ -150,6 +161,7 @@ export function pivJob(work: WorkPIV, outputDir: string, postfix: string, items:
     name: (item) => (item.frames ? `${item.names[0]} (frames ${item.frames.join(', ')})` : item.names.join(' + ')),
     read: filter ? async (item) => filter(await readPair(item)) : readPair,
     compute: (pair) => work.calcul(pair),
+    recycle: recyclePair,
     write: (result, item) => writePivFile(outPath(item), result, { program: PROGRAM, version: VERSION }),
     output: (item) => basename(outPath(item)),
   };
