@@ -223,10 +223,18 @@ async function benchEndToEnd(pair: PairImages, tree: ParamTree): Promise<{ allWo
       if (code !== 0) throw new Error(`runPiv exited with ${code}`);
     };
     const compute = async (workers: number): Promise<void> => {
-      // One WorkPIV per lane, each computing its share of the series one pair after the other.
+      // One WorkPIV per lane, each computing its share of the series one pair after the other,
+      // on fresh copies of the images (the work overwrites those it owns) in arrays reused
+      // from pair to pair, as the pipeline's are: no allocation in the baseline either.
       await Promise.all(Array.from({ length: workers }, async (_, lane) => {
         const work = new WorkPIV(tree, 1);
-        for (let i = lane; i < E2E_PAIRS; i += workers) await work.calcul({ ...pair, im0: pair.im0.slice(), im1: pair.im1.slice() });
+        const im0 = new Float32Array(pair.im0.length);
+        const im1 = new Float32Array(pair.im1.length);
+        for (let i = lane; i < E2E_PAIRS; i += workers) {
+          im0.set(pair.im0);
+          im1.set(pair.im1);
+          await work.calcul({ ...pair, im0, im1, owned: true });
+        }
       }));
     };
     const measure = async (workers: number): Promise<EndToEnd> => {

@@ -4,7 +4,8 @@ import { defaults, setAt } from '../params/schema.js';
 import { ERROR_CODES, VectorErrors } from '../works/piv/errors.js';
 import { applyFix } from '../works/piv/fix.js';
 import { axisStarts, makeGrid, parseStrcrop, roundHalfEven, stepFor } from '../works/piv/grid.js';
-import { fillNaN, interpGrid } from '../works/piv/interp.js';
+import { fillNaN, interpGrid, interpToGrid } from '../works/piv/interp.js';
+import { native } from '../native.js';
 import type { ParamTree, PivResult } from '../works/piv/types.js';
 import { WorkPIV, type PairImages } from '../works/piv/work.js';
 import { makeField, type DisplacementField, type FieldSpec } from '../works/synth/fields.js';
@@ -98,6 +99,77 @@ describe('PIV interpolation and fix', () => {
     const out = interpGrid(xs, ys, v, [5, 33, -10, 100], [5, 12, 0, 50]);
     assert.deepEqual(Array.from(out), [2 * 5 - 5, 2 * 33 - 12, 0, 2 * 40 - 30]);
     assert.ok(fillNaN(Float32Array.from([NaN, NaN]), 1, 2).every((x) => x === 0));
+  });
+
+  it('interpToGrid gives interpGrid\'s values at the nodes of the query grid', () => {
+    let seed = 5;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    for (const [nx, ny] of [[1, 1], [1, 4], [7, 5], [13, 9]]) {
+      const xs = Array.from({ length: nx }, (_, i) => 8 + 16 * i);
+      const ys = Array.from({ length: ny }, (_, j) => 4 + 12 * j);
+      const fields = [0, 1].map(() => Float32Array.from({ length: nx * ny }, () => rnd() * 10 - 5));
+      // Query nodes inside, outside and on the grid's nodes.
+      const qx = Float32Array.from({ length: 11 }, (_, i) => -20 + i * 0.37 * 16 * nx);
+      const qy = [-3, 4, 10.5, 4 + 12 * (ny - 1), 200];
+      const px = qy.flatMap(() => Array.from(qx));
+      const py = qy.flatMap((y) => Array.from(qx, () => y));
+      const got = interpToGrid(xs, ys, fields, qx, qy);
+      fields.forEach((f, k) => assert.deepEqual(got[k], interpGrid(xs, ys, f, px, py), `${nx}x${ny}, field ${k}`));
+    }
+  });
+
+  it('native median residuals equal a plain reference (NaN holes, ties, borders with ghost cells)', () => {
+    let seed = 11;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const median = (v: number[]) => {
+      const s = [...v].sort((a, b) => a - b);
+      const m = s.length >> 1;
+      return s.length % 2 ? s[m] : 0.5 * (s[m - 1] + s[m]);
+    };
+    for (const [ny, nx] of [[1, 1], [2, 3], [6, 7], [15, 11]]) {
+      // Values on a coarse lattice make ties; 15 % NaN makes neighbourhoods of 3 to 8.
+      const field = () => Float32Array.from({ length: ny * nx }, () => (rnd() < 0.15 ? NaN : Math.round(rnd() * 8) / 2));
+      const dx = field();
+      const dy = field();
+      for (let k = 0; k < dx.length; k++) if (Number.isNaN(dx[k])) dy[k] = NaN;
+      const eps = 0.1;
+      const got = native().medianResiduals({ dx, dy, ny, nx, epsilon: eps });
+      // Ghost cells: the field padded by linear extrapolation (float32, as the native core).
+      const at = (v: Float32Array, j: number, i: number): number => {
+        if (j >= 0 && j < ny && i >= 0 && i < nx) return v[j * nx + i];
+        if (j < 0 || j >= ny) {
+          if (ny < 2) return NaN;
+          const [a, b] = j < 0 ? [0, 1] : [ny - 1, ny - 2];
+          return Math.fround(2 * at(v, a, i) - at(v, b, i));
+        }
+        if (nx < 2) return NaN;
+        const [a, b] = i < 0 ? [0, 1] : [nx - 1, nx - 2];
+        return Math.fround(2 * v[j * nx + a] - v[j * nx + b]);
+      };
+      for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
+        const k = j * nx + i;
+        const nu: number[] = [];
+        const nv: number[] = [];
+        for (let b = -1; b <= 1; b++) for (let a = -1; a <= 1; a++) {
+          if (a === 0 && b === 0) continue;
+          const u = at(dx, j + b, i + a);
+          const v = at(dy, j + b, i + a);
+          if (!Number.isNaN(u) && !Number.isNaN(v)) {
+            nu.push(u);
+            nv.push(v);
+          }
+        }
+        let want = NaN;
+        if (!Number.isNaN(dx[k]) && nu.length >= 3) {
+          const mu = median(nu);
+          const mv = median(nv);
+          const ru = median(nu.map((u) => Math.abs(u - mu)));
+          const rv = median(nv.map((v) => Math.abs(v - mv)));
+          want = Math.max(Math.abs(dx[k] - mu) / (ru + eps), Math.abs(dy[k] - mv) / (rv + eps));
+        }
+        assert.ok(Object.is(got[k], want) || got[k] === want, `${ny}x${nx} at (${j}, ${i}): ${got[k]} vs ${want}`);
+      }
+    }
   });
 
   it('the normalised median test flags injected outliers and not good vectors of a sheared field', () => {

@@ -88,6 +88,49 @@ export function interpGrid(xAxis: ArrayLike<number>, yAxis: ArrayLike<number>, v
 }
 
 /**
+ * interpGrid at the nodes of another grid (qx x qy, x fastest), for several fields on the
+ * same geometry at once: cells and weights are found once per column and per row instead
+ * of once per point and field. Values equal those of interpGrid at the same points.
+ */
+export function interpToGrid(xAxis: ArrayLike<number>, yAxis: ArrayLike<number>, fields: readonly Float32Array[],
+  qx: ArrayLike<number>, qy: ArrayLike<number>): Float32Array[] {
+  const nx = xAxis.length;
+  const ny = yAxis.length;
+  const axisWeights = (axis: ArrayLike<number>, n: number, q: ArrayLike<number>) => {
+    const lo = new Int32Array(q.length);
+    const hi = new Int32Array(q.length);
+    const t = new Float64Array(q.length);
+    for (let k = 0; k < q.length; k++) {
+      const v = Math.min(Math.max(q[k], axis[0]), axis[n - 1]);
+      const c = cell(axis, v);
+      lo[k] = c;
+      hi[k] = Math.min(c + 1, n - 1);
+      t[k] = n > 1 ? (v - axis[c]) / (axis[c + 1] - axis[c]) : 0;
+    }
+    return { lo, hi, t };
+  };
+  const wx = axisWeights(xAxis, nx, qx);
+  const wy = axisWeights(yAxis, ny, qy);
+  return fields.map((values) => {
+    const out = new Float32Array(qx.length * qy.length);
+    for (let j = 0; j < qy.length; j++) {
+      const row0 = wy.lo[j] * nx;
+      const row1 = wy.hi[j] * nx;
+      const ty = wy.t[j];
+      const base = j * qx.length;
+      for (let i = 0; i < qx.length; i++) {
+        const i0 = wx.lo[i];
+        const i1 = wx.hi[i];
+        const tx = wx.t[i];
+        out[base + i] = (1 - ty) * ((1 - tx) * values[row0 + i0] + tx * values[row0 + i1]) +
+          ty * ((1 - tx) * values[row1 + i0] + tx * values[row1 + i1]);
+      }
+    }
+    return out;
+  });
+}
+
+/**
  * 3x3 binomial smoothing ([1 2 1] x [1 2 1] / 16, edges renormalised) of a field
  * without NaN: used on the predictor of a deformation pass, whose noise would otherwise
  * be fed back into the images and add up over iterations.

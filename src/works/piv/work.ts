@@ -8,7 +8,7 @@ import type { ParamTree, PassResult, PivResult } from './types.js';
 import { ERROR_CODES, ERROR_MESSAGES, VectorErrors } from './errors.js';
 import { applyFix, replaceBySecondaryPeaks } from './fix.js';
 import { makeGrid, parseStrcrop, roundHalfEven, type Grid } from './grid.js';
-import { fillNaN, interpGrid, smooth3 } from './interp.js';
+import { fillNaN, interpToGrid, smooth3 } from './interp.js';
 
 /** Two images of one pair, as float32 (exact values of 8/16-bit data). */
 export interface PairImages {
@@ -258,11 +258,12 @@ export class WorkPIV {
       ixvecs[j * nx + i] = ixs[i];
       iyvecs[j * nx + i] = iys[j];
     }
+    const [finalDx, finalDy] = interpToGrid(lastGrid.xs, lastGrid.ys, [prev!.dx, prev!.dy], ixs, iys);
     last.final = {
       ixvecs_final: ixvecs,
       iyvecs_final: iyvecs,
-      deltaxs_final: interpGrid(lastGrid.xs, lastGrid.ys, prev!.dx, ixvecs, iyvecs),
-      deltays_final: interpGrid(lastGrid.xs, lastGrid.ys, prev!.dy, ixvecs, iyvecs),
+      deltaxs_final: finalDx,
+      deltays_final: finalDy,
     };
     if (this.mask) {
       // No flow there: the final field is NaN at grid points inside the masked area.
@@ -363,8 +364,7 @@ export class WorkPIV {
       prev = { grid: prev.grid, dx: smooth3(prev.dx, pny, pnx), dy: smooth3(prev.dy, pny, pnx) };
     }
     // Displacement predicted by the previous pass at the new window centres.
-    const predX = prev ? interpGrid(prev.grid.xs, prev.grid.ys, prev.dx, xs, ys) : undefined;
-    const predY = prev ? interpGrid(prev.grid.xs, prev.grid.ys, prev.dy, xs, ys) : undefined;
+    const [predX, predY] = prev ? interpToGrid(prev.grid.xs, prev.grid.ys, [prev.dx, prev.dy], grid.xs, grid.ys) : [undefined, undefined];
     const starts0 = new Int32Array(2 * n);
     const starts1 = new Int32Array(2 * n);
     const [h0, w0] = pass.shape0;
