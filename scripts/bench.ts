@@ -39,10 +39,10 @@ const WORKERS = availableParallelism();
 
 // libuv sizes its thread pool on first use, and the ESM loader already used it to load
 // this file: setting UV_THREADPOOL_SIZE here would come too late. Re-run with it set.
-if (Number(process.env.UV_THREADPOOL_SIZE ?? 0) < WORKERS + 2) {
+if (Number(process.env.UV_THREADPOOL_SIZE ?? 0) < 2 * WORKERS + 2) {
   const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: 'inherit',
-    env: { ...process.env, UV_THREADPOOL_SIZE: String(Math.max(4, WORKERS + 2)) },
+    env: { ...process.env, UV_THREADPOOL_SIZE: String(Math.max(4, 2 * WORKERS + 2)) }, // as src/run.ts
   });
   process.exit(r.status ?? 1);
 }

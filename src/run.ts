@@ -31,8 +31,11 @@ async function start(): Promise<number> {
   const args = process.argv.slice(2);
   const launchedByMpi = ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_RANK', 'SLURM_STEP_ID'].some((k) => process.env[k] !== undefined);
   if (!launchedByMpi && ['piv', 'bos', 'preproc', 'mean-image', 'im2im'].includes(args[0])) {
-    // One slot per pair in flight plus room for file IO and image decoding.
-    const wanted = process.env.UV_THREADPOOL_SIZE ? undefined : Math.max(DEFAULT_POOL, (workersFromArgv(args) ?? availableParallelism()) + 2);
+    // Per pair in flight, one slot for its computation and one for the reading of its
+    // successor (file IO, PNG decoding), plus two for writes (an fsync can hold a thread
+    // for milliseconds): a computation never waits for a free thread. Idle threads sleep.
+    const workers = workersFromArgv(args) ?? availableParallelism();
+    const wanted = process.env.UV_THREADPOOL_SIZE ? undefined : Math.max(DEFAULT_POOL, 2 * workers + 2);
     if ((wanted !== undefined && wanted > DEFAULT_POOL) || mallocTuningMissing()) return reexec(wanted);
   }
   const { main } = await import('./cli/main.js');
