@@ -63,7 +63,9 @@ const { writeSeriesOfCopies } = await import('./series-copies.js');
 /** Seconds of wall time spent in each timed measurement (one warm-up, then repetitions). */
 const BUDGET_S = 4;
 const SIZE = 1024;
-const E2E_PAIRS = 32;
+const E2E_PAIRS = 40;
+/** The short runs, whose times are taken off the long ones'. */
+const E2E_SHORT = 8;
 /** Rounds of (end to end, compute only) timed alternately. */
 const E2E_ROUNDS = 5;
 /** Parameters of case (b), for the end-to-end runs (compared with its compute-only rate). */
@@ -203,26 +205,31 @@ interface EndToEnd {
   computeOnly: number;
   /** Median over the rounds of end-to-end rate / compute-only rate. */
   ratio: number;
+  /** Seconds of a run beyond its pairs at the steady rate: start-up (listing, job files) and tail. */
+  fixedSeconds: number;
 }
 
 /**
- * The whole pipeline (PNG decode, PIV of case (b), HDF5 write) on a series of E2E_PAIRS
- * pairs of SIZE x SIZE, with the default local executor and with --workers 1, each against
- * the computations alone with as many pairs at once: the two are timed alternately
- * (E2E_ROUNDS rounds, medians), so that the ratio compares like with like on a shared machine.
+ * The whole pipeline (PNG decode, PIV of case (b), HDF5 write) on series of E2E_SHORT and
+ * E2E_PAIRS pairs of SIZE x SIZE, with the default local executor and with --workers 1, each
+ * against the computations alone with as many pairs at once: all four timed alternately
+ * (E2E_ROUNDS rounds, medians), so that the ratio compares like with like on a shared
+ * machine. Rates are steady-state rates (the extra pairs of the long series over the extra
+ * time), what a long series sees; the fixed cost of a run is reported beside them.
  * The pairs are copies of one rendered pair (the work per pair is the same).
  */
 async function benchEndToEnd(pair: PairImages, tree: ParamTree): Promise<{ allWorkers: EndToEnd; oneWorker: EndToEnd }> {
   const dir = await mkdtemp(join(tmpdir(), 'fluidimage-bench-'));
   try {
     const images = await writeSeriesOfCopies(dir, pair.width, pair.height, Uint8Array.from(pair.im0), Uint8Array.from(pair.im1), E2E_PAIRS);
-    const run = async (workers: number): Promise<void> => {
+    const run = async (workers: number, pairs: number): Promise<void> => {
       const code = await muted(() => runPiv({
-        path: images, output: join(dir, 'out'), how: 'recompute', executor: 'auto', workers, quiet: true, set: CASE_B_SETS,
+        path: images, output: join(dir, 'out'), how: 'recompute', executor: 'auto', workers, quiet: true,
+        set: [...CASE_B_SETS, `series.ind_stop=${pairs}`],
       }));
       if (code !== 0) throw new Error(`runPiv exited with ${code}`);
     };
-    const compute = async (workers: number): Promise<void> => {
+    const compute = async (workers: number, pairs: number): Promise<void> => {
       // One WorkPIV per lane, each computing its share of the series one pair after the other,
       // on fresh copies of the images (the work overwrites those it owns) in arrays reused
       // from pair to pair, as the pipeline's are: no allocation in the baseline either.
@@ -230,29 +237,39 @@ async function benchEndToEnd(pair: PairImages, tree: ParamTree): Promise<{ allWo
         const work = new WorkPIV(tree, 1);
         const im0 = new Float32Array(pair.im0.length);
         const im1 = new Float32Array(pair.im1.length);
-        for (let i = lane; i < E2E_PAIRS; i += workers) {
+        for (let i = lane; i < pairs; i += workers) {
           im0.set(pair.im0);
           im1.set(pair.im1);
           await work.calcul({ ...pair, im0, im1, owned: true });
         }
       }));
     };
+    const timed = async (fn: () => Promise<void>): Promise<number> => {
+      const t = now();
+      await fn();
+      return now() - t;
+    };
     const measure = async (workers: number): Promise<EndToEnd> => {
-      await run(workers);
-      await compute(workers);
-      const e: number[] = [];
-      const c: number[] = [];
+      await run(workers, E2E_SHORT);
+      await compute(workers, E2E_SHORT);
+      // Per round, both runs of both lengths, interleaved; the rates are those of the extra
+      // pairs of the long runs (start-up and the last pairs' tail cancel out).
+      const rounds: { e: number; c: number; fixed: number }[] = [];
       for (let r = 0; r < E2E_ROUNDS; r++) {
-        let t = now();
-        await run(workers);
-        e.push(now() - t);
-        t = now();
-        await compute(workers);
-        c.push(now() - t);
+        const eShort = await timed(() => run(workers, E2E_SHORT));
+        const cShort = await timed(() => compute(workers, E2E_SHORT));
+        const eLong = await timed(() => run(workers, E2E_PAIRS));
+        const cLong = await timed(() => compute(workers, E2E_PAIRS));
+        const extra = E2E_PAIRS - E2E_SHORT;
+        const e = extra / (eLong - eShort);
+        rounds.push({ e, c: extra / (cLong - cShort), fixed: eShort - E2E_SHORT / e });
       }
-      // The ratio of each round's neighbouring measurements, then the median: a shared
-      // machine's speed drifts over a minute, far less over two runs of a few seconds.
-      return { endToEnd: E2E_PAIRS / median(e), computeOnly: E2E_PAIRS / median(c), ratio: median(c.map((ci, r) => ci / e[r])) };
+      // Medians over the rounds, of the ratio too: a shared machine's speed drifts over a
+      // minute, far less within one round.
+      return {
+        endToEnd: median(rounds.map((r) => r.e)), computeOnly: median(rounds.map((r) => r.c)),
+        ratio: median(rounds.map((r) => r.e / r.c)), fixedSeconds: median(rounds.map((r) => r.fixed)),
+      };
     };
     return { allWorkers: await measure(WORKERS), oneWorker: await measure(1) };
   } finally {
@@ -347,13 +364,14 @@ if (runs('cases')) {
 
 if (runs('e2e')) {
   const e2e = await benchEndToEnd(pair, caseB);
-  console.log(`\nEnd to end: runPiv on ${E2E_PAIRS} PNG pairs of ${SIZE}x${SIZE}, case (b) (decode + PIV + HDF5 write)`);
+  console.log(`\nEnd to end: runPiv on PNG pairs of ${SIZE}x${SIZE}, case (b) (decode + PIV + HDF5 write); steady rates ` +
+    `from series of ${E2E_SHORT} and ${E2E_PAIRS} pairs`);
   console.log(table([
-    ['executor', 'pairs/s', 'compute only', 'end to end / compute only'],
+    ['executor', 'pairs/s', 'compute only', 'end to end / compute only', 'fixed cost per run (s)'],
     [`local, ${WORKERS} workers (default)`, e2e.allWorkers.endToEnd.toFixed(2), e2e.allWorkers.computeOnly.toFixed(2),
-      e2e.allWorkers.ratio.toFixed(2)],
+      e2e.allWorkers.ratio.toFixed(2), e2e.allWorkers.fixedSeconds.toFixed(2)],
     ['local, --workers 1', e2e.oneWorker.endToEnd.toFixed(2), e2e.oneWorker.computeOnly.toFixed(2),
-      e2e.oneWorker.ratio.toFixed(2)],
+      e2e.oneWorker.ratio.toFixed(2), e2e.oneWorker.fixedSeconds.toFixed(2)],
   ]));
   figures.endToEnd = { size: SIZE, pairs: E2E_PAIRS, allWorkers: e2e.allWorkers, oneWorker: e2e.oneWorker };
 }

@@ -4,15 +4,13 @@
  * every result must be that of its own pair.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPiv } from '../cli/piv.js';
-import { writeImage } from '../io/images.js';
 import { readPivFile } from '../io/pivfile.js';
 import { BytePool, Float32Pool, imagePool } from '../io/pool.js';
-import { makeField } from '../works/synth/fields.js';
-import { renderPair } from '../works/synth/particles.js';
+import { nanMean, writeShiftedSeries } from './helpers/series.js';
 
 describe('array pools', () => {
   it('Float32Pool reuses arrays of the exact length, keeps at most `max`, refuses views', () => {
@@ -60,13 +58,7 @@ describe('PIV series with recycled image arrays', function () {
     const n = 128;
     const shifts: [number, number][] = [[1.5, -2], [-3, 0.5], [2.25, 2.75], [0, -1.25], [-1.5, -3], [3, 1]];
     const images = join(dir, 'images');
-    await mkdir(images);
-    for (const [k, [dx, dy]] of shifts.entries()) {
-      const p = renderPair(makeField({ kind: 'uniform', dx, dy }, [n, n]),
-        { shape: [n, n], density: 0.04, diameter: 2.5, bitDepth: 8, noise: 0, seed: 10 + k });
-      await writeImage(join(images, `im${k}a.png`), n, n, p.im0);
-      await writeImage(join(images, `im${k}b.png`), n, n, p.im1);
-    }
+    await writeShiftedSeries(images, n, shifts);
     const given: Float32Array[] = [];
     const give = imagePool.give.bind(imagePool);
     imagePool.give = (a: Float32Array) => {
@@ -74,7 +66,8 @@ describe('PIV series with recycled image arrays', function () {
       give(a);
     };
     try {
-      const code = await runPiv({ path: images, output: join(dir, 'out'), how: 'recompute', executor: 'local', workers: 2,
+      // One JS thread (--threads 1): the pool watched here is that thread's.
+      const code = await runPiv({ path: images, output: join(dir, 'out'), how: 'recompute', executor: 'local', workers: 2, threads: 1,
         quiet: true, set: ['piv0.shape_crop_im0=32', 'multipass.number=2'] });
       assert.equal(code, 0);
     } finally {
@@ -87,9 +80,8 @@ describe('PIV series with recycled image arrays', function () {
     for (const [k, [dx, dy]] of shifts.entries()) {
       const r = await readPivFile(join(dir, 'out', files[k]));
       const last = r.passes[r.passes.length - 1];
-      const mean = (v: Float32Array) => v.reduce((s, x) => s + (Number.isNaN(x) ? 0 : x), 0) / v.filter((x) => !Number.isNaN(x)).length;
-      assert.ok(Math.abs(mean(last.deltaxs) - dx) < 0.05 && Math.abs(mean(last.deltays) - dy) < 0.05,
-        `${files[k]}: mean (${mean(last.deltaxs)}, ${mean(last.deltays)}), expected (${dx}, ${dy})`);
+      const [mx, my] = [nanMean(last.deltaxs), nanMean(last.deltays)];
+      assert.ok(Math.abs(mx - dx) < 0.05 && Math.abs(my - dy) < 0.05, `${files[k]}: mean (${mx}, ${my}), expected (${dx}, ${dy})`);
     }
   });
 });

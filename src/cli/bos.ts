@@ -6,6 +6,7 @@ import type { PivResult } from '../works/piv/types.js';
 import { runSeries, type RunOptions, type TopologySpec } from './run_series.js';
 
 export const bosTopology: TopologySpec<BosItem, PairImages, PivResult> = {
+  threads: true,
   name: 'bos',
   itemLabel: 'image',
   schema: bosSchema,

@@ -24,20 +24,22 @@ function seriesOptions<T>(y: Argv<T>) {
     .option('how', { type: 'string', choices: ['complete', 'recompute', 'new_dir'], describe: 'complete: only missing results (default); recompute: all; new_dir: a fresh directory' })
     .option('executor', { type: 'string', choices: ['auto', 'local', 'sequential', 'mpi'] as const, default: 'auto' as const, describe: 'How items are spread: local (all cores, default), sequential (debugging)' })
     .option('workers', { type: 'number', describe: 'Pairs computed at once (default: number of cores)' })
+    .option('threads', { type: 'number', describe: 'Local executor: JS threads the workers are spread over (default: one per worker, up to 16)' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No progress output' })
     .check((a) => {
-      if (a.workers !== undefined && !(Number.isInteger(a.workers) && a.workers >= 1)) {
-        throw new Error(`Expected a positive integer for --workers but received ${String(a.workers)}`);
+      for (const name of ['workers', 'threads'] as const) {
+        const v = a[name];
+        if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new Error(`Expected a positive integer for --${name} but received ${String(v)}`);
       }
       return true;
     });
 }
 
 /** The options of a series command, as its runner takes them. */
-function runOptions(a: { path?: unknown; config?: string; set?: string[]; output?: string; how?: string; executor?: string; workers?: number; quiet?: boolean }) {
+function runOptions(a: { path?: unknown; config?: string; set?: string[]; output?: string; how?: string; executor?: string; workers?: number; threads?: number; quiet?: boolean }) {
   return {
     path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
-    executor: (a.executor ?? 'auto') as 'auto', workers: a.workers, quiet: a.quiet,
+    executor: (a.executor ?? 'auto') as 'auto', workers: a.workers, threads: a.threads, quiet: a.quiet,
   };
 }
 

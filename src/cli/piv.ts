@@ -8,6 +8,7 @@ import { runSeries, type RunOptions, type TopologySpec } from './run_series.js';
 export type { RunOptions } from './run_series.js';
 
 export const pivTopology: TopologySpec<PivItem, PairImages, PivResult> = {
+  threads: true,
   name: 'piv',
   itemLabel: 'pair',
   schema: pivSchema,

@@ -15,6 +15,7 @@ import type { PlannedJob } from '../topologies/piv.js';
 import { local } from '../executors/local.js';
 import { sequential } from '../executors/sequential.js';
 import { runMpi, type Messenger } from '../executors/mpi.js';
+import { threadLayout, ThreadRanks } from '../executors/threads.js';
 import type { Executor, Job } from '../executors/types.js';
 import type { ParamTree } from '../works/piv/types.js';
 import { PROGRAM, VERSION } from '../version.js';
@@ -26,6 +27,8 @@ import { OutputLock } from '../report/lock.js';
 export interface RunOptions extends ParamOptions {
   executor: 'auto' | 'local' | 'sequential' | 'mpi';
   workers?: number;
+  /** Local executor: JS threads its workers are spread over (default: one per worker, up to 16). */
+  threads?: number;
   quiet?: boolean;
 }
 
@@ -48,6 +51,13 @@ export interface TopologySpec<I, D, R> {
    * `close` called at the end; absent: no MPI executor for this topology.
    */
   workerJob?(params: ParamTree, outputDir: string, lanes: number): Promise<Job<I, D, R> & { close?(): Promise<void> }>;
+  /**
+   * The local executor may spread the lanes over JS threads (executors/threads.ts): for
+   * topologies whose items need their JS thread (glue, HDF5 writes), and which have a
+   * worker job registered in executors/thread_rank.ts. Not for those that compute in their
+   * own thread pool already (preproc, im2im).
+   */
+  threads?: boolean;
 }
 
 /** Applies the compute.* parameters to the native core (planner, wisdom). */
@@ -132,9 +142,11 @@ async function runLocal<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTree,
 async function runLocalPlan<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTree, o: RunOptions, executor: 'local' | 'sequential',
   plan: PlannedJob<I, D, R>, workers: number, stop: StopRequest, logs: ((m: string) => void)[]): Promise<number> {
   const sequentialRun = executor === 'sequential';
+  const layout = threadLayout(workers, o.threads);
+  const onThreads = !sequentialRun && spec.threads === true && spec.workerJob !== undefined && layout.threads > 1 && plan.job.items.length > layout.lanes;
   if (!o.quiet) {
     process.stderr.write(`${spec.name}: ${plan.total} ${spec.itemLabel}(s) in the series, ${plan.skipped} already done, ${plan.job.items.length} to compute; ` +
-      `executor ${executor}${sequentialRun ? '' : ` with ${workers} worker(s)`}; results in ${plan.outputDir}\n`);
+      `executor ${executor}${sequentialRun ? '' : ` with ${workers} worker(s)`}${onThreads ? ` on ${layout.threads} threads` : ''}; results in ${plan.outputDir}\n`);
   }
   const jobDir = new JobDir(plan.outputDir);
   const lock = OutputLock.acquire(plan.outputDir, jobDir.path, lockScope(params));
@@ -146,21 +158,47 @@ async function runLocalPlan<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamT
     await jobDir.writeStart(jobInfo(spec.name, executor, 1, sequentialRun ? 1 : workers, plan.outputDir, plan.total,
       plan.skipped, plan.job.items.length), formatParams(spec.schema, params, 'yaml'));
     const progress = new Progress(spec.name, plan.job.items.length, plan.skipped, process.stderr, o.quiet);
-    await EXECUTORS[executor](plan.job, {
-      workers: sequentialRun ? 1 : workers,
-      stop,
-      onItem: (r) => {
-        jobDir.record(r);
-        progress.record(r);
-      },
-    });
+    const onItem = (r: ItemOutcome) => {
+      jobDir.record(r);
+      progress.record(r);
+    };
+    let threadsFailed = false;
+    if (onThreads) {
+      threadsFailed = !(await runOnThreads(spec, params, plan, layout, stop, onItem, (m) => jobDir.log(m)));
+    } else {
+      await EXECUTORS[executor](plan.job, { workers: sequentialRun ? 1 : workers, stop, onItem });
+    }
     const summary = progress.finish(stop.signal);
     await jobDir.writeSummary(summary);
     process.stdout.write(`${plan.outputDir}\n`);
-    return exitStatus(summary);
+    return threadsFailed ? EXIT_ITEMS_FAILED : exitStatus(summary);
   } finally {
     lock.release();
   }
+}
+
+/**
+ * The local executor over several JS threads (executors/threads.ts): this thread hands the
+ * items out and computes its share, the others build the job from the parameters.
+ */
+async function runOnThreads<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTree, plan: PlannedJob<I, D, R>,
+  layout: { threads: number; lanes: number }, stop: StopRequest, onItem: (r: ItemOutcome) => void, log: (m: string) => void): Promise<boolean> {
+  const ranks = new ThreadRanks(layout.threads, (rank) => ({
+    topology: spec.name, params, outputDir: plan.outputDir, lanes: layout.lanes, rank, size: layout.threads,
+  }));
+  log(`${layout.threads} threads x ${layout.lanes} lane(s)`);
+  try {
+    await runMpi(ranks, plan.job, { lanes: layout.lanes, stop, onItem });
+    await ranks.joined();
+  } catch (e) {
+    await ranks.terminate();
+    throw e;
+  }
+  for (const f of ranks.failures) {
+    log(`error: ${f}`);
+    process.stderr.write(`${spec.name}: error: ${f}; the items it had in flight are not done (rerun with saving.how=complete)\n`);
+  }
+  return ranks.failures.length === 0;
 }
 
 function countHosts(hosts: string[]): Record<string, number> {

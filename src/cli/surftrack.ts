@@ -7,6 +7,7 @@ import type { SurfResult } from '../works/surftrack/work.js';
 import { runSeries, type RunOptions, type TopologySpec } from './run_series.js';
 
 export const surftrackTopology: TopologySpec<Item, ImageData, SurfResult> = {
+  threads: true,
   name: 'surftrack',
   itemLabel: 'image',
   schema: surftrackSchema,

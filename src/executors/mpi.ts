@@ -32,6 +32,14 @@ interface Request { outcomes: ItemOutcome[]; done: boolean }
 /** Rank 0 -> worker: items to process; an empty list means stop. */
 interface Work<I> { items: I[] }
 
+/**
+ * The message a rank that ended without saying so (a thread that died) stands for: done,
+ * no outcomes. Rank 0 then stops waiting for it.
+ */
+export function rankGoneRequest(): { tag: number; data: unknown } {
+  return { tag: TAG_REQUEST, data: { outcomes: [], done: true } satisfies Request };
+}
+
 export interface MpiRunOptions {
   /** Items in flight per rank. */
   lanes: number;
