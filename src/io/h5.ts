@@ -25,7 +25,8 @@ export type H5Group = Group;
 export type H5Dataset = Dataset;
 /** Something that carries attributes. */
 export type H5Object = Group | Dataset;
-export type H5Mode = 'r' | 'w';
+/** 'r' read, 'w' create or truncate, 'a' read and write an existing file. */
+export type H5Mode = 'r' | 'w' | 'a';
 
 type H5ModuleType = Awaited<typeof h5wasm.ready>;
 
@@ -87,9 +88,9 @@ function openFile(path: string, mode: H5Mode): H5File {
   let file: H5File;
   try {
     // track_order keeps attributes (parameters) in insertion order for h5py/h5dump too.
-    file = mode === 'w' ? new h5wasm.File(path, 'w', { track_order: true }) : new h5wasm.File(path, 'r');
+    file = mode === 'w' ? new h5wasm.File(path, 'w', { track_order: true }) : new h5wasm.File(path, mode);
   } catch (error) {
-    throw shortenH5Error(error, `cannot open HDF5 file ${path} for ${mode === 'w' ? 'writing' : 'reading'}`);
+    throw shortenH5Error(error, `cannot open HDF5 file ${path} for ${mode === 'r' ? 'reading' : 'writing'}`);
   }
   if (file.file_id < 0n) throw new Error(`cannot open HDF5 file ${path}`);
   return file;
