@@ -8,6 +8,7 @@
 #include <malloc.h>
 #endif
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -175,8 +176,21 @@ class CorrelWorker : public PromiseWorker {
     result.Set("dx2", dx2);
     result.Set("dy2", dy2);
     result.Set("correl2", correl2);
+    profile_ = args.Has("profile") && args.Get("profile").ToBoolean();
     // Keep inputs and outputs alive (and their memory in place) while the pool works.
     Keep(args, result);
+  }
+
+  void OnOK() override {
+    if (profile_) {
+      Napi::Object phases = Napi::Object::New(Env());
+      phases.Set("load", phases_.load);
+      phases.Set("fft", phases_.fft);
+      phases.Set("spectra", phases_.spectra);
+      phases.Set("peaks", phases_.peaks);
+      Result().Set("phases", phases);
+    }
+    PromiseWorker::OnOK();
   }
 
 
@@ -185,7 +199,16 @@ class CorrelWorker : public PromiseWorker {
     try {
       // Even chunk sizes: windows are transformed in pairs (2m, 2m + 1), and results do not
       // depend on how the pass is split.
-      ForChunks(in_.n, std::min(threads_, in_.n / 16), 2, [this](int b, int e) { fi::CorrelateRange(in_, out_, b, e); });
+      ForChunks(in_.n, std::min(threads_, in_.n / 16), 2, [this](int b, int e) {
+        fi::PassPhases mine;
+        fi::CorrelateRange(in_, out_, b, e, profile_ ? &mine : nullptr);
+        if (!profile_) return;
+        std::lock_guard<std::mutex> lock(phases_mutex_);
+        phases_.load += mine.load;
+        phases_.fft += mine.fft;
+        phases_.spectra += mine.spectra;
+        phases_.peaks += mine.peaks;
+      });
     } catch (const std::exception& e) {
       SetError(std::string("native correlation failed: ") + e.what());
     }
@@ -195,6 +218,9 @@ class CorrelWorker : public PromiseWorker {
   fi::PassInput in_;
   fi::PassOutput out_;
   int threads_;
+  bool profile_ = false;
+  fi::PassPhases phases_;
+  std::mutex phases_mutex_;
 };
 
 Napi::Value CorrelatePass(const Napi::CallbackInfo& info) {
@@ -564,18 +590,24 @@ class PngWorker : public Napi::AsyncWorker {
   std::string reason_;
 };
 
+// Argument `index` as a Uint8Array (argument `name` in the message otherwise).
+Napi::Uint8Array Uint8Arg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  if (info.Length() <= index || !info[index].IsTypedArray() || info[index].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    ThrowArg(info.Env(), name, "a Uint8Array");
+  return info[index].As<Napi::Uint8Array>();
+}
+
 Napi::Value DecodeGreyPng(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-    ThrowArg(env, "file", "a Uint8Array");
-  Napi::Uint8Array file = info[0].As<Napi::Uint8Array>();
+  Napi::Uint8Array file = Uint8Arg(info, 0, "file");
   fi::GreyPngHeader header;
   if (!fi::ReadGreyPngHeader(file.Data(), file.ByteLength(), &header))
     ThrowArg(env, "file", "the bytes of a grey 8/16-bit non-interlaced PNG (check pngHeader first)");
   const napi_typedarray_type stored = header.bit_depth == 8 ? napi_uint8_array : napi_uint16_array;
   const size_t n = static_cast<size_t>(header.width) * header.height;
-  const napi_typedarray_type type = info[1].IsTypedArray() ? info[1].As<Napi::TypedArray>().TypedArrayType() : stored;
-  if (!info[1].IsTypedArray() || (type != stored && type != napi_float32_array) ||
+  const bool typed = info.Length() > 1 && info[1].IsTypedArray();
+  const napi_typedarray_type type = typed ? info[1].As<Napi::TypedArray>().TypedArrayType() : stored;
+  if (!typed || (type != stored && type != napi_float32_array) ||
       info[1].As<Napi::TypedArray>().ElementLength() != n)
     ThrowArg(env, "out", std::string(header.bit_depth == 8 ? "a Uint8Array" : "a Uint16Array") + " or a Float32Array of width*height = " +
                              std::to_string(n) + " elements");
@@ -588,9 +620,7 @@ Napi::Value DecodeGreyPng(const Napi::CallbackInfo& info) {
 // {width, height, bitDepth} when the bytes start like a PNG the fast path takes, else null.
 Napi::Value PngHeader(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-    ThrowArg(env, "head", "a Uint8Array");
-  Napi::Uint8Array head = info[0].As<Napi::Uint8Array>();
+  Napi::Uint8Array head = Uint8Arg(info, 0, "head");
   fi::GreyPngHeader header;
   if (fi::PngInflateLibrary()[0] == '\0' || !fi::ReadGreyPngHeader(head.Data(), head.ByteLength(), &header)) return env.Null();
   Napi::Object o = Napi::Object::New(env);

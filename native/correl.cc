@@ -402,14 +402,20 @@ class PassCorrelator {
     }
   }
 
-  void Run(int begin, int end) {
+  void Run(int begin, int end, PassPhases* phases) {
+    laps_ = Laps(phases);
     for (int k = begin; k < end; ++k) {
       if (k % 2 == 0 && npending_ > 0) Flush();
+      laps_.Start();
       Pending pd;
-      if (!Load(k, npending_, &pd)) continue;
-      Interleave(a_.p, b_.p, z_.p, nr_);
+      const bool loaded = Load(k, npending_, &pd);
+      if (loaded) Interleave(a_.p, b_.p, z_.p, nr_);
+      laps_.Lap(&PassPhases::load);
+      if (!loaded) continue;
       fftwf_execute_dft(plan_.fwd, z_.p, spec_.p);
+      laps_.Lap(&PassPhases::fft);
       CrossFromPacked(spec_.p, cross_.p, H_, W_, npending_);
+      laps_.Lap(&PassPhases::spectra);
       pending_[npending_++] = pd;
     }
     if (npending_ > 0) Flush();
@@ -486,11 +492,35 @@ class PassCorrelator {
 
   // The inverse transform of the pending windows, then their peaks.
   void Flush() {
+    laps_.Start();
     fftwf_execute_dft(plan_.bwd, cross_.p, z_.p);
+    laps_.Lap(&PassPhases::fft);
     Deinterleave(z_.p, corr0_.p, corr1_.p, nr_);
+    laps_.Lap(&PassPhases::spectra);
     for (int q = 0; q < npending_; ++q) Finish(pending_[q], q == 0 ? corr0_.p : corr1_.p, mask0_[q].p, mask1_[q].p);
+    laps_.Lap(&PassPhases::peaks);
     npending_ = 0;
   }
+
+  // Time between laps added to a phase; does nothing without a PassPhases to fill.
+  class Laps {
+   public:
+    explicit Laps(PassPhases* phases = nullptr) : phases_(phases) {}
+    void Start() {
+      if (phases_) last_ = std::chrono::steady_clock::now();
+    }
+    void Lap(double PassPhases::*phase) {
+      if (!phases_) return;
+      const auto now = std::chrono::steady_clock::now();
+      phases_->*phase += std::chrono::duration<double>(now - last_).count();
+      last_ = now;
+    }
+
+   private:
+    PassPhases* phases_;
+    std::chrono::steady_clock::time_point last_;
+  };
+  Laps laps_;
 
   // Peaks, sub-pixel positions and outputs of one window from its correlation plane.
   void Finish(const Pending& pd, const float* corr, const float* m0, const float* m1) {
@@ -616,8 +646,8 @@ class PassCorrelator {
 
 }  // namespace
 
-void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int end) {
-  PassCorrelator(in, out).Run(begin, end);
+void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int end, PassPhases* phases) {
+  PassCorrelator(in, out).Run(begin, end, phases);
 }
 
 double TimeFftOnly(int ny, int nx, int count) {

@@ -53,8 +53,16 @@ struct PassOutput {
   float* correl2 = nullptr;
 };
 
-// Correlates windows [begin, end). Thread-safe; uses the shared FFTW plan cache.
-void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int end);
+// Seconds spent in each phase of a pass (for the benchmark's stage shares): loading the
+// windows (with masks and weights), FFTs, cross-spectra and (de)interleaving, peaks and
+// sub-pixel fits.
+struct PassPhases {
+  double load = 0, fft = 0, spectra = 0, peaks = 0;
+};
+
+// Correlates windows [begin, end). Thread-safe; uses the shared FFTW plan cache. With
+// `phases`, adds the time of each phase to it (a few clock reads per window).
+void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int end, PassPhases* phases = nullptr);
 
 // FFT work only (one complex forward transform per window, one inverse per two), the
 // lower bound of a pass: returns seconds.

@@ -19,12 +19,15 @@ const { values } = parseArgs({
     size: { type: 'string', default: '2048' },
     pairs: { type: 'string', default: '4' },
     bits: { type: 'string', default: '16' },
+    workers: { type: 'string', default: '1' },
     child: { type: 'string' },
   },
 });
 const size = Number(values.size);
 const pairs = Number(values.pairs);
 const bits = Number(values.bits) === 8 ? 8 : 16;
+/** Pairs at once (the local executor puts each on a JS thread of its own). */
+const workers = Math.max(1, Number(values.workers));
 
 const MiB = 1024 * 1024;
 
@@ -42,7 +45,7 @@ async function measure(dir: string): Promise<void> {
   const t0 = performance.now();
   let code: number;
   try {
-    code = await runPiv({ path: join(dir, 'series'), output: join(dir, 'out'), how: 'recompute', executor: 'auto', workers: 1,
+    code = await runPiv({ path: join(dir, 'series'), output: join(dir, 'out'), how: 'recompute', executor: 'auto', workers,
       quiet: true, set: ['piv0.shape_crop_im0=64', 'multipass.number=3'] });
   } finally {
     clearInterval(timer);
@@ -74,19 +77,20 @@ try {
   await writeSeriesOfCopies(dir, p.width, p.height, p.im0, p.im1, pairs);
   // The run in a fresh process (what one worker or MPI rank is), without this one's garbage,
   // with the allocator's settings that `fluidimage piv` gives itself.
-  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', dir], {
-    encoding: 'utf8', env: { ...withMallocTuning(process.env), UV_THREADPOOL_SIZE: '4' }, stdio: ['ignore', 'pipe', 'inherit'],
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', dir, '--workers', String(workers)], {
+    encoding: 'utf8', env: { ...withMallocTuning(process.env), UV_THREADPOOL_SIZE: String(Math.max(4, 2 * workers + 2)) },
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
   if (r.status !== 0) throw new Error(`the measuring process exited with ${r.status}`);
   const m = JSON.parse(r.stdout.slice(r.stdout.indexOf('{"seconds"'))) as { seconds: number; before: number; peak: number; early: number; late: number;
     top: { rss: number; heapUsed: number; external: number; arrayBuffers: number } };
   const mib = (x: number) => Math.round(x / MiB);
-  console.log(`one worker, ${pairs} pairs of ${size}x${size} ${bits}-bit PNG, 64-32-16 px, HDF5 written: ${(pairs / m.seconds).toFixed(2)} pairs/s`);
+  console.log(`${workers} worker(s), ${pairs} pairs of ${size}x${size} ${bits}-bit PNG, 64-32-16 px, HDF5 written: ${(pairs / m.seconds).toFixed(2)} pairs/s`);
   console.log(`  RSS at start ${mib(m.before)} MiB, peak ${mib(m.peak)} MiB; ` +
     `highest in the 2nd tenth of the run ${mib(m.early)} MiB, in the last tenth ${mib(m.late)} MiB`);
   console.log(`  at the highest sample: JS heap ${mib(m.top.heapUsed)} MiB, typed arrays ${mib(m.top.arrayBuffers)} MiB, ` +
     `other native ${mib(m.top.rss - m.top.heapUsed - m.top.arrayBuffers)} MiB`);
-  console.log(JSON.stringify({ size, bits, pairs, seconds: Number(m.seconds.toFixed(2)), rssStartMiB: mib(m.before),
+  console.log(JSON.stringify({ size, bits, pairs, workers, seconds: Number(m.seconds.toFixed(2)), rssStartMiB: mib(m.before),
     peakMiB: mib(m.peak), earlyMiB: mib(m.early), lateMiB: mib(m.late) }));
 } finally {
   await rm(dir, { recursive: true, force: true });

@@ -137,6 +137,8 @@ interface CaseFigures {
   valid: number;
   /** Shares of the single-worker time: correlation, deformation, TPS, validation, other (JS glue). */
   shares: Record<string, number>;
+  /** The correlation's share split by phase: loading windows, FFTs, cross-spectra, peaks and sub-pixel fits. */
+  phases: Record<string, number>;
   /** Seconds to decode the two images from PNG and to write the HDF5 result. */
   decode: number;
   write: number;
@@ -153,6 +155,12 @@ async function benchCase(tree: ParamTree, pair: PairImages, bitDepth: 8 | 16): P
   const other = st.total - st.correlation - st.deformation - st.tps - st.validation;
   const shares = Object.fromEntries(Object.entries({ correlation: st.correlation, deformation: st.deformation, tps: st.tps,
     validation: st.validation, other }).map(([k, v]) => [k, v / st.total]));
+  // The correlation's phases, from a few profiled runs (the clock reads stay out of the timings above).
+  single.profile = true;
+  for (let i = 0; i < 3; i++) await single.calcul(pair);
+  const ph = single.correlationPhases;
+  const phaseSum = ph.load + ph.fft + ph.spectra + ph.peaks;
+  const phases = Object.fromEntries((['load', 'fft', 'spectra', 'peaks'] as const).map((k) => [k, shares.correlation * ph[k] / phaseSum]));
   const io = await ioTimes(pair, first, bitDepth);
   // N pairs at once, one WorkPIV each (as the local executor does): throughput.
   const works = Array.from({ length: WORKERS }, () => new WorkPIV(tree, 1));
@@ -166,7 +174,7 @@ async function benchCase(tree: ParamTree, pair: PairImages, bitDepth: 8 | 16): P
   return {
     windows: shapes.map(([h, w]) => (h === w ? `${h}` : `${h}x${w}`)).join('-'),
     vectors, oneWorker, allWorkers, threadsInPair, fftOnly,
-    ratio: oneWorker / fftOnly, flops, gflops: flops / fftOnly / 1e9, ...accuracy(first), shares, ...io,
+    ratio: oneWorker / fftOnly, flops, gflops: flops / fftOnly / 1e9, ...accuracy(first), shares, phases, ...io,
   };
 }
 
@@ -345,8 +353,10 @@ if (runs('cases')) {
     ['FFT GFlop/s (1 thread)', (c) => c.gflops.toFixed(2)],
     ['RMS error (px), valid', (c) => `${c.rms.toFixed(4)}, ${(100 * c.valid).toFixed(1)}%`],
     ['share: correlation', (c) => `${(100 * c.shares.correlation).toFixed(0)}%`],
-    ['  of which FFTs (bound)', (c) => `${(100 * c.fftOnly / c.oneWorker).toFixed(0)}%`],
-    ['  windows, spectra, peaks', (c) => `${(100 * (c.shares.correlation - c.fftOnly / c.oneWorker)).toFixed(0)}%`],
+    ['  loading windows', (c) => `${(100 * c.phases.load).toFixed(0)}%`],
+    ['  FFTs (bound alone)', (c) => `${(100 * c.phases.fft).toFixed(0)}% (${(100 * c.fftOnly / c.oneWorker).toFixed(0)}%)`],
+    ['  cross-spectra', (c) => `${(100 * c.phases.spectra).toFixed(0)}%`],
+    ['  peaks, sub-pixel', (c) => `${(100 * c.phases.peaks).toFixed(0)}%`],
     ['share: deformation', (c) => `${(100 * c.shares.deformation).toFixed(0)}%`],
     ['share: TPS', (c) => `${(100 * c.shares.tps).toFixed(0)}%`],
     ['share: validation', (c) => `${(100 * c.shares.validation).toFixed(0)}%`],
@@ -387,14 +397,19 @@ function memoryRun(args: string[]): MemoryFigures {
 if (runs('memory')) {
   const memBig = memoryRun(['--size', '2048', '--bits', '16', '--pairs', '8']);
   const memLong = memoryRun(['--size', '256', '--bits', '8', '--pairs', '1000']);
+  // All workers at once, each pair on a JS thread of its own: the process's peak per worker.
+  const memAll = memoryRun(['--size', '2048', '--bits', '16', '--pairs', String(4 * WORKERS), '--workers', String(WORKERS)]);
   console.log('\nMemory of one worker (a process running `fluidimage piv --workers 1`: decode, 64-32-16 px PIV, HDF5 write)');
   console.log(table([
     ['series', 'RSS at start', 'peak RSS', '2nd tenth', 'last tenth', 'pairs/s'],
     ['8 pairs 2048x2048 16-bit', `${memBig.rssStartMiB} MiB`, `${memBig.peakMiB} MiB`, `${memBig.earlyMiB} MiB`, `${memBig.lateMiB} MiB`, (8 / memBig.seconds).toFixed(2)],
     ['1000 pairs 256x256 8-bit', `${memLong.rssStartMiB} MiB`, `${memLong.peakMiB} MiB`, `${memLong.earlyMiB} MiB`, `${memLong.lateMiB} MiB`, (1000 / memLong.seconds).toFixed(1)],
   ]));
+  console.log(`${4 * WORKERS} pairs 2048x2048 16-bit, ${WORKERS} workers (threads): peak ${memAll.peakMiB} MiB for the process, ` +
+    `${Math.round(memAll.peakMiB / WORKERS)} MiB per worker, ${(4 * WORKERS / memAll.seconds).toFixed(2)} pairs/s`);
   console.log('  (2nd / last tenth: highest resident memory in that part of the run; no growth means last <= 2nd)');
   figures.memoryOneWorker = { big2048x16: memBig, long1000x256: memLong };
+  figures.memoryAllWorkers = { workers: WORKERS, ...memAll, perWorkerMiB: Math.round(memAll.peakMiB / WORKERS) };
 }
 
 // Peak resident memory of this process (all the runs above, N pairs at once at most).

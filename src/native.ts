@@ -46,6 +46,19 @@ export interface PassArgs {
   particleRadius?: number;
   /** Gaussian weighting of the windows: standard deviation as a fraction of the window size; 0: uniform (default). */
   windowSigma?: number;
+  /** Time the phases of the pass (PassOut.phases); a few clock reads per window. */
+  profile?: boolean;
+}
+
+/** Seconds in each phase of a pass, summed over its threads. */
+export interface PassPhases {
+  /** Loading windows (masks, weights included). */
+  load: number;
+  fft: number;
+  /** Cross-spectra, (de)interleaving. */
+  spectra: number;
+  /** Peak search and sub-pixel fits. */
+  peaks: number;
 }
 
 /** Per-window results (same order as the windows). */
@@ -58,6 +71,8 @@ export interface PassOut {
   dx2: Float32Array;
   dy2: Float32Array;
   correl2: Float32Array;
+  /** With `profile`. */
+  phases?: PassPhases;
 }
 
 /** A displacement field on a rectilinear grid, to deform a pair of images with. */

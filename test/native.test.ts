@@ -156,6 +156,15 @@ describe('native correlation core', () => {
     const four = await native().correlatePass(passArgs(im0, im1, ny, nx, 16, starts, starts), 4);
     assert.deepEqual(four.dx, one.dx);
     assert.deepEqual(four.correl, one.correl);
+    // Timing the phases changes nothing and reports each phase (thread seconds).
+    const t0 = performance.now();
+    const timed = await native().correlatePass({ ...passArgs(im0, im1, ny, nx, 16, starts, starts), profile: true }, 4);
+    const wall = (performance.now() - t0) / 1000;
+    assert.deepEqual(timed.dx, one.dx);
+    assert.equal(one.phases, undefined);
+    const ph = timed.phases!;
+    for (const k of ['load', 'fft', 'spectra', 'peaks'] as const) assert.ok(ph[k] > 0, `${k}: ${ph[k]}`);
+    assert.ok(ph.load + ph.fft + ph.spectra + ph.peaks <= 4 * wall + 1e-3, 'no more than the threads could spend');
   });
 
   it('reuses FFT plans per window shape and exports wisdom', async () => {

@@ -2,7 +2,7 @@
  * The PIV work: one image pair in, one multipass result out. Knows nothing of files,
  * series or executors: images arrive as Float32Array, the result is a PivResult.
  */
-import { native, SUBPIX_CODES, VEC_CODES, type SplineDegree, type SplineImages, type SubpixMethod } from '../../native.js';
+import { native, SUBPIX_CODES, VEC_CODES, type PassPhases, type SplineDegree, type SplineImages, type SubpixMethod } from '../../native.js';
 import { ParamError } from '../../params/schema.js';
 import type { ParamTree, PassResult, PivResult } from './types.js';
 import { ERROR_CODES, ERROR_MESSAGES, VectorErrors } from './errors.js';
@@ -121,6 +121,12 @@ export class WorkPIV {
   private readonly splineDegree: SplineDegree;
   /** Time per stage over all calls of this work (correlation, deformation, TPS, validation; the rest is JS glue). */
   readonly stages: StageSeconds = { correlation: 0, deformation: 0, tps: 0, validation: 0, total: 0 };
+  /**
+   * Set to time the phases of the correlation (benchmarks): `correlationPhases` then sums
+   * them over the calls (thread seconds).
+   */
+  profile = false;
+  readonly correlationPhases: PassPhases = { load: 0, fft: 0, spectra: 0, peaks: 0 };
   /** Buffers of finished pairs, for the next ones (at most one set per pair computed at once). */
   private readonly spare: Scratch[] = [];
   private readonly useTps: boolean | string;
@@ -415,8 +421,9 @@ export class WorkPIV {
       im0: images.im0, im1: images.im1, height: pair.height, width: pair.width,
       h0, w0, h1, w1, starts0, starts1,
       displacementMax: pass.searchMax, subpix: this.subpix, nsubpix: this.nsubpix, minValidFraction: this.minValidFraction,
-      nbPeaks: this.nbPeaks, particleRadius: this.particleRadius, windowSigma: this.windowSigma,
+      nbPeaks: this.nbPeaks, particleRadius: this.particleRadius, windowSigma: this.windowSigma, profile: this.profile,
     }, this.threads));
+    if (out.phases) for (const k of ['load', 'fft', 'spectra', 'peaks'] as const) this.correlationPhases[k] += out.phases[k];
     const extraPeaks = this.nbPeaks - 1;
     if (pass.deform && predX && predY) {
       for (let k = 0; k < n; k++) {
