@@ -63,7 +63,7 @@ for (let it = 0; it < iterations; it++) {
     im0, im1, height: ny, width: nx, h0, w0, h1, w1,
     starts0: Int32Array.from(starts0), starts1: Int32Array.from(starts1),
     displacementMax: rnd() < 0.5 ? 0 : rnd() * 30, subpix: ri(0, 3), nsubpix: ri(1, 8), minValidFraction: rnd(),
-    nbPeaks: ri(1, 8), particleRadius: ri(0, 8), windowSigma: rnd() < 0.5 ? 0 : rnd() * 3,
+    nbPeaks: ri(1, 8), particleRadius: ri(0, 8), windowSigma: rnd() < 0.5 ? 0 : rnd() * 3, profile: rnd() < 0.3,
   }, ri(1, 4)));
 
   const gx = ri(1, 7);

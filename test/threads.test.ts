@@ -25,14 +25,16 @@ describe('local executor on threads', function () {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('lays workers out as one lane per thread up to 16 threads, or as asked', () => {
+  it('lays workers out as up to 4 lanes per thread, at most 16 threads, or as asked', () => {
     assert.deepEqual(threadLayout(1), { threads: 1, lanes: 1 });
-    assert.deepEqual(threadLayout(2), { threads: 2, lanes: 1 });
-    assert.deepEqual(threadLayout(16), { threads: 16, lanes: 1 });
-    assert.deepEqual(threadLayout(17), { threads: 9, lanes: 2 });
+    assert.deepEqual(threadLayout(2), { threads: 1, lanes: 2 });
+    assert.deepEqual(threadLayout(5), { threads: 2, lanes: 3 });
+    assert.deepEqual(threadLayout(16), { threads: 4, lanes: 4 });
     assert.deepEqual(threadLayout(64), { threads: 16, lanes: 4 });
+    assert.deepEqual(threadLayout(100), { threads: 15, lanes: 7 });
     assert.deepEqual(threadLayout(6, 1), { threads: 1, lanes: 6 });
     assert.deepEqual(threadLayout(6, 4), { threads: 3, lanes: 2 });
+    assert.deepEqual(threadLayout(2, 2), { threads: 2, lanes: 1 });
   });
 
   it('3 threads give the results of 1 thread, bit for bit, each pair its own', async () => {

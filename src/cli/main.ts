@@ -24,7 +24,7 @@ function seriesOptions<T>(y: Argv<T>) {
     .option('how', { type: 'string', choices: ['complete', 'recompute', 'new_dir'], describe: 'complete: only missing results (default); recompute: all; new_dir: a fresh directory' })
     .option('executor', { type: 'string', choices: ['auto', 'local', 'sequential', 'mpi'] as const, default: 'auto' as const, describe: 'How items are spread: local (all cores, default), sequential (debugging)' })
     .option('workers', { type: 'number', describe: 'Pairs computed at once (default: number of cores)' })
-    .option('threads', { type: 'number', describe: 'Local executor: JS threads the workers are spread over (default: one per worker, up to 16)' })
+    .option('threads', { type: 'number', describe: 'Local executor: JS threads the workers are spread over (default: up to 4 workers per thread, at most 16 threads)' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No progress output' })
     .check((a) => {
       for (const name of ['workers', 'threads'] as const) {

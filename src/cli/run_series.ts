@@ -27,7 +27,7 @@ import { OutputLock } from '../report/lock.js';
 export interface RunOptions extends ParamOptions {
   executor: 'auto' | 'local' | 'sequential' | 'mpi';
   workers?: number;
-  /** Local executor: JS threads its workers are spread over (default: one per worker, up to 16). */
+  /** Local executor: JS threads its workers are spread over (default: executors/threads.ts threadLayout). */
   threads?: number;
   quiet?: boolean;
 }

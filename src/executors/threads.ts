@@ -16,14 +16,19 @@ import type { Messenger } from './mpi.js';
 import { rankGoneRequest } from './mpi.js';
 
 /**
- * Threads and lanes per thread for `workers` pairs at once, at most `threads` threads
- * (default: one lane per thread up to MAX_THREADS threads, each a V8 isolate of ~30-50 MB
- * with its own h5wasm; beyond, lanes share threads, as few per thread as possible).
+ * Threads and lanes per thread for `workers` pairs at once, with at most `threads` threads.
+ * By default up to LANES_PER_THREAD lanes share a thread: one JS thread keeps about five
+ * pairs of 1024x1024 (3 passes) busy before its own work (~25 ms per pair: glue, HDF5
+ * write) becomes the limit, while each extra thread is a V8 isolate of its own (~30-50 MB,
+ * its own h5wasm to compile and warm up): on 2 cores, 2 lanes on one thread measured as
+ * fast as, or faster than, 2 threads. At most MAX_THREADS threads; beyond, more lanes each.
  */
-export function threadLayout(workers: number, threads: number = MAX_THREADS): { threads: number; lanes: number } {
-  const lanes = Math.max(1, Math.ceil(workers / Math.max(1, threads)));
+export function threadLayout(workers: number, threads?: number): { threads: number; lanes: number } {
+  const wanted = threads ?? Math.min(MAX_THREADS, Math.ceil(workers / LANES_PER_THREAD));
+  const lanes = Math.max(1, Math.ceil(workers / Math.max(1, wanted)));
   return { threads: Math.max(1, Math.ceil(workers / lanes)), lanes };
 }
+const LANES_PER_THREAD = 4;
 const MAX_THREADS = 16;
 
 /** What a worker thread needs to build its job (executors/thread_rank.ts). */
