@@ -93,6 +93,23 @@ describe('graceful stop and output lock', function () {
     assert.deepEqual([state.state, state.done, state.toCompute], ['finished', 30 - done.length, 30 - done.length]);
   });
 
+  it('on worker threads (--threads 2): SIGUSR1 stops every thread, pairs land whole, a rerun completes', async () => {
+    const out = join(tmp, 'threads');
+    const args = [RUN_JS, 'piv', images, ...HEAVY, '-o', out, '--workers', '4', '--threads', '2'];
+    const r = await runAndSignal(process.execPath, args, 'SIGUSR1', async () => existsSync(out) && (await resultsIn(out)).length >= 2);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /on 2 threads/);
+    assert.match(r.stderr, /stopped by SIGUSR1: \d+ item\(s\) not started/);
+    const done = await resultsIn(out);
+    assert.ok(done.length >= 2 && done.length < 30, `${done.length} results`);
+    for (const f of done) assert.equal((await readPivFile(join(out, f))).passes.length, 3);
+    assert.ok(!(await readdir(out)).some((f) => f.endsWith('.tmp') || f === LOCK_NAME), 'no temp file, lock released');
+    const again = await runCli(['piv', images, ...HEAVY, '-o', out, '--workers', '4', '--threads', '2']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, new RegExp(`${done.length} already done, ${30 - done.length} to compute`));
+    assert.equal((await resultsIn(out)).length, 30);
+  });
+
   it('monitor shows a running job with its rate and ETA', async () => {
     const out = join(tmp, 'watched');
     let seen = '';
