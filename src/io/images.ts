@@ -58,7 +58,12 @@ function sharpInput(path: string, page: number): Sharp {
 }
 
 /** Reads one frame (default 0) of an image file as grey values. */
-export async function readImage(path: string, opts: { frame?: number } = {}): Promise<ImageData> {
+export function readImage(path: string, opts: { frame?: number } = {}): Promise<ImageData> {
+  return readImageWith(path, opts, true);
+}
+
+/** readImage; `tryFast` false when the PNG fast path has already declined this file. */
+async function readImageWith(path: string, opts: { frame?: number }, tryFast: boolean): Promise<ImageData> {
   const frame = opts.frame ?? 0;
   if (!Number.isInteger(frame) || frame < 0) {
     throw new ImageReadError(path, `invalid frame index ${frame} (expected an integer >= 0)`);
@@ -73,7 +78,7 @@ export async function readImage(path: string, opts: { frame?: number } = {}): Pr
     return withFrame({ ...bmp, bitDepth: 8, path }, 1);
   }
 
-  if (frame === 0) {
+  if (frame === 0 && tryFast) {
     const fast = await decodeGreyPngFast(path, head, (h) => (h.bitDepth === 8 ? new Uint8Array(h.width * h.height) : new Uint16Array(h.width * h.height)));
     if (fast !== undefined) {
       const { width, height, bitDepth } = fast.header;
@@ -99,12 +104,19 @@ export type FloatImage = { width: number; height: number; bitDepth: 8 | 16 | 32;
  */
 export async function readImageFloat32(path: string, opts: { frame?: number; pool?: Float32Pool } = {}): Promise<FloatImage> {
   const take = (n: number): Float32Array => opts.pool?.take(n) ?? new Float32Array(n);
+  let tried = false;
   if ((opts.frame ?? 0) === 0) {
     const head = await readHead(path);
-    const fast = await decodeGreyPngFast(path, head, (h) => take(h.width * h.height));
+    let out: Float32Array | undefined;
+    const fast = await decodeGreyPngFast(path, head, (h) => (out = take(h.width * h.height)));
     if (fast !== undefined) return { width: fast.header.width, height: fast.header.height, bitDepth: fast.header.bitDepth, data: fast.data, path };
+    if (out !== undefined) {
+      // Declined after all (damaged or unusual file): the array goes back, sharp reads it.
+      opts.pool?.give(out);
+      tried = true;
+    }
   }
-  const im = await readImage(path, opts);
+  const im = await readImageWith(path, opts, !tried);
   const data = take(im.data.length);
   data.set(im.data);
   return { width: im.width, height: im.height, bitDepth: im.bitDepth, data, path };
