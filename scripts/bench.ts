@@ -397,7 +397,7 @@ function memoryRun(args: string[]): MemoryFigures {
 if (runs('memory')) {
   const memBig = memoryRun(['--size', '2048', '--bits', '16', '--pairs', '8']);
   const memLong = memoryRun(['--size', '256', '--bits', '8', '--pairs', '1000']);
-  // All workers at once, each pair on a JS thread of its own: the process's peak per worker.
+  // All workers at once in one process (the local executor's default layout): the peak per worker.
   const memAll = memoryRun(['--size', '2048', '--bits', '16', '--pairs', String(4 * WORKERS), '--workers', String(WORKERS)]);
   console.log('\nMemory of one worker (a process running `fluidimage piv --workers 1`: decode, 64-32-16 px PIV, HDF5 write)');
   console.log(table([
@@ -405,7 +405,7 @@ if (runs('memory')) {
     ['8 pairs 2048x2048 16-bit', `${memBig.rssStartMiB} MiB`, `${memBig.peakMiB} MiB`, `${memBig.earlyMiB} MiB`, `${memBig.lateMiB} MiB`, (8 / memBig.seconds).toFixed(2)],
     ['1000 pairs 256x256 8-bit', `${memLong.rssStartMiB} MiB`, `${memLong.peakMiB} MiB`, `${memLong.earlyMiB} MiB`, `${memLong.lateMiB} MiB`, (1000 / memLong.seconds).toFixed(1)],
   ]));
-  console.log(`${4 * WORKERS} pairs 2048x2048 16-bit, ${WORKERS} workers (threads): peak ${memAll.peakMiB} MiB for the process, ` +
+  console.log(`${4 * WORKERS} pairs 2048x2048 16-bit, ${WORKERS} workers in one process: peak ${memAll.peakMiB} MiB for the process, ` +
     `${Math.round(memAll.peakMiB / WORKERS)} MiB per worker, ${(4 * WORKERS / memAll.seconds).toFixed(2)} pairs/s`);
   console.log('  (2nd / last tenth: highest resident memory in that part of the run; no growth means last <= 2nd)');
   figures.memoryOneWorker = { big2048x16: memBig, long1000x256: memLong };
