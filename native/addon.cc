@@ -8,6 +8,7 @@
 #include <malloc.h>
 #endif
 #include <cstdint>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -517,30 +518,35 @@ Napi::Value SetPlannerEffort(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// Caps glibc's malloc arenas (MALLOC_ARENA_MAX is read at start-up only; MPI ranks
-// set it here). Returns false where the C library has no such setting.
-Napi::Value LimitMallocArenas(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) ThrowArg(env, "arenas", "a number");
+// mallopt(param, argument 0 clamped to [lo, hi]) on glibc; false where the C library has no
+// such setting. `name` names the argument in errors.
 #if defined(__GLIBC__)
-  return Napi::Boolean::New(env, mallopt(M_ARENA_MAX, std::max(1, info[0].As<Napi::Number>().Int32Value())) == 1);
+constexpr int kArenaMax = M_ARENA_MAX, kMmapThreshold = M_MMAP_THRESHOLD;
 #else
+constexpr int kArenaMax = 0, kMmapThreshold = 0;
+#endif
+Napi::Value MalloptFromArg(const Napi::CallbackInfo& info, const char* name, int param, int lo, int hi) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) ThrowArg(env, name, "a number");
+#if defined(__GLIBC__)
+  return Napi::Boolean::New(env, mallopt(param, std::max(lo, std::min(hi, info[0].As<Napi::Number>().Int32Value()))) == 1);
+#else
+  (void)param, (void)lo, (void)hi;
   return Napi::Boolean::New(env, false);
 #endif
+}
+
+// Caps glibc's malloc arenas (MALLOC_ARENA_MAX is read at start-up only; MPI ranks
+// set it here).
+Napi::Value LimitMallocArenas(const Napi::CallbackInfo& info) {
+  return MalloptFromArg(info, "arenas", kArenaMax, 1, std::numeric_limits<int>::max());
 }
 
 // mallopt(M_MMAP_THRESHOLD, bytes) on glibc: blocks this large come from mmap and go back to
 // the system when freed. Also stops glibc's dynamic threshold, which otherwise grows after
 // the first big frees and keeps later image-sized blocks in the heap for good.
 Napi::Value SetMallocMmapThreshold(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) ThrowArg(env, "bytes", "a number");
-#if defined(__GLIBC__)
-  const int bytes = std::max(4096, std::min(32 << 20, info[0].As<Napi::Number>().Int32Value()));
-  return Napi::Boolean::New(env, mallopt(M_MMAP_THRESHOLD, bytes) == 1);
-#else
-  return Napi::Boolean::New(env, false);
-#endif
+  return MalloptFromArg(info, "bytes", kMmapThreshold, 4096, 32 << 20);
 }
 
 // Normalised median residuals of a pass (fix.h), synchronous: about 1 ms for 16k vectors.

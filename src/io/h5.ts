@@ -157,7 +157,6 @@ export function writeStringAttr(target: H5Object, name: string, value: string): 
   target.create_attribute(name, value);
 }
 
-/** A fixed-length byte-string attribute (what h5py writes for Python bytes / np.bytes_). */
 /** The attributes that say what wrote a file and what it holds (class_name, program, program_version). */
 export function writeProgramAttrs(target: H5Object, className: string): void {
   writeStringAttr(target, 'class_name', className);
@@ -165,6 +164,7 @@ export function writeProgramAttrs(target: H5Object, className: string): void {
   writeStringAttr(target, 'program_version', VERSION);
 }
 
+/** A fixed-length byte-string attribute (what h5py writes for Python bytes / np.bytes_). */
 export function writeBytesAttr(target: H5Object, name: string, value: string): void {
   target.create_attribute(name, value, null, fixedStringDtype([value]));
 }
