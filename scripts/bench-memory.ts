@@ -33,7 +33,7 @@ const MiB = 1024 * 1024;
 
 /** In the child: the series in `dir`, with resident memory sampled during the run. */
 async function measure(dir: string): Promise<void> {
-  const { runPiv } = await import('../cli/piv.js');
+  const { runTopology } = await import('../engine/run_series.js');
   const samples: number[] = [];
   const before = process.memoryUsage.rss();
   let top = process.memoryUsage();
@@ -45,13 +45,13 @@ async function measure(dir: string): Promise<void> {
   const t0 = performance.now();
   let code: number;
   try {
-    code = await runPiv({ path: join(dir, 'series'), output: join(dir, 'out'), how: 'recompute', executor: 'auto', workers,
+    code = await runTopology('piv', { path: join(dir, 'series'), output: join(dir, 'out'), how: 'recompute', executor: 'auto', workers,
       quiet: true, set: ['piv0.shape_crop_im0=64', 'multipass.number=3'] });
   } finally {
     clearInterval(timer);
   }
   const seconds = (performance.now() - t0) / 1000;
-  if (code !== 0) throw new Error(`runPiv exited with ${code}`);
+  if (code !== 0) throw new Error(`runTopology('piv') exited with ${code}`);
   // Growth: the highest RSS of the last tenth of the run against that of its second tenth
   // (the first tenth includes start-up: plans, code, caches).
   const tenth = Math.max(1, Math.floor(samples.length / 10));

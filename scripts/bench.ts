@@ -57,7 +57,8 @@ const { makeField } = await import('../works/synth/fields.js');
 const { renderPair } = await import('../works/synth/particles.js');
 const { readImage, toFloat32, writeImage } = await import('../io/images.js');
 const { writePivFile } = await import('../io/pivfile.js');
-const { runPiv } = await import('../cli/piv.js');
+const { runTopology } = await import('../engine/run_series.js');
+const runPiv = (o: Parameters<typeof runTopology>[1]) => runTopology('piv', o);
 const { writeSeriesOfCopies } = await import('./series-copies.js');
 
 /** Seconds of wall time spent in each timed measurement (one warm-up, then repetitions). */

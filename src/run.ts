@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { mallocTuningMissing, withMallocTuning } from './executors/malloc_env.js';
 import { catchEarlySignals } from './executors/stop.js';
+import { isTopologyName } from './topologies/registry.js';
 
 catchEarlySignals();
 
@@ -30,7 +31,7 @@ const DEFAULT_POOL = 4;
 async function start(): Promise<number> {
   const args = process.argv.slice(2);
   const launchedByMpi = ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_RANK', 'SLURM_STEP_ID'].some((k) => process.env[k] !== undefined);
-  if (!launchedByMpi && ['piv', 'bos', 'preproc', 'mean-image', 'im2im'].includes(args[0])) {
+  if (!launchedByMpi && args[0] !== undefined && isTopologyName(args[0])) {
     // Per pair in flight, one slot for its computation and one for the reading of its
     // successor (file IO, PNG decoding), plus two for writes (an fsync can hold a thread
     // for milliseconds): a computation never waits for a free thread. Idle threads sleep.

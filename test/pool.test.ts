@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runPiv } from '../cli/piv.js';
+import { runTopology } from '../engine/run_series.js';
 import { readPivFile } from '../io/pivfile.js';
 import { BytePool, Float32Pool, imagePool } from '../io/pool.js';
 import { nanMean, writeShiftedSeries } from './helpers/series.js';
@@ -67,7 +67,7 @@ describe('PIV series with recycled image arrays', function () {
     };
     try {
       // One JS thread (--threads 1): the pool watched here is that thread's.
-      const code = await runPiv({ path: images, output: join(dir, 'out'), how: 'recompute', executor: 'local', workers: 2, threads: 1,
+      const code = await runTopology('piv', { path: images, output: join(dir, 'out'), how: 'recompute', executor: 'local', workers: 2, threads: 1,
         quiet: true, set: ['piv0.shape_crop_im0=32', 'multipass.number=2'] });
       assert.equal(code, 0);
     } finally {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runPiv } from '../cli/piv.js';
+import { runTopology } from '../engine/run_series.js';
 import { runMpi } from '../executors/mpi.js';
 import { threadLayout, ThreadRanks } from '../executors/threads.js';
 import type { Job } from '../executors/types.js';
@@ -42,7 +42,7 @@ describe('local executor on threads', function () {
     const images = join(dir, 'images');
     await writeShiftedSeries(images, 128, shifts);
     const run = async (out: string, threads: number) => {
-      const code = await runPiv({ path: images, output: join(dir, out), how: 'recompute', executor: 'local', workers: 3, threads,
+      const code = await runTopology('piv', { path: images, output: join(dir, out), how: 'recompute', executor: 'local', workers: 3, threads,
         quiet: true, set: ['piv0.shape_crop_im0=32', 'multipass.number=2'] });
       assert.equal(code, 0);
       return (await readdir(join(dir, out))).filter((f) => f.endsWith('.h5')).sort();
@@ -84,13 +84,13 @@ describe('local executor on threads', function () {
       },
     };
     // An unknown topology: the thread throws while building its job.
-    const ranks = new ThreadRanks(2, (rank) => ({ topology: 'no-such-topology', params: {}, outputDir: dir, lanes: 1, rank, size: 2 }));
+    const ranks = new ThreadRanks(2, new URL('../engine/thread_rank.js', import.meta.url), (rank) => ({ topology: 'no-such-topology', params: {}, outputDir: dir, lanes: 1, rank, size: 2 }));
     const outcomes: ItemOutcome[] = [];
     await runMpi(ranks, job, { lanes: 1, onItem: (o) => outcomes.push(o) });
     await ranks.joined();
     assert.deepEqual(done.sort((a, b) => a - b), job.items);
     assert.equal(outcomes.length, 10);
     assert.equal(ranks.failures.length, 1);
-    assert.match(ranks.failures[0], /thread 1: .*no worker job for topology no-such-topology/);
+    assert.match(ranks.failures[0], /thread 1: .*Unknown topology "no-such-topology"/);
   });
 });

@@ -1,29 +1,22 @@
 /** The command line: one sub-command per file in this folder. */
 import yargs, { type Argv } from 'yargs';
-import { pivSchema } from '../params/piv.js';
-import { bosSchema } from '../params/bos.js';
-import { im2imSchema } from '../params/im2im.js';
-import { surftrackSchema } from '../params/surftrack.js';
-import { preprocSchema } from '../params/preproc.js';
-import { meanImageSchema } from '../params/mean_image.js';
 import { defaults } from '../params/schema.js';
 import { formatParams } from '../params/load.js';
 import { SYNTH_CASE_NAMES, SYNTH_CASES } from '../works/synth/cases.js';
 import { VERSION } from '../version.js';
 import { EXIT_OK, EXIT_USAGE, reportError } from './common.js';
-
-const PARAM_SCHEMAS = { piv: pivSchema, bos: bosSchema, im2im: im2imSchema, preproc: preprocSchema, 'mean-image': meanImageSchema, surftrack: surftrackSchema } as const;
+import { TOPOLOGIES, type TopologyEntry, type TopologyName } from '../topologies/registry.js';
 
 /** Options shared by the commands that process a series. */
-function seriesOptions<T>(y: Argv<T>) {
+function seriesOptions<T>(y: Argv<T>, entry: TopologyEntry) {
   return y
     .positional('path', { type: 'string', describe: 'Directory, image file or glob of the series', demandOption: true })
     .option('config', { alias: 'c', type: 'string', describe: 'Params file (YAML or JSON), e.g. from "fluidimage params piv"' })
     .option('set', { type: 'string', array: true, describe: 'Override one parameter: --set piv0.shape_crop_im0=32 (repeatable)' })
-    .option('output', { alias: 'o', type: 'string', describe: 'Output directory (default: <input dir>.piv)' })
+    .option('output', { alias: 'o', type: 'string', describe: entry.output })
     .option('how', { type: 'string', choices: ['complete', 'recompute', 'new_dir'], describe: 'complete: only missing results (default); recompute: all; new_dir: a fresh directory' })
     .option('executor', { type: 'string', choices: ['auto', 'local', 'sequential', 'mpi'] as const, default: 'auto' as const, describe: 'How items are spread: local (all cores, default), sequential (debugging)' })
-    .option('workers', { type: 'number', describe: 'Pairs computed at once (default: number of cores)' })
+    .option('workers', { type: 'number', describe: entry.workers ?? 'Pairs computed at once (default: number of cores)' })
     .option('threads', { type: 'number', describe: 'Local executor: JS threads the workers are spread over (default: up to 4 workers per thread, at most 16 threads)' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No progress output' })
     .check((a) => {
@@ -56,24 +49,20 @@ export async function main(argv: string[]): Promise<number> {
       status = reportError(e);
     }
   };
-  const parser = yargs(argv)
+  let parser = yargs(argv)
     .scriptName('fluidimage')
     .version(VERSION)
-    .usage('$0 <command> [options]\n\nPIV and image processing of large series of fluid-mechanics images.')
-    .command('piv <path>', 'PIV of a series of image pairs (one HDF5 file per pair)', (y) => seriesOptions(y),
-      (a) => guard(async () => (await import('./piv.js')).runPiv(runOptions(a)))())
-    .command('bos <path>', 'Background-oriented schlieren: PIV between a reference image and every image (bos_<index>.h5)', (y) => seriesOptions(y),
-      (a) => guard(async () => (await import('./bos.js')).runBos(runOptions(a)))())
-    .command('surftrack <path>', 'Surface tracking: heights of a free surface by Fourier-transform profilometry of projected fringes (surf_<index>.h5)', (y) => seriesOptions(y)
-      .option('output', { alias: 'o', type: 'string', describe: 'Output directory (default: <input dir>.surf)' }),
-      (a) => guard(async () => (await import('./surftrack.js')).runSurftrack(runOptions(a)))())
-    .command('im2im <path>', 'A user JavaScript function applied to every image (--set im2im=module.mjs); images keep names and bit depth', (y) => seriesOptions(y),
-      (a) => guard(async () => (await import('./im2im.js')).runIm2im(runOptions(a)))())
+    .usage('$0 <command> [options]\n\nPIV and image processing of large series of fluid-mechanics images.');
+  for (const [name, entry] of Object.entries(TOPOLOGIES) as [TopologyName, TopologyEntry][]) {
+    parser = parser.command(`${name} <path>`, entry.describe, (y) => seriesOptions(y, entry),
+      (a) => guard(async () => (await import('../engine/run_series.js')).runTopology(name, runOptions(a)))());
+  }
+  parser = parser
     .command('params <topology>', 'Print the documented default parameters (a valid params file)', (y) => y
-      .positional('topology', { type: 'string', choices: Object.keys(PARAM_SCHEMAS), demandOption: true })
+      .positional('topology', { type: 'string', choices: Object.keys(TOPOLOGIES), demandOption: true })
       .option('format', { type: 'string', choices: ['yaml', 'json'] as const, default: 'yaml' as const }),
     (a) => guard(async () => {
-      const schema = PARAM_SCHEMAS[a.topology as keyof typeof PARAM_SCHEMAS];
+      const schema = await TOPOLOGIES[a.topology as TopologyName].schema();
       process.stdout.write(formatParams(schema, defaults(schema), a.format as 'yaml' | 'json'));
       return EXIT_OK;
     })())
@@ -87,14 +76,6 @@ export async function main(argv: string[]): Promise<number> {
       .positional('outdir', { type: 'string', demandOption: true })
       .option('json', { type: 'boolean', default: false }),
     (a) => guard(async () => (await import('./monitor.js')).runMonitor(a.outdir as string, a.json))())
-    .command('preproc <path>', 'Preprocess a series of images (filters, temporal background removal, contrast); same names and bit depth in <dir>.pre', (y) => seriesOptions(y)
-      .option('output', { type: 'string', describe: 'Output directory (default: <input dir>.pre)' })
-      .option('workers', { type: 'number', describe: 'Items computed at once, each in its own thread (default: number of cores)' }),
-    (a) => guard(async () => (await import('./preproc.js')).runPreproc(runOptions(a)))())
-    .command('mean-image <path>', 'Mean (and min, max, std) image of a series: an image in the input bit depth and an HDF5 file (float32)', (y) => seriesOptions(y)
-      .option('output', { type: 'string', describe: 'Output directory (default: <input dir>.mean_image)' })
-      .option('workers', { type: 'number', describe: 'Images read at once (default: number of cores)' }),
-    (a) => guard(async () => (await import('./mean_image.js')).runMeanImage(runOptions(a)))())
     .command('view <path>', 'Figure (PNG) of a PIV result: image, vectors, optional vorticity/magnitude map; a directory gives one per file', (y) => y
       .positional('path', { type: 'string', demandOption: true, describe: 'Result file, directory or glob of result files' })
       .option('output', { alias: 'o', type: 'string', describe: 'PNG file (one result) or directory (default: beside the file; <dir>/figures)' })

@@ -84,7 +84,7 @@ async function runMeanMpi(o: MeanOptions): Promise<number> {
   const grid = { ixvecs: Float32Array.from(plan.ixvecs), iyvecs: Float32Array.from(plan.iyvecs) };
   const state: State = { grid, sums: new FieldSums(grid.ixvecs.length), used: [] };
   const progress = comm.rank === 0 ? new Progress('mean', plan.files.length, 0, process.stderr, o.quiet) : undefined;
-  const { messenger } = await import('./run_series.js');
+  const { messenger } = await import('../engine/messenger.js');
   await runMpi(messenger(comm, mpi.ANY_SOURCE), meanJob(comm.rank === 0 ? plan.files : [], state), {
     lanes: o.workers ?? 1,
     onItem: (r) => progress?.record(r),

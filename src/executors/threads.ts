@@ -31,7 +31,7 @@ export function threadLayout(workers: number, threads?: number): { threads: numb
 const LANES_PER_THREAD = 4;
 const MAX_THREADS = 16;
 
-/** What a worker thread needs to build its job (executors/thread_rank.ts). */
+/** What a worker thread needs to build its job (the entry module given to ThreadRanks, e.g. engine/thread_rank.ts). */
 export interface ThreadRankData {
   /** TopologySpec.name: 'piv', 'bos', ... */
   topology: string;
@@ -78,10 +78,12 @@ export class ThreadRanks implements Messenger {
   private readonly mailbox = new Mailbox();
   private readonly exited: Promise<void>[];
 
-  /** Starts `size - 1` threads; `data(rank)` is each one's ThreadRankData. */
-  constructor(size: number, data: (rank: number) => ThreadRankData) {
+  /**
+   * Starts `size - 1` threads running the module `entry` (the caller's: this executor knows
+   * nothing of topologies); `data(rank)` is each one's ThreadRankData.
+   */
+  constructor(size: number, entry: URL, data: (rank: number) => ThreadRankData) {
     this.size = size;
-    const entry = new URL('./thread_rank.js', import.meta.url);
     this.workers = Array.from({ length: size - 1 }, (_, k) => new Worker(entry, { workerData: data(k + 1) }));
     this.exited = this.workers.map((w, k) => new Promise<void>((resolve) => {
       const rank = k + 1;

@@ -14,7 +14,9 @@ import { WorkPIV, type PairImages } from '../works/piv/work.js';
 import type { ParamTree, PivResult } from '../works/piv/types.js';
 import type { Job } from '../executors/types.js';
 import { prepareOutputDir, type HowMode } from './output.js';
-import { loadMask, pairFilter, recyclePair, type PlannedJob } from './piv.js';
+import { bosSchema } from '../params/bos.js';
+import { loadMask, pairFilter, recyclePair } from './piv.js';
+import type { PlannedJob, TopologySpec } from './spec.js';
 
 /** One image of the series, compared with the reference. */
 export type BosItem = Item & { reference: string };
@@ -92,3 +94,12 @@ export async function bosWorkerJob(params: ParamTree, outputDir: string): Promis
   const work = new WorkPIV(params, 1, await loadMask(params));
   return bosJob(work, await referencePath(params), outputDir, (params.saving as ParamTree).postfix as string, [], await pairFilter(params));
 }
+
+export const bosTopology: TopologySpec<BosItem, PairImages, PivResult> = {
+  threads: true,
+  name: 'bos',
+  itemLabel: 'image',
+  schema: bosSchema,
+  plan: planBos,
+  workerJob: bosWorkerJob,
+};

@@ -6,12 +6,13 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { readImage, toFloat32 } from '../io/images.js';
 import { ParamError } from '../params/schema.js';
+import { im2imSchema } from '../params/im2im.js';
 import { buildSeries, defaultOutputDir, type Item, type SeriesParams } from '../series/series.js';
 import { loadIm2im, type FloatImage } from '../works/im2im.js';
 import type { ParamTree } from '../works/piv/types.js';
 import type { Job } from '../executors/types.js';
 import { prepareOutputDir, type HowMode } from './output.js';
-import type { PlannedJob } from './piv.js';
+import type { PlannedJob, TopologySpec } from './spec.js';
 import { outputName, writeImageAs } from './preproc.js';
 
 export type Im2imInput = FloatImage & { name: string; bitDepth: 8 | 16 | 32 };
@@ -58,3 +59,11 @@ export async function planIm2im(params: ParamTree): Promise<PlannedJob<Item, Im2
 export async function im2imWorkerJob(params: ParamTree, outputDir: string): Promise<Job<Item, Im2imInput, Im2imInput>> {
   return im2imJob(await im2imFunction(params), outputDir, []);
 }
+
+export const im2imTopology: TopologySpec<Item, Im2imInput, Im2imInput> = {
+  name: 'im2im',
+  itemLabel: 'image',
+  schema: im2imSchema,
+  plan: (params) => planIm2im(params),
+  workerJob: (params, outputDir) => im2imWorkerJob(params, outputDir),
+};

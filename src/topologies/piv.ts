@@ -16,16 +16,8 @@ import { loadIm2im } from '../works/im2im.js';
 import type { ParamTree, PivResult } from '../works/piv/types.js';
 import type { Job } from '../executors/types.js';
 import { prepareOutputDir, type HowMode } from './output.js';
-
-export interface PlannedJob<I, D, R> {
-  job: Job<I, D, R>;
-  outputDir: string;
-  /** Items skipped because their result exists (`how: complete`). */
-  skipped: number;
-  total: number;
-  /** Releases what the plan holds (e.g. a pool of worker threads), when the job is over. */
-  close?(): Promise<void>;
-}
+import type { PlannedJob, TopologySpec } from './spec.js';
+import { pivSchema } from '../params/piv.js';
 
 /** A pair of the series: two files, or two frames of one multi-page file. */
 export type PivItem = Item & { frames?: [number, number] };
@@ -166,3 +158,14 @@ export function pivJob(work: WorkPIV, outputDir: string, postfix: string, items:
     output: (item) => basename(outPath(item)),
   };
 }
+
+export const pivTopology: TopologySpec<PivItem, PairImages, PivResult> = {
+  threads: true,
+  name: 'piv',
+  itemLabel: 'pair',
+  schema: pivSchema,
+  plan: planPiv,
+  workerJob: async (params: ParamTree, outputDir: string) =>
+    pivJob(new WorkPIV(params, 1, await loadMask(params)), outputDir, (params.saving as ParamTree).postfix as string, [],
+      await pairFilter(params)),
+};

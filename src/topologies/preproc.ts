@@ -17,6 +17,7 @@ import { encodeBmp8 } from '../io/bmp.js';
 import { createGroup, withH5File, writeInt64Attr, writeParamTree, writeStringAttr, writeProgramAttrs } from '../io/h5.js';
 import { readImage, toFloat32, writeImage, type ImageData } from '../io/images.js';
 import { ParamError } from '../params/schema.js';
+import { preprocSchema } from '../params/preproc.js';
 import { parseImageName } from '../series/filenames.js';
 import { buildSeries, defaultOutputDir, type Item, type SeriesParams } from '../series/series.js';
 import type { Job } from '../executors/types.js';
@@ -24,7 +25,7 @@ import type { ParamTree } from '../works/piv/types.js';
 import { makeCompute, type PreprocCompute } from '../works/preproc/pool.js';
 import { WorkPreproc, type PreprocInput } from '../works/preproc/work.js';
 import { prepareOutputDir, type HowMode } from './output.js';
-import type { PlannedJob } from './piv.js';
+import type { PlannedJob, TopologySpec } from './spec.js';
 
 /** An item and the images (indices into `paths`) it writes. */
 export type PreprocItem = Item & { outputs: number[] };
@@ -236,3 +237,12 @@ export function preprocWorkerJob(params: ParamTree, outputDir: string, lanes: nu
   const { job, close } = preprocJob(params, outputDir, [], lanes, work.needsStack ? 8 : 1);
   return { ...job, close };
 }
+
+export const preprocTopology: TopologySpec<PreprocItem, PreprocInput, PreprocOutput> = {
+  name: 'preproc',
+  itemLabel: 'item',
+  schema: preprocSchema,
+  defaultLanes: 'cores',
+  plan: (params, { workers }) => planPreproc(params, { threads: workers }),
+  workerJob: async (params, outputDir, lanes) => preprocWorkerJob(params, outputDir, lanes),
+};

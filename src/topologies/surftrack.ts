@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readImage, type ImageData } from '../io/images.js';
-import { SLICE_RE } from '../params/surftrack.js';
+import { SLICE_RE, surftrackSchema } from '../params/surftrack.js';
 import { ParamError } from '../params/schema.js';
 import { buildSeries, defaultOutputDir, resultName, SeriesError, type Item, type SeriesParams } from '../series/series.js';
 import { PROGRAM, VERSION } from '../version.js';
@@ -21,7 +21,7 @@ import { writeSurfFile } from '../works/surftrack/file.js';
 import { makeSurfCompute, type SurfCompute } from '../works/surftrack/pool.js';
 import { prepareSetup, type SurfResult, type SurfSetup } from '../works/surftrack/work.js';
 import { prepareOutputDir, type HowMode } from './output.js';
-import type { PlannedJob } from './piv.js';
+import type { PlannedJob, TopologySpec } from './spec.js';
 
 /** Python's slice(start, stop, step).indices(n) as a list of indices. */
 export function sliceIndices(text: string, n: number): number[] {
@@ -133,3 +133,12 @@ export async function surftrackWorkerJob(params: ParamTree, outputDir: string): 
   const setup = await loadSetup(params);
   return surftrackJob(setup, makeSurfCompute(setup, availableParallelism()), params, outputDir, []);
 }
+
+export const surftrackTopology: TopologySpec<Item, ImageData, SurfResult> = {
+  threads: true,
+  name: 'surftrack',
+  itemLabel: 'image',
+  schema: surftrackSchema,
+  plan: planSurftrack,
+  workerJob: surftrackWorkerJob,
+};

@@ -17,7 +17,7 @@ import { stat, realpath } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { jobState } from '../cli/monitor.js';
+import { jobState } from '../report/job_state.js';
 import { BACKGROUNDS, type Background } from '../view/figure.js';
 import type { PivResult } from '../works/piv/types.js';
 import { VIEWER_PAGE } from './page.js';

@@ -18,11 +18,12 @@ import { accumulator, planMeanImage, statsOptions } from '../topologies/mean_ima
 import { ImageSums } from '../works/mean_image.js';
 import type { ParamTree } from '../works/piv/types.js';
 import { PROGRAM, VERSION } from '../version.js';
-import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, resolveParams } from './common.js';
-import type { PreprocOptions } from './preproc.js';
+import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE } from './exit_codes.js';
+import { resolveParams } from '../params/resolve.js';
+import type { RunOptions } from './options.js';
 import { localExecutor, lockScope } from './run_series.js';
 
-export type MeanImageOptions = PreprocOptions;
+export type MeanImageOptions = RunOptions;
 
 export async function runMeanImage(o: MeanImageOptions): Promise<number> {
   const stop = new StopRequest();
@@ -105,7 +106,7 @@ type MeanImageMessage = { ok: true; upToDate: boolean; width: number; height: nu
 async function runMeanImageMpi(o: MeanImageOptions, params: ParamTree, stop: StopRequest): Promise<number> {
   const mpi = await import('../mpi/comm.js');
   const { runMpi } = await import('../executors/mpi.js');
-  const { messenger } = await import('./run_series.js');
+  const { messenger } = await import('./messenger.js');
   const comm = mpi.world();
   mpi.checkLauncher(comm);
   mpi.installAbortHandlers();

@@ -1,5 +1,5 @@
 /**
- * Running a topology over a series from the command line (`fluidimage piv|bos PATH`): the
+ * The series engine: runs a topology over a series (`fluidimage piv|bos|... PATH`): the
  * same command line runs on one machine (local executor: all cores) and under mpirun/srun
  * (MPI executor, chosen automatically when the launcher started several ranks), with the
  * job directory, the output lock, progress, graceful stop and exit statuses.
@@ -7,58 +7,29 @@
 import { availableParallelism, hostname } from 'node:os';
 import sharp from 'sharp';
 import { native } from '../native.js';
-import type { Group } from '../params/schema.js';
 import { formatParams } from '../params/load.js';
 import { Progress, type ItemOutcome, type Summary } from '../report/progress.js';
 import { JobDir, type JobInfo } from '../report/jobdir.js';
-import type { PlannedJob } from '../topologies/piv.js';
+import type { PlannedJob, TopologySpec } from '../topologies/spec.js';
+import type { TopologyEntry } from '../topologies/registry.js';
 import { local } from '../executors/local.js';
 import { sequential } from '../executors/sequential.js';
-import { runMpi, type Messenger } from '../executors/mpi.js';
+import { runMpi } from '../executors/mpi.js';
+import { messenger } from './messenger.js';
 import { threadLayout, ThreadRanks } from '../executors/threads.js';
-import type { Executor, Job } from '../executors/types.js';
+import type { Executor } from '../executors/types.js';
 import type { ParamTree } from '../works/piv/types.js';
 import { PROGRAM, VERSION } from '../version.js';
-import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, resolveParams, type ParamOptions } from './common.js';
+import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE } from './exit_codes.js';
+import { resolveParams } from '../params/resolve.js';
+import type { RunOptions } from './options.js';
 import { installStopSignals, StopRequest } from '../executors/stop.js';
 import { MALLOC_TUNING } from '../executors/malloc_env.js';
 import { OutputLock } from '../report/lock.js';
 
-export interface RunOptions extends ParamOptions {
-  executor: 'auto' | 'local' | 'sequential' | 'mpi';
-  workers?: number;
-  /** Local executor: JS threads its workers are spread over (default: executors/threads.ts threadLayout). */
-  threads?: number;
-  quiet?: boolean;
-}
+export type { RunOptions } from './options.js';
 
 const EXECUTORS: Record<string, Executor> = { local, sequential };
-
-/** What a command needs to know of its topology. */
-export interface TopologySpec<I, D, R> {
-  /** Command and log label: 'piv', 'bos'. */
-  name: string;
-  /** What an item is, for messages: 'pair', 'image'. */
-  itemLabel: string;
-  schema: Group;
-  /**
-   * The items still to compute, the output directory and the steps (rank 0 / local).
-   * `threadsPerItem`: native threads inside one item; `workers`: items at once.
-   */
-  plan(params: ParamTree, opts: { threadsPerItem: number; workers: number }): Promise<PlannedJob<I, D, R>>;
-  /**
-   * The steps alone, for MPI ranks other than 0 (items come from rank 0), with an optional
-   * `close` called at the end; absent: no MPI executor for this topology.
-   */
-  workerJob?(params: ParamTree, outputDir: string, lanes: number): Promise<Job<I, D, R> & { close?(): Promise<void> }>;
-  /**
-   * The local executor may spread the lanes over JS threads (executors/threads.ts): for
-   * topologies whose items need their JS thread (glue, HDF5 writes), and which have a
-   * worker job registered in executors/thread_rank.ts. Not for those that compute in their
-   * own thread pool already (preproc, im2im).
-   */
-  threads?: boolean;
-}
 
 /** Applies the compute.* parameters to the native core (planner, wisdom). */
 export function configureNative(params: ParamTree): string | null {
@@ -86,6 +57,13 @@ async function chooseExecutor(requested: RunOptions['executor']): Promise<'local
   if (requested !== 'auto') return requested;
   const { envRankCount } = await import('../mpi/launcher.js');
   return (envRankCount() ?? 1) > 1 ? 'mpi' : 'local';
+}
+
+/** Runs the registered topology `name` (topologies/registry.ts) over the series of `o.path`. */
+export async function runTopology(name: string, o: RunOptions): Promise<number> {
+  const { TOPOLOGIES, isTopologyName, loadTopology } = await import('../topologies/registry.js');
+  const custom = isTopologyName(name) ? (TOPOLOGIES[name] as TopologyEntry).run : undefined;
+  return custom ? custom(o) : runSeries(await loadTopology(name), o);
 }
 
 export async function runSeries<I, D, R>(spec: TopologySpec<I, D, R>, o: RunOptions): Promise<number> {
@@ -183,7 +161,7 @@ async function runLocalPlan<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamT
  */
 async function runOnThreads<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTree, plan: PlannedJob<I, D, R>,
   layout: { threads: number; lanes: number }, stop: StopRequest, onItem: (r: ItemOutcome) => void, log: (m: string) => void): Promise<boolean> {
-  const ranks = new ThreadRanks(layout.threads, (rank) => ({
+  const ranks = new ThreadRanks(layout.threads, new URL('./thread_rank.js', import.meta.url), (rank) => ({
     topology: spec.name, params, outputDir: plan.outputDir, lanes: layout.lanes, rank, size: layout.threads,
   }));
   log(`${layout.threads} threads x ${layout.lanes} lane(s)`);
@@ -239,7 +217,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
   mpi.installAbortHandlers();
   // Pairs per rank at once: ranks are the parallelism; one pair in flight each (plus the
   // next one being read) unless asked otherwise.
-  const lanes = o.workers ?? 1;
+  const lanes = o.workers ?? (spec.defaultLanes === 'cores' ? availableParallelism() : 1);
   let plan: PlannedJob<I, D, R> | undefined;
   let message: PlanMessage;
   let jobDir: JobDir | undefined;
@@ -308,18 +286,4 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
     await plan?.close?.();
     await workerJob?.close?.();
   }
-}
-
-/** The communicator as the MPI executor uses it: nonblocking calls awaited on the event loop. */
-export function messenger(comm: import('../mpi/comm.js').Comm, anySource: number): Messenger {
-  return {
-    rank: comm.rank,
-    size: comm.size,
-    sendObject: (obj, dest, tag) => comm.isendObject(obj, dest, tag).wait(),
-    recvObjectAny: async (tag) => {
-      const m = await comm.irecvObject(anySource, tag).wait();
-      return { data: m.value, source: m.source };
-    },
-    recvObjectFrom: async (source, tag) => (await comm.irecvObject(source, tag).wait()).value,
-  };
 }
