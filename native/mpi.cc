@@ -13,9 +13,13 @@
 //  - MPI errors come back as Error { code: 'ERR_MPI', mpiErrorClass, mpiOperation }.
 #include "mpi_binding.h"  // this project's binding header (the library's is <mpi.h>)
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #if FLUIDIMAGE_HAVE_MPI
@@ -33,7 +37,7 @@ const char* const kFunctions[] = {
     "mpiAvailable", "mpiLibraryVersion", "mpiInit", "mpiIsInitialized", "mpiIsFinalized",
     "mpiFinalize", "mpiAbort", "mpiBarrier", "mpiBcast", "mpiGatherv", "mpiAllreduce",
     "mpiReduce", "mpiSend", "mpiRecv", "mpiRecvBytes", "mpiIsend", "mpiIrecv",
-    "mpiIrecvBytes", "mpiTest", "mpiIprobe"};
+    "mpiIrecvBytes", "mpiTest", "mpiIprobe", "mpiDeadline"};
 
 enum class Kind { kError, kType, kRange };
 
@@ -331,6 +335,69 @@ Napi::Value Abort(const Napi::CallbackInfo& info) {
   std::fflush(stdout);
   if (Initialized() && !Finalized()) MPI_Abort(MPI_COMM_WORLD, code);
   std::_Exit(code != 0 ? code : 1);
+}
+
+// A deadline for blocking phases (collectives, MPI_Finalize): the JS thread blocked in MPI
+// cannot notice that a rank went silent, so a thread of its own ends the job when the
+// deadline passes before the phase is over. Leaked on purpose: the thread may outlive
+// static destructors at exit.
+struct Deadline {
+  std::mutex m;
+  std::condition_variable cv;
+  bool armed = false;
+  bool started = false;
+  std::chrono::steady_clock::time_point at;
+  int code = 1;
+  std::string message;
+};
+
+Deadline& TheDeadline() {
+  static Deadline* d = new Deadline();
+  return *d;
+}
+
+void WatchDeadline() {
+  Deadline& d = TheDeadline();
+  std::unique_lock<std::mutex> lock(d.m);
+  for (;;) {
+    if (!d.armed) {
+      d.cv.wait(lock);
+      continue;
+    }
+    d.cv.wait_until(lock, d.at);
+    if (d.armed && std::chrono::steady_clock::now() >= d.at) {
+      std::fprintf(stderr, "%s\n", d.message.c_str());
+      std::fflush(stderr);
+      if (Initialized() && !Finalized()) MPI_Abort(MPI_COMM_WORLD, d.code);
+      std::_Exit(d.code != 0 ? d.code : 1);
+    }
+  }
+}
+
+// mpiDeadline(seconds, code, message): arms (seconds > 0) or disarms (0) the deadline.
+Napi::Value SetDeadline(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsString()) {
+    throw CodedError(env, "ERR_INVALID_ARG_TYPE", "mpiDeadline(seconds, code, message) expects a number, a number and a string", Kind::kType);
+  }
+  const double seconds = info[0].As<Napi::Number>().DoubleValue();
+  if (!(seconds >= 0 && seconds <= 1e7)) throw CodedError(env, "ERR_OUT_OF_RANGE", "Expected seconds in [0, 1e7] for mpiDeadline", Kind::kRange);
+  Deadline& d = TheDeadline();
+  {
+    std::lock_guard<std::mutex> lock(d.m);
+    d.armed = seconds > 0;
+    if (d.armed) {
+      d.at = std::chrono::steady_clock::now() + std::chrono::microseconds(static_cast<long long>(seconds * 1e6));
+      d.code = info[1].As<Napi::Number>().Int32Value();
+      d.message = info[2].As<Napi::String>().Utf8Value();
+      if (!d.started) {
+        d.started = true;
+        std::thread(WatchDeadline).detach();
+      }
+    }
+  }
+  d.cv.notify_all();
+  return env.Undefined();
 }
 
 Napi::Value LibraryVersion(const Napi::CallbackInfo& info) {
@@ -704,6 +771,7 @@ void InitMpi(Napi::Env env, Napi::Object exports) {
       {"mpiInit", Init},
       {"mpiFinalize", Finalize},
       {"mpiAbort", Abort},
+      {"mpiDeadline", SetDeadline},
       {"mpiBarrier", Barrier},
       {"mpiBcast", Bcast},
       {"mpiGatherv", Gatherv},

@@ -252,6 +252,12 @@ export interface NativeCore {
   mpiFinalize(): boolean;
   /** Prints `message` to stderr, then MPI_Abort (or exits when MPI is not live). */
   mpiAbort(code: number, message: string): never;
+  /**
+   * Arms (seconds > 0) or disarms (0) a deadline watched by a native thread: when it passes,
+   * prints `message` and aborts the job with `code` (for blocking collectives and
+   * MPI_Finalize, during which the JS thread cannot notice a silent rank).
+   */
+  mpiDeadline(seconds: number, code: number, message: string): void;
   mpiBarrier(): void;
   /** In place; every rank passes an array of the root's type and length. */
   mpiBcast<T extends MpiBuffer>(buffer: T, root: number): T;

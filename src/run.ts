@@ -28,7 +28,31 @@ function workersFromArgv(argv: readonly string[]): number | undefined {
 /** libuv's default pool size. */
 const DEFAULT_POOL = 4;
 
+/**
+ * In the re-executed child: when the command the user started dies without passing a
+ * signal on (kill -9), this process stops as on SIGTERM (items in progress finish, the lock
+ * is released) instead of going on alone.
+ */
+function followParent(): void {
+  const parent = Number(process.env[PARENT_VAR]);
+  delete process.env[PARENT_VAR];
+  if (!Number.isInteger(parent) || parent <= 0) return;
+  const check = () => {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      process.kill(process.pid, 'SIGTERM');
+    }
+  };
+  const timer = setInterval(check, 500);
+  timer.unref();
+  check();
+}
+
+/** Set by the re-executing parent to its pid. */
+const PARENT_VAR = 'FLUIDIMAGE_PARENT_PID';
+
 async function start(): Promise<number> {
+  followParent();
   const args = process.argv.slice(2);
   const launchedByMpi = ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_RANK', 'SLURM_STEP_ID'].some((k) => process.env[k] !== undefined);
   if (!launchedByMpi && args[0] !== undefined && isTopologyName(args[0])) {
@@ -50,6 +74,7 @@ async function start(): Promise<number> {
 function reexec(poolSize: number | undefined): Promise<number> {
   const env = withMallocTuning(process.env);
   if (poolSize !== undefined) env.UV_THREADPOOL_SIZE = String(poolSize);
+  env[PARENT_VAR] = String(process.pid);
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env });
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGHUP'];
   const forward = (s: NodeJS.Signals) => child.kill(s);

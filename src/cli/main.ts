@@ -19,7 +19,10 @@ function seriesOptions<T>(y: Argv<T>, entry: TopologyEntry) {
     .option('workers', { type: 'number', describe: entry.workers ?? 'Pairs computed at once (default: number of cores)' })
     .option('threads', { type: 'number', describe: 'Local executor: JS threads the workers are spread over (default: up to 4 workers per thread, at most 16 threads)' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No progress output' })
+    .option('rank-timeout', { type: 'number', describe: 'MPI: seconds without a sign of life after which a rank counts as lost and the job ends (default 40, or FLUIDIMAGE_RANK_TIMEOUT)' })
     .check((a) => {
+      const timeout = a['rank-timeout'];
+      if (timeout !== undefined && !(timeout > 0 && timeout <= 86400)) throw new Error(`Expected a number of seconds in (0, 86400] for --rank-timeout but received ${String(timeout)}`);
       for (const name of ['workers', 'threads'] as const) {
         const v = a[name];
         if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new Error(`Expected a positive integer for --${name} but received ${String(v)}`);
@@ -29,10 +32,10 @@ function seriesOptions<T>(y: Argv<T>, entry: TopologyEntry) {
 }
 
 /** The options of a series command, as its runner takes them. */
-function runOptions(a: { path?: unknown; config?: string; set?: string[]; output?: string; how?: string; executor?: string; workers?: number; threads?: number; quiet?: boolean }) {
+function runOptions(a: { path?: unknown; config?: string; set?: string[]; output?: string; how?: string; executor?: string; workers?: number; threads?: number; quiet?: boolean; 'rank-timeout'?: number }) {
   return {
     path: a.path as string, config: a.config, set: a.set, output: a.output, how: a.how,
-    executor: (a.executor ?? 'auto') as 'auto', workers: a.workers, threads: a.threads, quiet: a.quiet,
+    executor: (a.executor ?? 'auto') as 'auto', workers: a.workers, threads: a.threads, quiet: a.quiet, rankTimeout: a['rank-timeout'],
   };
 }
 

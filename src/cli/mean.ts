@@ -3,7 +3,7 @@
  * the files are read by `--workers` lanes; under mpirun/srun the ranks share them (rank 0
  * hands them out) and their partial sums are added by an MPI reduction on rank 0.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { local } from '../executors/local.js';
@@ -55,8 +55,9 @@ async function runMeanMpi(o: MeanOptions): Promise<number> {
   const comm = mpi.world();
   mpi.checkLauncher(comm);
   mpi.installAbortHandlers();
-  let plan: MeanPlan = { ok: false, error: 'not received' };
-  if (comm.rank === 0) {
+  const { endIfLost, liveness, rankTimeoutSeconds, startTogether, underDeadline } = await import('../engine/liveness.js');
+  const timeout = rankTimeoutSeconds(undefined);
+  const plan = await startTogether<MeanPlan>(comm, timeout, async () => {
     try {
       const files = await listResultFiles(o.path);
       // The reference grid: the first file that has a final field.
@@ -69,29 +70,31 @@ async function runMeanMpi(o: MeanOptions): Promise<number> {
         }
       }
       if (!grid) throw noResult(o, files.length);
-      plan = { ok: true, files, ixvecs: Array.from(grid.ixvecs), iyvecs: Array.from(grid.iyvecs) };
+      return { ok: true, files, ixvecs: Array.from(grid.ixvecs), iyvecs: Array.from(grid.iyvecs) };
     } catch (e) {
-      plan = { ok: false, error: (e as Error).message };
+      return { ok: false, error: (e as Error).message };
     }
-  }
-  plan = comm.bcastObject(plan, 0);
+  });
+  const hosts = underDeadline(comm, timeout, 'the start of the job', () => comm.bcastObject(comm.gatherObject(hostname(), 0) ?? [], 0));
   if (!plan.ok) {
     // Printed once; every rank ends MPI in order.
     if (comm.rank === 0) process.stderr.write(`fluidimage: error: ${plan.error}\n`);
-    mpi.finalize();
+    underDeadline(comm, timeout, 'MPI_Finalize', () => mpi.finalize());
     return 2;
   }
   const grid = { ixvecs: Float32Array.from(plan.ixvecs), iyvecs: Float32Array.from(plan.iyvecs) };
   const state: State = { grid, sums: new FieldSums(grid.ixvecs.length), used: [] };
   const progress = comm.rank === 0 ? new Progress('mean', plan.files.length, 0, process.stderr, o.quiet) : undefined;
   const { messenger } = await import('../engine/messenger.js');
-  await runMpi(messenger(comm, mpi.ANY_SOURCE), meanJob(comm.rank === 0 ? plan.files : [], state), {
+  const run = await runMpi(messenger(comm, mpi.ANY_SOURCE), meanJob(comm.rank === 0 ? plan.files : [], state), {
     lanes: o.workers ?? 1,
     onItem: (r) => progress?.record(r),
+    liveness: liveness(timeout, hosts, (m) => process.stderr.write(`mean: ${m}\n`)),
   });
+  // A mean without a lost rank's sums would look complete: nothing is written then.
+  await endIfLost(comm, run, timeout);
   // The parallel reduction: partial sums of every rank added on rank 0.
-  const total = comm.reduce(state.sums!.data, 'sum', 0);
-  const used = comm.gatherObject(state.used, 0);
+  const [total, used] = underDeadline(comm, timeout, 'the reduction of the sums', () => [comm.reduce(state.sums!.data, 'sum', 0), comm.gatherObject(state.used, 0)] as const);
   let status = EXIT_OK;
   if (comm.rank === 0) {
     const summary = progress!.finish();
@@ -100,7 +103,9 @@ async function runMeanMpi(o: MeanOptions): Promise<number> {
     process.stdout.write(`${out}\n`);
     status = summary.failed.length > 0 ? EXIT_ITEMS_FAILED : EXIT_OK;
   }
-  status = comm.bcastObject(status, 0);
-  mpi.finalize();
-  return status;
+  return underDeadline(comm, timeout, 'the end of the job (exit status, MPI_Finalize)', () => {
+    const agreed = comm.bcastObject(status, 0);
+    mpi.finalize();
+    return agreed;
+  });
 }

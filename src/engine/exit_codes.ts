@@ -6,3 +6,5 @@ export const EXIT_ITEMS_FAILED = 1;
 export const EXIT_USAGE = 2;
 /** Stopped by a signal before the end (what was started is complete; rerun to finish). */
 export const EXIT_STOPPED = 3;
+/** An MPI rank went silent (host lost, process stopped): the others finished, the job was ended. */
+export const EXIT_RANK_LOST = 4;

@@ -4,7 +4,7 @@
  * others are written, and the HDF5 file records the failures, so that `--how complete`
  * computes again next time.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import sharp from 'sharp';
 import { local } from '../executors/local.js';
 import { sequential } from '../executors/sequential.js';
@@ -20,6 +20,7 @@ import type { ParamTree } from '../works/piv/types.js';
 import { PROGRAM, VERSION } from '../version.js';
 import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE } from './exit_codes.js';
 import { resolveParams } from '../params/resolve.js';
+import { endIfLost, liveness, rankTimeoutSeconds, startTogether, underDeadline } from './liveness.js';
 import type { RunOptions } from './options.js';
 import { localExecutor, lockScope } from './run_series.js';
 
@@ -113,46 +114,53 @@ async function runMeanImageMpi(o: MeanImageOptions, params: ParamTree, stop: Sto
   sharp.concurrency(1);
   sharp.cache(false);
   let plan: Awaited<ReturnType<typeof planMeanImage>> | undefined;
-  let message: MeanImageMessage = { ok: false, error: 'not received' };
-  if (comm.rank === 0) {
+  const timeout = rankTimeoutSeconds(o.rankTimeout);
+  const message = await startTogether<MeanImageMessage>(comm, timeout, async () => {
     try {
       plan = await planMeanImage(params);
       const g = plan.geometry();
       if (!g) throw Object.assign(new Error('No readable image in the series: nothing written'), { code: 'ERR_INPUT' });
-      message = { ok: true, upToDate: plan.upToDate, width: g.width, height: g.height, bitDepth: g.bitDepth };
+      return { ok: true, upToDate: plan.upToDate, width: g.width, height: g.height, bitDepth: g.bitDepth };
     } catch (e) {
       const err = e as Error & { code?: unknown };
-      message = { ok: false, error: err.message, code: typeof err.code === 'string' ? err.code : undefined };
+      return { ok: false, error: err.message, code: typeof err.code === 'string' ? err.code : undefined };
     }
-  }
-  message = comm.bcastObject(message, 0);
+  });
+  const hosts = underDeadline(comm, timeout, 'the start of the job', () => comm.bcastObject(comm.gatherObject(hostname(), 0) ?? [], 0));
   if (!message.ok) {
     // Printed once; every rank ends MPI in order.
     if (comm.rank === 0) process.stderr.write(`fluidimage: error: ${message.error}\n`);
-    mpi.finalize();
+    underDeadline(comm, timeout, 'MPI_Finalize', () => mpi.finalize());
     return EXIT_USAGE;
   }
   if (message.upToDate) {
     if (comm.rank === 0 && !o.quiet) process.stderr.write(`mean-image: results exist in ${plan!.outputDir} (how: complete): nothing to do\n`);
     if (comm.rank === 0) process.stdout.write(`${plan!.outputDir}\n`);
-    mpi.finalize();
+    underDeadline(comm, timeout, 'MPI_Finalize', () => mpi.finalize());
     return EXIT_OK;
   }
   const options = statsOptions(params);
   const geometry = { width: message.width, height: message.height, bitDepth: message.bitDepth };
   const acc = plan ? { partials: plan.partials, used: plan.used, job: () => plan!.job } : accumulator(options, geometry);
   const progress = plan ? new Progress('mean-image', plan.total, 0, process.stderr, o.quiet) : undefined;
-  await runMpi(messenger(comm, mpi.ANY_SOURCE), acc.job([]), { lanes: o.workers ?? 1, stop, onItem: (r) => progress?.record(r) });
+  const run = await runMpi(messenger(comm, mpi.ANY_SOURCE), acc.job([]), {
+    lanes: o.workers ?? 1, stop, onItem: (r) => progress?.record(r),
+    liveness: liveness(timeout, hosts, (m) => process.stderr.write(`mean-image: ${m}\n`)),
+  });
+  // A mean without a lost rank's sums would look complete: nothing is written then.
+  await endIfLost(comm, run, timeout);
   // This rank's sums, then the reduction over ranks (neutral values where a rank read nothing).
   const size = geometry.width * geometry.height;
   const mine = new ImageSums(size, options);
   for (const p of acc.partials) mine.merge(p);
-  const sum = comm.reduce(mine.sum, 'sum', 0);
-  const squares = mine.sumSquares ? comm.reduce(mine.sumSquares, 'sum', 0) : undefined;
-  const min = mine.min ? comm.reduce(mine.min, 'min', 0) : undefined;
-  const max = mine.max ? comm.reduce(mine.max, 'max', 0) : undefined;
-  const count = comm.reduce(Float64Array.of(mine.count), 'sum', 0);
-  const used = comm.gatherObject(acc.used, 0);
+  const { sum, squares, min, max, count, used } = underDeadline(comm, timeout, 'the reduction of the sums', () => ({
+    sum: comm.reduce(mine.sum, 'sum', 0),
+    squares: mine.sumSquares ? comm.reduce(mine.sumSquares, 'sum', 0) : undefined,
+    min: mine.min ? comm.reduce(mine.min, 'min', 0) : undefined,
+    max: mine.max ? comm.reduce(mine.max, 'max', 0) : undefined,
+    count: comm.reduce(Float64Array.of(mine.count), 'sum', 0),
+    used: comm.gatherObject(acc.used, 0),
+  }));
   let status = EXIT_OK;
   if (plan && progress) {
     const summary = progress.finish(stop.signal);
@@ -172,7 +180,9 @@ async function runMeanImageMpi(o: MeanImageOptions, params: ParamTree, stop: Sto
       status = summary.failed.length > 0 ? EXIT_ITEMS_FAILED : EXIT_OK;
     }
   }
-  status = comm.bcastObject(status, 0);
-  mpi.finalize();
-  return status;
+  return underDeadline(comm, timeout, 'the end of the job (exit status, MPI_Finalize)', () => {
+    const agreed = comm.bcastObject(status, 0);
+    mpi.finalize();
+    return agreed;
+  });
 }

@@ -8,4 +8,6 @@ export interface RunOptions extends ParamOptions {
   /** Local executor: JS threads its workers are spread over (default: executors/threads.ts threadLayout). */
   threads?: number;
   quiet?: boolean;
+  /** MPI: seconds without a sign of life after which a rank counts as lost (engine/liveness.ts). */
+  rankTimeout?: number;
 }

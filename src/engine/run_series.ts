@@ -16,6 +16,7 @@ import { local } from '../executors/local.js';
 import { sequential } from '../executors/sequential.js';
 import { runMpi } from '../executors/mpi.js';
 import { messenger } from './messenger.js';
+import { endIfLost, liveness, rankTimeoutSeconds, startTogether, underDeadline } from './liveness.js';
 import { threadLayout, ThreadRanks } from '../executors/threads.js';
 import type { Executor } from '../executors/types.js';
 import type { ParamTree } from '../works/piv/types.js';
@@ -218,30 +219,29 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
   // Pairs per rank at once: ranks are the parallelism; one pair in flight each (plus the
   // next one being read) unless asked otherwise.
   const lanes = o.workers ?? (spec.defaultLanes === 'cores' ? availableParallelism() : 1);
+  const timeout = rankTimeoutSeconds(o.rankTimeout);
   let plan: PlannedJob<I, D, R> | undefined;
-  let message: PlanMessage;
   let jobDir: JobDir | undefined;
   let lock: OutputLock | undefined;
-  if (comm.rank === 0) {
+  // Rank 0 plans while the others wait for it (watching that it stays alive).
+  const message = await startTogether<PlanMessage>(comm, timeout, async () => {
     try {
       plan = await spec.plan(params, { threadsPerItem: 1, workers: lanes });
       jobDir = new JobDir(plan.outputDir, 0);
       lock = OutputLock.acquire(plan.outputDir, jobDir.path, lockScope(params));
-      message = { ok: true, outputDir: plan.outputDir, jobDir: jobDir.path };
+      return { ok: true, outputDir: plan.outputDir, jobDir: jobDir.path };
     } catch (e) {
       const err = e as Error & { code?: unknown };
-      message = { ok: false, error: err.message, code: typeof err.code === 'string' ? err.code : undefined };
+      return { ok: false, error: err.message, code: typeof err.code === 'string' ? err.code : undefined };
     }
-  } else {
-    message = { ok: false, error: 'not received' };
-  }
-  message = comm.bcastObject(message, 0);
-  // Where the ranks run, for the job's info file.
-  const hostList = comm.gatherObject(hostname(), 0);
+  });
+  // Where the ranks run: for the job's info file, and to name a lost rank's host on any rank.
+  const hosts = underDeadline(comm, timeout, 'the start of the job (every rank saying where it runs)',
+    () => comm.bcastObject(comm.gatherObject(hostname(), 0) ?? [], 0));
   if (!message.ok) {
     // Every rank stops with rank 0's error, printed once, and an orderly MPI end.
     if (comm.rank === 0) process.stderr.write(`fluidimage: error: ${message.error}\n`);
-    mpi.finalize();
+    underDeadline(comm, timeout, 'MPI_Finalize', () => mpi.finalize());
     return EXIT_USAGE;
   }
   if (comm.rank !== 0) jobDir = new JobDir(message.outputDir, comm.rank, message.jobDir);
@@ -254,7 +254,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
         `executor mpi with ${comm.size} rank(s) x ${lanes} worker(s); results in ${plan.outputDir}\n`);
     }
     await jobDir!.writeStart(jobInfo(spec.name, 'mpi', comm.size, lanes, plan.outputDir, plan.total, plan.skipped,
-      plan.job.items.length, mpi.mpiLibraryVersion().split('\n')[0], countHosts(hostList!)), formatParams(spec.schema, params, 'yaml'));
+      plan.job.items.length, mpi.mpiLibraryVersion().split('\n')[0], countHosts(hosts)), formatParams(spec.schema, params, 'yaml'));
     progress = new Progress(spec.name, plan.job.items.length, plan.skipped, process.stderr, o.quiet);
   }
   jobDir!.log(`rank ${comm.rank}/${comm.size} on ${hostname()}: ${lanes} worker(s)`);
@@ -262,25 +262,36 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
     if (comm.rank === 0) process.stderr.write(`\n${spec.name}: ${m}\n`);
     jobDir!.log(m);
   });
+  const log = logs[logs.length - 1];
   try {
-    await runMpi(messenger(comm, mpi.ANY_SOURCE), job, {
+    const run = await runMpi(messenger(comm, mpi.ANY_SOURCE), job, {
       lanes,
       stop,
       onItem: (r: ItemOutcome) => progress?.record(r),
       onLocalItem: (r: ItemOutcome) => jobDir!.record(r),
+      liveness: liveness(timeout, hosts, log),
     });
     let summary: Summary | undefined;
-    if (progress) {
+    const writeSummary = async () => {
+      if (!progress) return;
       summary = progress.finish(stop.signal);
-      await jobDir!.writeSummary(summary, { ranks: comm.size });
-      process.stdout.write(`${message.outputDir}\n`);
-    }
-    // The same exit status on every rank, so that mpirun reports it.
-    const status = comm.bcastObject(summary ? exitStatus(summary) : 0, 0);
-    jobDir!.log(`rank ${comm.rank} done`);
-    // Agreed status: finalise now, so that exiting non-zero is an orderly end, not an abort.
-    mpi.finalize();
-    return status;
+      await jobDir!.writeSummary(summary, { ranks: comm.size, lostRanks: run.lost });
+    };
+    // A lost rank: the summary, the lock, then MPI_Abort (MPI_Finalize would wait for it).
+    await endIfLost(comm, run, timeout, async () => {
+      await writeSummary();
+      lock?.release();
+    });
+    await writeSummary();
+    if (progress) process.stdout.write(`${message.outputDir}\n`);
+    // The same exit status on every rank, so that mpirun reports it; then finalise, so that
+    // exiting non-zero is an orderly end, not an abort.
+    return underDeadline(comm, timeout, 'the end of the job (exit status, MPI_Finalize)', () => {
+      const status = comm.bcastObject(summary ? exitStatus(summary) : 0, 0);
+      jobDir!.log(`rank ${comm.rank} done`);
+      mpi.finalize();
+      return status;
+    });
   } finally {
     lock?.release();
     await plan?.close?.();

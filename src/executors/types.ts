@@ -23,6 +23,11 @@ export interface Job<I, D, R> {
   write(result: R, item: I): Promise<void>;
   /** The file an item's result goes to, for the job's results list (optional). */
   output?(item: I): string;
+  /**
+   * Whether the item's result is there and whole (optional): the MPI executor asks it of
+   * the items of a rank lost before it reported them (it may have written them).
+   */
+  exists?(item: I): boolean;
 }
 
 export interface ExecutorOptions {

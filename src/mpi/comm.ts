@@ -396,7 +396,26 @@ export class Comm {
 
   /** Prints the message naming this rank to stderr and aborts every rank of the job. */
   abort(code = 1, message = 'aborted'): never {
-    return this.#core.mpiAbort(code, `fluidimage: MPI rank ${this.rank} of ${this.size} aborts the job (code ${code}): ${message}`);
+    return this.#core.mpiAbort(code, this.#abortMessage(code, message));
+  }
+
+  /**
+   * Runs `fn` (blocking MPI calls: collectives, finalize) under a deadline: when it has not
+   * returned after `seconds`, a native thread prints `message` naming this rank and aborts
+   * the job with `code` (a blocked JS thread cannot notice that another rank went silent).
+   */
+  withDeadline<T>(seconds: number, code: number, message: string, fn: () => T): T {
+    if (!(seconds > 0)) throw coded(RangeError, 'ERR_OUT_OF_RANGE', `Expected a positive number of seconds for withDeadline but received ${describeValue(seconds)}`);
+    this.#core.mpiDeadline(seconds, code, this.#abortMessage(code, message));
+    try {
+      return fn();
+    } finally {
+      this.#core.mpiDeadline(0, 0, '');
+    }
+  }
+
+  #abortMessage(code: number, message: string): string {
+    return `fluidimage: MPI rank ${this.rank} of ${this.size} aborts the job (code ${code}): ${message}`;
   }
 }
 

@@ -1,9 +1,10 @@
 /**
  * One job per output directory: a lock file created exclusively, refreshed by a
  * heartbeat, removed at the end. A lock left by a dead job is cleared: on the same host
- * when its process is gone, anywhere when its heartbeat is older than STALE_MS.
+ * when its process is gone (or a zombie, or its pid now another process's), anywhere when
+ * its heartbeat is older than STALE_MS.
  */
-import { readFileSync, unlinkSync, utimesSync, writeFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, unlinkSync, utimesSync, writeFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -26,13 +27,33 @@ const STALE_MS = 5 * 60_000;
 
 interface LockInfo {
   pid: number;
+  /** The holder's start time (Linux: clock ticks after boot), so that a reused pid is not taken for it. */
+  started?: number;
   host: string;
   start: string;
   jobDir?: string;
   command: string;
 }
 
-function alive(pid: number): boolean {
+/** Linux: the process's state letter and start time from /proc; undefined elsewhere or when it is gone. */
+function procStat(pid: number): { state: string; started: number } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // After the command name in parentheses (which may hold spaces): state is field 3, starttime field 22.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0], started: Number(fields[19]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the lock's holder still runs: not gone, not a zombie, not another process with its pid. */
+export function holderAlive(pid: number, started?: number): boolean {
+  if (existsSync('/proc/self/stat')) {
+    const st = procStat(pid);
+    if (!st || st.state === 'Z' || st.state === 'X') return false;
+    return started === undefined || st.started === started;
+  }
   try {
     process.kill(pid, 0);
     return true;
@@ -52,7 +73,7 @@ export class OutputLock {
   /** Takes the lock of `dir` or throws an error (code ERR_LOCKED) naming the other job. */
   static acquire(dir: string, jobDir?: string, scope?: string): OutputLock {
     const path = join(dir, lockName(scope));
-    const info: LockInfo = { pid: process.pid, host: hostname(), start: new Date().toISOString(), jobDir, command: process.argv.slice(1).join(' ') };
+    const info: LockInfo = { pid: process.pid, started: procStat(process.pid)?.started, host: hostname(), start: new Date().toISOString(), jobDir, command: process.argv.slice(1).join(' ') };
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         writeFileSync(path, JSON.stringify(info, null, 2) + '\n', { flag: 'wx' });
@@ -73,7 +94,7 @@ export class OutputLock {
       }
       const other = OutputLock.read(path);
       const age = Date.now() - (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? 0);
-      const dead = other === undefined || age > STALE_MS || (other.host === hostname() && !alive(other.pid));
+      const dead = other === undefined || age > STALE_MS || (other.host === hostname() && !holderAlive(other.pid, other.started));
       if (!dead) {
         throw Object.assign(new Error(`The output directory ${dir}${scope ? ` (series part ${scope})` : ''} is in use by another fluidimage job ` +
           `(pid ${other.pid} on ${other.host} since ${other.start}${other.jobDir ? `, job directory ${other.jobDir}` : ''}: ` +

@@ -65,6 +65,7 @@ export function bosJob(work: WorkPIV, reference: string, outputDir: string, post
     recycle: recyclePair,
     write: (result, item) => writePivFile(join(outputDir, resultName(item, postfix)), result, { program: PROGRAM, version: VERSION }),
     output: (item) => resultName(item, postfix),
+    exists: (item) => existsSync(join(outputDir, resultName(item, postfix))),
   };
 }
 

@@ -156,6 +156,7 @@ export function pivJob(work: WorkPIV, outputDir: string, postfix: string, items:
     recycle: recyclePair,
     write: (result, item) => writePivFile(outPath(item), result, { program: PROGRAM, version: VERSION }),
     output: (item) => basename(outPath(item)),
+    exists: (item) => existsSync(outPath(item)),
   };
 }
 

@@ -1,0 +1,106 @@
+/**
+ * Lost ranks under MPI (executors/mpi.ts watches them): the time-out from the command line
+ * or the environment, the messages, and the end of a job that lost a rank. MPI_Finalize
+ * would wait forever for a lost rank, so such a job ends with MPI_Abort once the others are
+ * done, with a message naming the rank and host and a non-zero status (EXIT_RANK_LOST).
+ */
+import { hostname } from 'node:os';
+import type { Liveness, LostRank, MpiRunResult } from '../executors/mpi.js';
+import type { Comm } from '../mpi/comm.js';
+import { EXIT_RANK_LOST } from './exit_codes.js';
+
+/** Default silence, seconds, after which a rank counts as lost (the job then ends within about a minute). */
+export const DEFAULT_RANK_TIMEOUT = 40;
+
+/** The time-out in seconds: --rank-timeout, else FLUIDIMAGE_RANK_TIMEOUT, else the default. */
+export function rankTimeoutSeconds(option: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
+  if (option !== undefined) return option;
+  const v = env.FLUIDIMAGE_RANK_TIMEOUT;
+  if (v === undefined || v === '') return DEFAULT_RANK_TIMEOUT;
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n > 0)) {
+    throw Object.assign(new Error(`Expected a positive number of seconds for FLUIDIMAGE_RANK_TIMEOUT but received ${JSON.stringify(v)}`), { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  return n;
+}
+
+/** What a lost rank is called in messages. */
+export function describeLost(l: LostRank): string {
+  return `rank ${l.rank} on ${l.host} was lost (no sign of life for ${l.silentSeconds} s)`;
+}
+
+export function liveness(timeoutSeconds: number, hosts: readonly string[], log: (m: string) => void): Liveness {
+  return {
+    timeoutMs: timeoutSeconds * 1000,
+    hosts,
+    onLost: (l) => log(l.rank === 0
+      ? `${describeLost(l)}: this rank takes no new item, finishes those it has, then ends the job`
+      : `${describeLost(l)}${l.items.length ? `; its ${l.items.length} item(s) in flight are not done` : ''}; the other ranks go on, then the job ends`),
+  };
+}
+
+/**
+ * Ends the job when a rank was lost: rank 0 (after `beforeAbort`: summary, lock) and a rank
+ * that lost rank 0 abort at once; the other ranks wait for rank 0's abort, and abort
+ * themselves if it does not come. Returns when nothing was lost.
+ */
+export async function endIfLost(comm: Comm, r: MpiRunResult, timeoutSeconds: number, beforeAbort?: () => Promise<void>): Promise<void> {
+  const lostHere = r.rootLost ? [r.rootLost] : r.lost;
+  if (lostHere.length > 0) {
+    await beforeAbort?.();
+    const names = lostHere.map(describeLost).join('; ');
+    comm.abort(EXIT_RANK_LOST, `${names}; ending the job (rerun the same command to compute the missing items)`);
+  }
+  if (r.lostElsewhere > 0) {
+    await new Promise((resolve) => setTimeout(resolve, timeoutSeconds * 1000));
+    comm.abort(EXIT_RANK_LOST, `rank 0 reported ${r.lostElsewhere} lost rank(s) but did not end the job (rank ${comm.rank} on ${hostname()})`);
+  }
+}
+
+const TAG_START = 100;
+type StartMessage<T> = { kind: 'alive' } | { kind: 'result'; value: T };
+
+/**
+ * The start of an MPI job: rank 0 runs `work` (planning: as long as listing the series
+ * takes) while telling the others it is alive; they wait for its result without blocking
+ * their JS thread, and end the job if rank 0 goes silent for `timeoutSeconds`.
+ */
+export async function startTogether<T>(comm: Comm, timeoutSeconds: number, work: () => Promise<T>): Promise<T> {
+  const intervalMs = Math.min(5000, timeoutSeconds * 100);
+  if (comm.rank === 0) {
+    const others = Array.from({ length: comm.size - 1 }, (_, k) => k + 1);
+    const timer = setInterval(() => {
+      for (const r of others) comm.isendObject({ kind: 'alive' } satisfies StartMessage<T>, r, TAG_START).wait().catch(() => undefined);
+    }, intervalMs);
+    let value: T;
+    try {
+      value = await work();
+    } finally {
+      clearInterval(timer);
+    }
+    await Promise.all(others.map((r) => comm.isendObject({ kind: 'result', value } satisfies StartMessage<T>, r, TAG_START).wait()));
+    return value;
+  }
+  let seen = performance.now();
+  const timer = setInterval(() => {
+    const silent = (performance.now() - seen) / 1000;
+    if (silent > timeoutSeconds) {
+      comm.abort(EXIT_RANK_LOST, `rank 0 was lost before the job started (no sign of life for ${silent.toFixed(1)} s); ending the job`);
+    }
+  }, intervalMs);
+  try {
+    for (;;) {
+      const m = (await comm.irecvObject(0, TAG_START).wait()).value as StartMessage<T>;
+      seen = performance.now();
+      if (m.kind === 'result') return m.value;
+    }
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Runs a blocking phase (collectives, MPI_Finalize) that ends the job if a rank is lost meanwhile. */
+export function underDeadline<T>(comm: Comm, timeoutSeconds: number, phase: string, fn: () => T): T {
+  return comm.withDeadline(timeoutSeconds, EXIT_RANK_LOST,
+    `${phase} did not complete within ${timeoutSeconds} s: a rank or its host is lost (rank ${comm.rank} on ${hostname()}); ending the job`, fn);
+}
