@@ -22,6 +22,12 @@ export function hostName(header: string): string | undefined {
   return m === null ? undefined : m[1].toLowerCase();
 }
 
+/** `localhost`, a dotted IPv4 loopback address or the IPv6 one (bracketed or not). */
+export function isLoopback(name: string): boolean {
+  const n = name.toLowerCase();
+  return n === 'localhost' || n === '[::1]' || n === '::1' || (isIpv4(n) && n.startsWith('127.'));
+}
+
 /** `--host` as a Host header names it: IPv6 addresses in brackets. */
 function asHostName(listen: string): string {
   const h = listen.toLowerCase();
@@ -38,8 +44,7 @@ function asHostName(listen: string): string {
 export function hostAllowed(header: string | undefined, listen: string): boolean {
   const name = hostName(header ?? '');
   if (name === undefined) return false;
-  if (name === 'localhost' || name === '[::1]' || name === asHostName(listen)) return true;
-  if (isIpv4(name) && name.startsWith('127.')) return true;
+  if (name === asHostName(listen) || isLoopback(name)) return true;
   if (!WILDCARDS.has(listen)) return false;
   return isIpv4(name) || name.startsWith('[') || name === hostname().toLowerCase();
 }
