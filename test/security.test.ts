@@ -21,7 +21,7 @@ import { hostAllowed } from '../viewer/host.js';
 import { startViewer, type Viewer } from '../viewer/server.js';
 import type { ParamTree } from '../works/piv/types.js';
 import { describeRun, listJobDirs, makeTempDir, removeDir, RUN_JS, runCli } from './helpers/cli.js';
-import { CHROMIUM, CHROMIUM_ARGS, httpGet, json } from './helpers/viewer.js';
+import { CHROMIUM, CHROMIUM_ARGS, httpGet, json, printedUrl } from './helpers/viewer.js';
 
 const RESULT = 'piv_0001ab.h5';
 
@@ -115,15 +115,7 @@ describe('security of the viewer and of user modules', function () {
     it('the command refuses the names of the report (fluidimage viewer DIR, then curl -H "Host: 127.0.0.1.evil.example:PORT")', async () => {
       const child = spawn(process.execPath, [RUN_JS, 'viewer', outdir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
       try {
-        const base = await new Promise<string>((resolve, reject) => {
-          let stdout = '';
-          child.stdout.on('data', (b: Buffer) => {
-            stdout += b.toString();
-            const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(stdout);
-            if (m) resolve(m[0]);
-          });
-          child.on('exit', (code) => reject(new Error(`viewer exited (${code}) before printing its URL: ${stdout}`)));
-        });
+        const base = await printedUrl(child);
         const port = new URL(base).port;
         for (const host of [`127.0.0.1.evil.example:${port}`, `127.evil.example:${port}`]) {
           assert.equal((await httpGet(new URL('api/files', base).href, { headers: { Host: host } })).status, 403, host);

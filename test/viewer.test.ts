@@ -15,7 +15,7 @@ import type { ResultJson } from '../viewer/results.js';
 import { startViewer, type Viewer } from '../viewer/server.js';
 import type { PassResult } from '../works/piv/types.js';
 import { describeRun, makeTempDir, removeDir, REPO_ROOT, RUN_JS, runCli } from './helpers/cli.js';
-import { CHROMIUM, CHROMIUM_ARGS, httpGet, json } from './helpers/viewer.js';
+import { CHROMIUM, CHROMIUM_ARGS, httpGet, json, printedUrl } from './helpers/viewer.js';
 
 const FILES = ['piv_01-02.h5', 'piv_02-03.h5', 'piv_03-04.h5'];
 const VIEWPORT = { width: 1280, height: 800 };
@@ -191,15 +191,7 @@ describe('viewer (fluidimage viewer OUTDIR)', function () {
       this.timeout(20_000);
       const child = spawn(process.execPath, [RUN_JS, 'viewer', outdir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
       try {
-        let stdout = '';
-        const printed = await new Promise<string>((resolve, reject) => {
-          child.stdout.on('data', (b: Buffer) => {
-            stdout += b.toString();
-            const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(stdout);
-            if (m) resolve(m[0]);
-          });
-          child.on('exit', (code) => reject(new Error(`viewer exited (${code}) before printing its URL: ${stdout}`)));
-        });
+        const printed = await printedUrl(child);
         assert.deepEqual(json<{ files: string[] }>(await httpGet(new URL('api/files', printed).href)).files, FILES);
         const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
         child.kill('SIGTERM');

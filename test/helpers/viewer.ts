@@ -1,4 +1,5 @@
 /** What the viewer tests share: HTTP requests, and how to start the headless browser. */
+import type { ChildProcess } from 'node:child_process';
 import { request, type IncomingHttpHeaders } from 'node:http';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -26,3 +27,16 @@ export function httpGet(url: string, opts: { method?: string; headers?: Record<s
 }
 
 export const json = <T>(r: Reply): T => JSON.parse(r.body.toString('utf8')) as T;
+
+/** The URL `fluidimage viewer` prints on stdout once it listens (rejects if it exits first). */
+export function printedUrl(child: ChildProcess): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let stdout = '';
+    child.stdout?.on('data', (b: Buffer) => {
+      stdout += b.toString();
+      const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(stdout);
+      if (m) resolve(m[0]);
+    });
+    child.on('exit', (code) => reject(new Error(`viewer exited (${code}) before printing its URL: ${stdout}`)));
+  });
+}
