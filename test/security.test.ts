@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { readPivFile, writePivFile } from '../io/pivfile.js';
@@ -128,12 +128,18 @@ describe('security of the viewer and of user modules', function () {
 
     it('listens on 127.0.0.1 only unless asked; on 0.0.0.0 it answers IP addresses, not DNS names', async () => {
       assert.match(viewer?.url ?? '', /^http:\/\/127\.0\.0\.1:\d+\/$/);
+      // Not reachable at this machine's other addresses.
+      const external = Object.values(networkInterfaces()).flat().find((a) => a?.family === 'IPv4' && !a.internal)?.address;
+      if (external !== undefined) {
+        await assert.rejects(httpGet(`http://${external}:${viewer?.port}/api/files`), { code: 'ECONNREFUSED' });
+      }
       const open = await startViewer(outdir, { port: 0, host: '0.0.0.0' });
       try {
         const at = `http://127.0.0.1:${open.port}/api/files`;
         assert.equal((await httpGet(at, { headers: { Host: `192.0.2.7:${open.port}` } })).status, 200);
         assert.equal((await httpGet(at, { headers: { Host: `127.0.0.1.evil.example:${open.port}` } })).status, 403);
         assert.equal((await httpGet(at, { headers: { Host: 'evil.example' } })).status, 403);
+        if (external !== undefined) assert.equal((await httpGet(`http://${external}:${open.port}/api/files`)).status, 200, 'reached by its address');
       } finally {
         await open.close();
       }
