@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, cp, mkdir, rm, symlink } from 'node:fs/promises';
-import { request, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import sharp from 'sharp';
@@ -16,34 +15,10 @@ import type { ResultJson } from '../viewer/results.js';
 import { startViewer, type Viewer } from '../viewer/server.js';
 import type { PassResult } from '../works/piv/types.js';
 import { describeRun, makeTempDir, removeDir, REPO_ROOT, RUN_JS, runCli } from './helpers/cli.js';
+import { CHROMIUM, CHROMIUM_ARGS, httpGet, json, printedUrl } from './helpers/viewer.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const FILES = ['piv_01-02.h5', 'piv_02-03.h5', 'piv_03-04.h5'];
 const VIEWPORT = { width: 1280, height: 800 };
-
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
-
-/** node:http rather than fetch: the Host header and the method can be anything. */
-function httpGet(url: string, opts: { method?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (b: Buffer) => chunks.push(b));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-const json = <T>(r: Reply): T => JSON.parse(r.body.toString('utf8')) as T;
 
 /** The float32 `stored` and the number `shown` (JSON or page text; null/'NaN' for NaN) are the same value. */
 function sameF32(shown: number | string | null, stored: number, what: string): void {
@@ -216,15 +191,7 @@ describe('viewer (fluidimage viewer OUTDIR)', function () {
       this.timeout(20_000);
       const child = spawn(process.execPath, [RUN_JS, 'viewer', outdir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
       try {
-        let stdout = '';
-        const printed = await new Promise<string>((resolve, reject) => {
-          child.stdout.on('data', (b: Buffer) => {
-            stdout += b.toString();
-            const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(stdout);
-            if (m) resolve(m[0]);
-          });
-          child.on('exit', (code) => reject(new Error(`viewer exited (${code}) before printing its URL: ${stdout}`)));
-        });
+        const printed = await printedUrl(child);
         assert.deepEqual(json<{ files: string[] }>(await httpGet(new URL('api/files', printed).href)).files, FILES);
         const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
         child.kill('SIGTERM');

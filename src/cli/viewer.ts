@@ -3,6 +3,7 @@
  * of OUTDIR (pairs, images, vectors, backgrounds, values of a vector, progress of the job),
  * served until SIGINT or SIGTERM.
  */
+import { isLoopback } from '../viewer/host.js';
 import { startViewer } from '../viewer/server.js';
 import { EXIT_OK } from './common.js';
 
@@ -19,7 +20,7 @@ export async function runViewer(o: ViewerCliOptions): Promise<number> {
     if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') throw Object.assign(new Error(`cannot listen on host ${o.host}: ${err.message}`), { code: 'ERR_USAGE' });
     throw e;
   });
-  if (!['127.0.0.1', 'localhost', '::1'].includes(o.host)) {
+  if (!isLoopback(o.host)) {
     process.stderr.write(`viewer: listening on ${o.host}: anyone who can reach it can read these results (no authentication)\n`);
   }
   process.stdout.write(`fluidimage viewer: ${viewer.url}  (Ctrl-C to stop)\n`);

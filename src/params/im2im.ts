@@ -1,11 +1,11 @@
 /** Parameters of the image-to-image topology (`fluidimage im2im`). */
-import { custom, group, invalid, str, strOrNull, type Group } from './schema.js';
+import { custom, group, invalid, modulePath, str, strOrNull, type Group } from './schema.js';
 import { pivSchema } from './piv.js';
 
 const series = pivSchema.children.series as Group;
 
 export const im2imSchema: Group = group('Parameters of the image-to-image topology (a user function applied to every image)', {
-  im2im: strOrNull(null, 'JavaScript module (path, or path#export): a function (image, name) => image or a class with calcul(image, name)'),
+  im2im: modulePath('JavaScript module (path, or path#export): a function (image, name) => image or a class with calcul(image, name)'),
   args_init: custom<number[] | string[]>([], 'Arguments given to the class constructor of im2im', (v, k) => {
     if (Array.isArray(v) && (v.every((x) => typeof x === 'number') || v.every((x) => typeof x === 'string'))) return v as number[] | string[];
     throw invalid(k, 'a list of numbers or a list of strings', v);

@@ -1,10 +1,15 @@
 /** Reading params files (YAML or JSON), `--set KEY=VALUE` overrides, printing as a file. */
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import type { ParamTree } from '../works/piv/types.js';
+import { moduleKeys, resolveModules, valueAt } from './modules.js';
 import { defaults, leafAt, merge, ParamError, setAt, type Group, type Node } from './schema.js';
 
-/** Loads a params file; errors name the file and, for bad values, the key. */
+/**
+ * Loads a params file; errors name the file and, for bad values, the key. Module paths
+ * in it are relative to its folder (as a script's imports).
+ */
 export async function loadParamsFile(schema: Group, path: string, base?: ParamTree): Promise<ParamTree> {
   let text: string;
   try {
@@ -19,23 +24,32 @@ export async function loadParamsFile(schema: Group, path: string, base?: ParamTr
     throw new ParamError('-c', `Cannot parse params file ${path}: ${(e as Error).message}`);
   }
   if (data === null || data === undefined) return base ?? defaults(schema);
+  let tree: ParamTree;
   try {
-    return merge(schema, base ?? defaults(schema), data);
+    tree = merge(schema, base ?? defaults(schema), data);
   } catch (e) {
     if (e instanceof ParamError) throw new ParamError(e.key, `${e.message} (in ${path})`);
     throw e;
   }
+  const file = resolve(path);
+  const given = moduleKeys(schema).filter((key) => valueAt(data, key) !== undefined);
+  return resolveModules(schema, tree, given, dirname(file), `from params file ${file}`);
 }
 
-/** Applies `KEY=VALUE` overrides; values are parsed as YAML scalars ("32", "true", "null", "[64, 32]"). */
+/**
+ * Applies `KEY=VALUE` overrides; values are parsed as YAML scalars ("32", "true", "null",
+ * "[64, 32]"). Module paths are relative to the current directory.
+ */
 export function applySets(schema: Group, tree: ParamTree, sets: readonly string[]): ParamTree {
   let out = tree;
+  const keys: string[] = [];
   for (const s of sets) {
     const eq = s.indexOf('=');
     if (eq <= 0) throw new ParamError(s, `Expected KEY=VALUE for --set but received ${JSON.stringify(s)}`);
     const key = s.slice(0, eq).trim();
     const raw = s.slice(eq + 1);
     leafAt(schema, key); // unknown keys fail before the value is parsed
+    keys.push(key);
     let value: unknown;
     try {
       value = parseYaml(raw);
@@ -56,7 +70,7 @@ export function applySets(schema: Group, tree: ParamTree, sets: readonly string[
       }
     }
   }
-  return out;
+  return resolveModules(schema, out, keys, process.cwd(), 'from --set');
 }
 
 function commentedYaml(node: Group, tree: ParamTree, indent: string): string {

@@ -4,7 +4,7 @@
  * are checked against it.
  */
 import {
-  bool, custom, group, invalid, num, numOrNull, str, strOrNull, type Group,
+  bool, custom, group, invalid, modulePath, num, numOrNull, str, strOrNull, type Group,
 } from './schema.js';
 import { seriesGroup } from './series.js';
 
@@ -87,7 +87,7 @@ export const pivSchema: Group = group('Parameters of the PIV topology', {
     iterations_last: num(0, 'Extra deformation iterations at the final window size (each one more pass in the results)', { integer: true, min: 0, max: 5 }),
   }),
   preproc: group('Image-to-image function applied to both images of each pair before PIV', {
-    im2im: strOrNull(null, 'JavaScript module (path, or path#export): a function (image, name) => image or a class with calcul(image, name); null: none'),
+    im2im: modulePath('JavaScript module (path, or path#export): a function (image, name) => image or a class with calcul(image, name); null: none'),
     args_init: custom<number[] | string[]>([], 'Arguments given to the class constructor of im2im', (v, k) => {
       if (Array.isArray(v) && (v.every((x) => typeof x === 'number') || v.every((x) => typeof x === 'string'))) return v as number[] | string[];
       throw invalid(k, 'a list of numbers or a list of strings', v);

@@ -19,6 +19,8 @@ export interface Leaf<T extends ParamValue = ParamValue> {
   doc: string;
   /** Returns the validated value or throws a ParamError naming `key`. */
   check: (value: unknown, key: string) => T;
+  /** The value names a JavaScript module that will be loaded, i.e. code that will run (see modules.ts). */
+  module?: true;
 }
 
 export interface Group {
@@ -105,6 +107,15 @@ export function strOrNull(def: string | null, doc: string): Leaf<string | null> 
       throw invalid(k, 'a string (or null)', v);
     },
   };
+}
+
+/**
+ * A JavaScript module to load (path, or path#export; null: none). Its path is made
+ * absolute where it is given: against the params file's folder, or the current directory
+ * for --set.
+ */
+export function modulePath(doc: string): Leaf<string | null> {
+  return { ...strOrNull(null, doc), module: true };
 }
 
 export function bool(def: boolean, doc: string): Leaf<boolean> {

@@ -81,7 +81,7 @@ export const VIEWER_PAGE = String.raw`<!doctype html>
 'use strict';
 const $ = (id) => document.getElementById(id);
 const figure = $('figure');
-const state = { files: [], index: -1, result: null, errors: new Map(), frame: null, selected: -1, seq: 0, controller: null, url: null, imageFound: true };
+const state = { files: [], index: -1, result: null, errors: new Map(), frame: null, selected: -1, seq: 0, controller: null, url: null, imageFound: true, imageNote: null };
 const POLL_MS = 3000;
 
 async function getJson(path) {
@@ -104,7 +104,7 @@ function updateStatus(error) {
   const rejected = r.dx.filter((v) => v === null).length;
   s.textContent = r.file + ': ' + r.names.join(' + ') + '; pass ' + (r.pass + 1) + '/' + r.nb_passes + ', ' +
     r.x.length + ' vectors, ' + rejected + ' rejected, ' + r.errors.index.length + ' with an error' +
-    (state.imageFound || $('image').value === 'none' ? '' : '; image not found, drawn without it');
+    (state.imageFound || $('image').value === 'none' ? '' : '; ' + (state.imageNote || 'image not found, drawn without it'));
 }
 
 async function loadFiles() {
@@ -187,6 +187,7 @@ async function drawFigure() {
     if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || r.statusText);
     const frame = JSON.parse(r.headers.get('X-Plot-Frame'));
     const imageFound = r.headers.get('X-Image-Found') === '1';
+    const imageNote = r.headers.get('X-Image-Note');
     const blob = await r.blob();
     if (seq !== state.seq) return;
     const url = URL.createObjectURL(blob);
@@ -195,6 +196,7 @@ async function drawFigure() {
       state.url = url;
       state.frame = frame;
       state.imageFound = imageFound;
+      state.imageNote = imageNote;
       // What is shown, for scripts and tests.
       Object.assign(figure.dataset, params, { frame: JSON.stringify(frame) });
       placeMarker();

@@ -6,15 +6,16 @@
  */
 import type { Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
-import { basename, isAbsolute, join, sep } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import { readImage, type ImageData } from '../io/images.js';
 import { readPivFile } from '../io/pivfile.js';
 import { bestGrid, lastPass } from '../post/grid.js';
 import { MEAN_FILE } from '../topologies/mean_piv.js';
 import { renderFigure, type Background, type FigureOptions } from '../view/figure.js';
-import { findFirstImage, imageCandidates } from '../view/files.js';
+import { imageCandidates } from '../view/files.js';
 import type { PlotFrame } from '../view/frame.js';
 import type { FinalField, PassResult, PivResult } from '../works/piv/types.js';
+import { inSeries, isInside, type SeriesPlaces } from './series.js';
 
 /** An error with the HTTP status to answer. */
 export class HttpError extends Error {
@@ -41,8 +42,7 @@ export async function resolveResult(root: string, name: string | null): Promise<
   const real = await realpath(join(root, name)).catch(() => {
     throw new HttpError(404, `no such result file: ${name}`);
   });
-  const prefix = root.endsWith(sep) ? root : root + sep;
-  if (!real.startsWith(prefix)) throw new HttpError(400, `outside the result directory: ${JSON.stringify(name)}`);
+  if (!isInside(real, root)) throw new HttpError(400, `outside the result directory: ${JSON.stringify(name)}`);
   const st = await stat(real).catch(() => undefined);
   if (!st?.isFile()) throw new HttpError(404, `no such result file: ${name}`);
   return real;
@@ -154,25 +154,40 @@ function gridStep(pass: PassResult): number {
   return Number.isFinite(best) && best > 0 ? best : 16;
 }
 
+/** The image drawn behind a figure, or why there is none. */
+export interface FoundImage {
+  image?: ImageData;
+  /** Set when an image exists but is not drawn: it lies outside the series (see series.ts). */
+  note?: string;
+}
+
 /**
  * Image a (as `fluidimage view`) or b of the pair, found the same way (stored path, else
  * beside the result directory); frame 1 when both are frames of one double-frame file.
+ * Only images of the series (`places`) are read: a result file cannot choose others.
  */
-export async function findImage(resultPath: string, result: PivResult, which: ImageChoice): Promise<ImageData | undefined> {
-  if (which === 'none') return undefined;
-  if (which === 'a') return findFirstImage(resultPath, result);
+export async function findImage(resultPath: string, result: PivResult, which: ImageChoice, places: SeriesPlaces): Promise<FoundImage> {
+  if (which === 'none') return {};
   const [pathA, pathB] = result.paths;
   const [nameA, nameB] = result.names;
-  const frames = pathA === pathB && nameA === nameB ? { frame: 1 } : {};
-  const swapped: PivResult = { ...result, names: [nameB, nameA], paths: [pathB, pathA] };
-  for (const candidate of imageCandidates(resultPath, swapped)) {
+  const frames = which === 'b' && pathA === pathB && nameA === nameB ? { frame: 1 } : {};
+  const pair: PivResult = which === 'a' ? result : { ...result, names: [nameB, nameA], paths: [pathB, pathA] };
+  let refused = false;
+  for (const candidate of imageCandidates(resultPath, pair)) {
+    const path = await realpath(candidate).catch(() => undefined);
+    if (path === undefined) continue;
+    if (!inSeries(path, resultPath, places)) {
+      refused = true;
+      continue;
+    }
     try {
-      return await readImage(candidate, frames);
+      // The real path, checked above: a link changed meanwhile is not followed.
+      return { image: await readImage(path, frames) };
     } catch {
-      // Missing or unreadable: try the next place, else draw without image.
+      // Unreadable: try the next place, else draw without image.
     }
   }
-  return undefined;
+  return refused ? { note: `image ${which.toUpperCase()} is outside the series of this result directory: not drawn` } : {};
 }
 
 /**
@@ -219,17 +234,20 @@ export interface FigureRequest {
   image: ImageChoice;
   vectors: boolean;
   scales: Scales;
+  /** Where images may be read from (seriesPlaces). */
+  places: SeriesPlaces;
 }
 
 /** A PNG of the result and where its plot lies (to map clicks to image coordinates). */
-export async function figurePng(path: string, result: PivResult, req: FigureRequest): Promise<{ png: Buffer; frame: PlotFrame; imageFound: boolean }> {
-  const image = await findImage(path, result, req.image);
+export async function figurePng(path: string, result: PivResult, req: FigureRequest): Promise<{ png: Buffer; frame: PlotFrame; imageFound: boolean; note?: string }> {
+  const { image, note } = await findImage(path, result, req.image, req.places);
   const imageName = req.image === 'a' ? result.names[0] : req.image === 'b' ? result.names[1] : '';
   const title = req.image === 'none' ? basename(path) : `${basename(path)} - image ${req.image.toUpperCase()} ${imageName}`;
   const figure = await renderFigure(req.vectors ? result : withoutVectors(result), image, {
     ...req.scales,
     background: req.background,
-    title,
+    // The note in the figure itself too: it may be saved or shared without the page.
+    title: note === undefined ? title : `${title} (outside the series: not drawn)`,
   });
-  return { png: await figure.canvas.toPng(), frame: figure.frame, imageFound: image !== undefined };
+  return { png: await figure.canvas.toPng(), frame: figure.frame, imageFound: image !== undefined, note };
 }

@@ -11,7 +11,8 @@
  *                          or {state: 'none', message}
  *
  * It serves nothing but these: result names are checked by resolveResult, and the images
- * drawn in figures are only read, never sent as files.
+ * drawn in figures are only read, never sent as files, and only those of the series
+ * (series.ts). It answers only Host names that DNS rebinding cannot forge (host.ts).
  */
 import { stat, realpath } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -20,6 +21,7 @@ import { resolve } from 'node:path';
 import { jobState } from '../report/job_state.js';
 import { BACKGROUNDS, type Background } from '../view/figure.js';
 import type { PivResult } from '../works/piv/types.js';
+import { hostAllowed } from './host.js';
 import { VIEWER_PAGE } from './page.js';
 import {
   figurePng,
@@ -32,6 +34,7 @@ import {
   type ImageChoice,
   type Scales,
 } from './results.js';
+import { seriesPlaces } from './series.js';
 
 export interface ViewerOptions {
   /** 0 (default): any free port. */
@@ -46,7 +49,13 @@ export interface Viewer {
   close(): Promise<void>;
 }
 
-const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
+/**
+ * Clients that open connections and send nothing, or half a request, are cut off soon (a
+ * local page sends its requests at once): a few such sockets cannot hold the viewer.
+ * Timeouts are checked every second.
+ */
+const IDLE_LIMITS = { headersTimeout: 5_000, requestTimeout: 10_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 1_000 };
+const SOCKET_IDLE_MS = 30_000;
 
 /** The page may only talk to this server (no CDN, no external fetch); data: is its empty favicon. */
 const PAGE_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob: data:; connect-src 'self'; base-uri 'none'; form-action 'none'";
@@ -67,7 +76,6 @@ export async function startViewer(outdir: string, opts: ViewerOptions = {}): Pro
   // Real path: symlinked results are compared against it (see resolveResult).
   const root = await realpath(dir);
   const host = opts.host ?? '127.0.0.1';
-  const loopback = LOOPBACK_NAMES.has(host) || host.startsWith('127.');
   const cache = new ResultCache();
   // One set of scales per (first file, background): arrows and colours compare across pairs.
   const scales = new Map<string, Promise<Scales>>();
@@ -87,9 +95,8 @@ export async function startViewer(outdir: string, opts: ViewerOptions = {}): Pro
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    // A loopback server must not answer pages of other sites (DNS rebinding).
-    const hostName = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
-    if (loopback && !LOOPBACK_NAMES.has(hostName) && !hostName.startsWith('127.')) throw new HttpError(403, 'unexpected Host header');
+    // Pages of other sites must not be answered (DNS rebinding).
+    if (!hostAllowed(req.headers.host, host)) throw new HttpError(403, 'unexpected Host header');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
       throw new HttpError(405, 'only GET and HEAD');
@@ -112,10 +119,12 @@ export async function startViewer(outdir: string, opts: ViewerOptions = {}): Pro
         const image = choice<ImageChoice>(q.get('image'), ['a', 'b', 'none'], 'a', 'image');
         const vectors = choice(q.get('vectors'), ['0', '1'], '1', 'vectors') === '1';
         const result = await readResult(path);
-        const figure = await figurePng(path, result, { background, image, vectors, scales: await sharedScales(background) });
+        const places = await seriesPlaces(root);
+        const figure = await figurePng(path, result, { background, image, vectors, scales: await sharedScales(background), places });
         return send(res, 200, 'image/png', figure.png, {
           'X-Plot-Frame': JSON.stringify(figure.frame),
           'X-Image-Found': figure.imageFound ? '1' : '0',
+          ...(figure.note === undefined ? {} : { 'X-Image-Note': figure.note }),
         });
       }
       case '/api/job':
@@ -135,7 +144,7 @@ export async function startViewer(outdir: string, opts: ViewerOptions = {}): Pro
     });
   }
 
-  const server = createServer((req, res) => {
+  const server = createServer(IDLE_LIMITS, (req, res) => {
     handle(req, res).catch((e: unknown) => {
       const status = e instanceof HttpError ? e.status : 500;
       const message = e instanceof Error ? e.message : String(e);
@@ -143,6 +152,8 @@ export async function startViewer(outdir: string, opts: ViewerOptions = {}): Pro
       else sendJson(res, { error: message }, status);
     });
   });
+  // A client silent after its request (not reading the figure) holds no socket for long either.
+  server.setTimeout(SOCKET_IDLE_MS);
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
     server.listen(opts.port ?? 0, host, () => {

@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { announceModule, splitModuleSpec } from '../params/modules.js';
 
 export interface FloatImage {
   data: Float32Array;
@@ -28,13 +29,14 @@ type Loaded = (image: FloatImage, name: string) => Promise<FloatImage>;
  * `key` names the parameter in messages.
  */
 export async function loadIm2im(spec: string, argsInit: unknown[] = [], key = 'im2im'): Promise<Loaded> {
-  const hash = spec.lastIndexOf('#');
-  const file = resolve(hash > 0 ? spec.slice(0, hash) : spec);
-  const exportName = hash > 0 ? spec.slice(hash + 1) : 'default';
+  const parts = splitModuleSpec(spec);
+  const file = resolve(parts.file);
+  const exportName = parts.exportName ?? 'default';
   if (!existsSync(file)) throw new Im2imError(`Cannot load ${key}: no such file ${file}`);
   if (/\.(ts|mts|cts)$/.test(file)) {
     throw new Im2imError(`Cannot load ${key} ${file}: TypeScript modules must be compiled to JavaScript first (e.g. npx tsc ${file})`);
   }
+  announceModule(key, spec, file);
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
