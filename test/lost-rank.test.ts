@@ -183,3 +183,35 @@ describe('a lost MPI rank ends the job (heartbeats, --rank-timeout)', function (
     await checkWholeAndRerun(out);
   });
 });
+
+describe('MPI launches that cannot work', function () {
+  this.timeout(120_000);
+  let tmp: string;
+  before(async function () {
+    if (!HAS_MPIRUN || !native().mpiAvailable()) this.skip();
+    tmp = await makeTempDir('mpi-bad-launch');
+  });
+  after(async () => removeDir(tmp));
+
+  it('more ranks than items in the series: one line naming both counts, exit 2, no job directory', async () => {
+    const images = join(tmp, 'two');
+    assert.equal((await runCli(['synth', 'uniform', '-o', images, '--pairs', '2', '--size', '64'])).code, 0);
+    const out = join(tmp, 'two.out');
+    const root = process.getuid?.() === 0 ? ['--allow-run-as-root'] : [];
+    const r = spawnSync('mpirun', [...root, '--oversubscribe', '-n', '3', process.execPath, RUN_JS, 'piv', images, '-o', out, '-q'], { encoding: 'utf8', timeout: 60_000 });
+    assert.notEqual(r.status, 0);
+    const ours = r.stderr.split('\n').filter((l) => l.startsWith('fluidimage:'));
+    assert.deepEqual(ours, ['fluidimage: error: 3 MPI ranks for a series of 2 pair(s): 1 rank(s) would have nothing to do; start at most 2 (e.g. mpirun -n 2)']);
+    assert.deepEqual(existsSync(out) ? await listJobDirs(out) : [], []);
+  });
+
+  it('a launcher environment without a matching MPI (srun without --mpi=pmix, another MPI): one line, exit 2, nothing written', async () => {
+    const images = join(tmp, 'two');
+    const out = join(tmp, 'mismatch.out');
+    const r = await runCli(['piv', images, '-o', out, '-q'], { env: { OMPI_COMM_WORLD_SIZE: '4', OMPI_COMM_WORLD_RANK: '0' } });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^fluidimage: error: .*started 4 ranks .* but MPI reports a world of 1 rank/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    assert.equal(existsSync(out), false);
+  });
+});

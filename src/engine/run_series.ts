@@ -227,6 +227,10 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
   const message = await startTogether<PlanMessage>(comm, timeout, async () => {
     try {
       plan = await spec.plan(params, { threadsPerItem: 1, workers: lanes });
+      if (comm.size > plan.total) {
+        throw Object.assign(new Error(`${comm.size} MPI ranks for a series of ${plan.total} ${spec.itemLabel}(s): ${comm.size - plan.total} rank(s) ` +
+          `would have nothing to do; start at most ${plan.total} (e.g. mpirun -n ${plan.total})`), { code: 'ERR_RANKS' });
+      }
       jobDir = new JobDir(plan.outputDir, 0);
       lock = OutputLock.acquire(plan.outputDir, jobDir.path, lockScope(params));
       return { ok: true, outputDir: plan.outputDir, jobDir: jobDir.path };
