@@ -24,6 +24,19 @@ export function rankTimeoutSeconds(option: number | undefined, env: NodeJS.Proce
   return n;
 }
 
+/**
+ * Whether rank 0 computes items besides handing them out: up to ROOT_COMPUTES_UP_TO ranks
+ * (below that, it would leave a large share of the machine idle; above, its answers must
+ * not wait behind its own result writes), or as FLUIDIMAGE_ROOT_COMPUTES (1/0) says.
+ */
+export function rootComputes(size: number, env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env.FLUIDIMAGE_ROOT_COMPUTES;
+  if (v === '1' || v === 'yes' || v === 'true') return true;
+  if (v === '0' || v === 'no' || v === 'false') return false;
+  return size <= ROOT_COMPUTES_UP_TO;
+}
+export const ROOT_COMPUTES_UP_TO = 16;
+
 /** What a lost rank is called in messages. */
 export function describeLost(l: LostRank): string {
   return `rank ${l.rank} on ${l.host} was lost (no sign of life for ${l.silentSeconds} s)`;

@@ -16,7 +16,7 @@ import { local } from '../executors/local.js';
 import { sequential } from '../executors/sequential.js';
 import { runMpi } from '../executors/mpi.js';
 import { messenger } from './messenger.js';
-import { endIfLost, liveness, rankTimeoutSeconds, startTogether, underDeadline } from './liveness.js';
+import { endIfLost, liveness, rankTimeoutSeconds, rootComputes, startTogether, underDeadline } from './liveness.js';
 import { threadLayout, ThreadRanks } from '../executors/threads.js';
 import type { Executor } from '../executors/types.js';
 import type { ParamTree } from '../works/piv/types.js';
@@ -255,7 +255,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
   if (comm.rank === 0 && plan) {
     if (!o.quiet) {
       process.stderr.write(`${spec.name}: ${plan.total} ${spec.itemLabel}(s) in the series, ${plan.skipped} already done, ${plan.job.items.length} to compute; ` +
-        `executor mpi with ${comm.size} rank(s) x ${lanes} worker(s); results in ${plan.outputDir}\n`);
+        `executor mpi with ${comm.size} rank(s) x ${lanes} worker(s)${rootComputes(comm.size) ? '' : ' (rank 0 hands items out only)'}; results in ${plan.outputDir}\n`);
     }
     await jobDir!.writeStart(jobInfo(spec.name, 'mpi', comm.size, lanes, plan.outputDir, plan.total, plan.skipped,
       plan.job.items.length, mpi.mpiLibraryVersion().split('\n')[0], countHosts(hosts)), formatParams(spec.schema, params, 'yaml'));
@@ -274,6 +274,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
       onItem: (r: ItemOutcome) => progress?.record(r),
       onLocalItem: (r: ItemOutcome) => jobDir!.record(r),
       liveness: liveness(timeout, hosts, log),
+      rootComputes: rootComputes(comm.size),
     });
     let summary: Summary | undefined;
     const writeSummary = async () => {
@@ -292,7 +293,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
     // exiting non-zero is an orderly end, not an abort.
     return underDeadline(comm, timeout, 'the end of the job (exit status, MPI_Finalize)', () => {
       const status = comm.bcastObject(summary ? exitStatus(summary) : 0, 0);
-      jobDir!.log(`rank ${comm.rank} done`);
+      jobDir!.log(`rank ${comm.rank} done; peak memory ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`);
       mpi.finalize();
       return status;
     });

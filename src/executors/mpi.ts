@@ -91,6 +91,12 @@ export interface MpiRunOptions {
   stop?: StopRequest;
   /** Heartbeats and lost ranks (absent: ranks are trusted to answer, e.g. threads). */
   liveness?: Liveness;
+  /**
+   * Whether rank 0 computes items too (default true). Its JS thread serves every request;
+   * with many ranks, its own items' JS work (result writes: ~10 ms each) would delay the
+   * answers, so large jobs leave rank 0 to dispatching (engine: rootComputes()).
+   */
+  rootComputes?: boolean;
 }
 
 /** What went missing; empty when every rank saw the job to its end. */
@@ -171,10 +177,13 @@ async function runRoot<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiRun
       }
       const items = opts.stop?.requested ? [] : queue.splice(0, batchSize(queue.length, comm.size, maxBatch));
       for (const it of items) w.items.set(job.name(it), it);
-      await comm.sendObject({ items } satisfies Work<I>, source, TAG_WORK);
+      // Not awaited: the next request is served while this answer is on its way.
+      answers.push(comm.sendObject({ items } satisfies Work<I>, source, TAG_WORK));
+      if (answers.length > 1024) await Promise.all(answers.splice(0));
     }
     settle();
   };
+  const answers: Promise<void>[] = [];
   // Every worker said goodbye (or is lost): then no liveness message stays posted.
   const allSaid = deferred();
   const checkSaid = () => {
@@ -222,10 +231,12 @@ async function runRoot<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiRun
     allSaid.resolve();
   }
   void serve();
-  await Promise.all([allAnswered.promise, runLanes(job, ownSource, opts.lanes, (o) => {
+  const own = opts.rootComputes === false ? Promise.resolve() : runLanes(job, ownSource, opts.lanes, (o) => {
     opts.onLocalItem?.(o);
     opts.onItem(o);
-  }, () => queue.length >= comm.size)]);
+  }, () => queue.length >= comm.size);
+  await Promise.all([allAnswered.promise, own]);
+  await Promise.all(answers);
   if (live) {
     // The goodbyes of ranks that finished are on their way (heartbeats go on meanwhile).
     await allSaid.promise;
