@@ -92,3 +92,93 @@ describe('MPI executor (dispatch logic, in-process ranks)', () => {
     assert.deepEqual([...written.values()].flat(), [1]);
   });
 });
+
+/** A rank that goes silent once `frozen()` holds: its messages are dropped and its computations never end. */
+function silencing(comm: Messenger, frozen: () => boolean): Messenger {
+  return {
+    ...comm,
+    rank: comm.rank,
+    size: comm.size,
+    sendObject: async (obj, dest, tag) => (frozen() ? undefined : comm.sendObject(obj, dest, tag)),
+  };
+}
+
+describe('MPI executor: heartbeats and lost ranks (in-process ranks)', () => {
+  const liveness = { timeoutMs: 300, intervalMs: 20, hosts: ['h0', 'h1', 'h2'] };
+
+  it('a worker that goes silent is declared lost: its items in flight fail, the others finish every other item', async () => {
+    const world = fakeWorld(3);
+    const items = Array.from({ length: 30 }, (_, i) => i);
+    const written = new Map<number, number[]>();
+    let frozen = false;
+    const lostSeen: string[] = [];
+    const outcomes: ItemOutcome[] = [];
+    const run = (comm: Messenger) => {
+      const j = job(comm.rank === 0 ? items : [], written, comm.rank);
+      // Results written by the lost rank before it went silent (not reported yet) are found, not redone.
+      j.exists = (i) => [...written.values()].some((w) => w.includes(i));
+      if (comm.rank === 2) {
+        const compute = j.compute;
+        j.compute = async (d, i) => {
+          if ((written.get(2)?.length ?? 0) >= 2) frozen = true;
+          if (frozen) return new Promise<number>(() => undefined);
+          return compute(d, i);
+        };
+      }
+      return runMpi(comm.rank === 2 ? silencing(comm, () => frozen) : comm, j, {
+        lanes: 1, onItem: (o) => outcomes.push(o),
+        liveness: { ...liveness, onLost: (l) => lostSeen.push(`${comm.rank}:${l.rank}@${l.host}`) },
+      });
+    };
+    void run(world[2]);
+    const [root, other] = await Promise.all([run(world[0]), run(world[1])]);
+    assert.deepEqual(root.lost.map((l) => [l.rank, l.host]), [[2, 'h2']]);
+    assert.ok(root.lost[0].silentSeconds >= 0.3);
+    assert.deepEqual(lostSeen, ['0:2@h2']);
+    assert.equal(other.lostElsewhere, 1, 'rank 1 is told that a rank was lost');
+    const failed = outcomes.filter((o) => !o.ok);
+    assert.ok(failed.length >= 1);
+    assert.deepEqual(failed.map((o) => o.name).sort(), [...root.lost[0].items].sort());
+    for (const o of failed) assert.match(o.error!, /not done: rank 2 on h2 was lost/);
+    const done = [...written.values()].flat();
+    assert.equal(done.length + failed.length, items.length, 'every item is done once or reported lost');
+  });
+
+  it('a silent rank 0: the workers finish what they have, take nothing more and resolve with rootLost', async () => {
+    const world = fakeWorld(3);
+    const items = Array.from({ length: 30 }, (_, i) => i);
+    const written = new Map<number, number[]>();
+    let frozen = false;
+    const run = (comm: Messenger) => {
+      const j = job(comm.rank === 0 ? items : [], written, comm.rank);
+      if (comm.rank === 0) {
+        const compute = j.compute;
+        j.compute = async (d, i) => {
+          if ((written.get(0)?.length ?? 0) >= 1) frozen = true;
+          if (frozen) return new Promise<number>(() => undefined);
+          return compute(d, i);
+        };
+      }
+      return runMpi(comm.rank === 0 ? silencing(comm, () => frozen) : comm, j, { lanes: 1, onItem: () => undefined, liveness });
+    };
+    void run(world[0]);
+    const results = await Promise.all([run(world[1]), run(world[2])]);
+    for (const r of results) {
+      assert.equal(r.rootLost?.rank, 0);
+      assert.equal(r.rootLost?.host, 'h0');
+    }
+    assert.ok([...written.values()].flat().length < items.length);
+  });
+
+  it('without losses, everything ends with nothing lost; rank 0 may leave the computing to the others', async () => {
+    const world = fakeWorld(3);
+    const items = Array.from({ length: 20 }, (_, i) => i);
+    const written = new Map<number, number[]>();
+    const results = await Promise.all(world.map((comm) => runMpi(comm, job(comm.rank === 0 ? items : [], written, comm.rank), {
+      lanes: 1, onItem: () => undefined, liveness, rootComputes: false,
+    })));
+    assert.deepEqual(results.map((r) => [r.lost.length, r.lostElsewhere, r.rootLost]), [[0, 0, undefined], [0, 0, undefined], [0, 0, undefined]]);
+    assert.equal(written.get(0), undefined, 'rank 0 computed nothing');
+    assert.deepEqual([...written.values()].flat().sort((a, b) => a - b), items);
+  });
+});
