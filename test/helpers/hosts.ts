@@ -45,6 +45,13 @@ export interface BedState {
   readonly agent: string;
 }
 
+/**
+ * Mounts private to one command and its children (a mount namespace of their own), each the
+ * arguments of mount(8): e.g. `['--bind', dir, '/tmp']` for a node-local /tmp while the
+ * rest of the file system stays shared, `['-t', 'tmpfs', 'none', '/sys/fs/cgroup']`.
+ */
+export type Mounts = readonly (readonly string[])[];
+
 export interface ExecResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -60,9 +67,12 @@ export interface Hosts extends BedState {
    */
   mpirunArgs(ranks: number, opts?: { oversubscribe?: boolean }): string[];
   /** Runs `cmd args` on a host (its namespace and hostname), to completion. */
-  exec(host: string, cmd: readonly string[], opts?: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string }): Promise<ExecResult>;
-  /** Starts `cmd args` on a host and returns the child (for daemons); stop() kills it. */
-  spawn(host: string, cmd: readonly string[], opts?: SpawnOptions): ChildProcess;
+  exec(host: string, cmd: readonly string[], opts?: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string; mounts?: Mounts }): Promise<ExecResult>;
+  /**
+   * Starts `cmd args` on a host and returns the child (for daemons: its pid is the command's
+   * own, through exec); stop() kills it.
+   */
+  spawn(host: string, cmd: readonly string[], opts?: SpawnOptions & { mounts?: Mounts }): ChildProcess;
   /** Takes a host's link down (`ip link set eth0 down` in its namespace): silent, no reset. */
   linkDown(host: string): void;
   linkUp(host: string): void;
@@ -75,6 +85,12 @@ export interface Hosts extends BedState {
 }
 
 const IP = '/usr/sbin/ip';
+const NSENTER = 'nsenter';
+
+/** Where `ip netns add` binds a namespace (its NETNS_RUN_DIR). */
+function netnsPath(ns: string): string {
+  return existsSync('/run/netns') ? `/run/netns/${ns}` : `/var/run/netns/${ns}`;
+}
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function which(cmd: string): string | undefined {
@@ -101,7 +117,7 @@ function ip(args: readonly string[], opts: { check?: boolean } = {}): { status: 
 export function hostsMissing(opts: { mpirun?: boolean } = {}): string | undefined {
   if (process.platform !== 'linux') return 'not Linux (network namespaces)';
   if (process.getuid?.() !== 0) return 'not root (network namespaces, veths and a bridge need root)';
-  const needed = ['ip', 'unshare', 'bash', ...(opts.mpirun ?? true ? ['mpirun'] : [])];
+  const needed = ['ip', 'nsenter', 'unshare', 'bash', ...(opts.mpirun ?? true ? ['mpirun'] : [])];
   const missing = needed.filter((c) => which(c) === undefined);
   if (missing.length > 0) return `missing ${missing.join(', ')} (Debian: apt-get install iproute2 util-linux openmpi-bin)`;
   return undefined;
@@ -165,6 +181,11 @@ export function teardown(state: BedState): string[] {
   return left;
 }
 
+/** A word for sh, quoted. */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
 /** The rsh agent Open MPI calls as `AGENT [-x] HOST COMMAND...` (COMMAND: shell words). */
 function agentScript(names: readonly string[]): string {
   return `#!/bin/bash
@@ -175,7 +196,7 @@ case "$h" in
   ${names.join('|')}) ;;
   *) echo "$0: $h is not a host of this test bed (${names.join(' ')})" >&2; exit 255 ;;
 esac
-exec ${ipBin()} netns exec "$h" unshare --uts bash -c "hostname $h; $*"
+exec nsenter --net=${netnsPath('"$h"')} unshare --uts bash -c "hostname $h; $*"
 `;
 }
 
@@ -254,9 +275,16 @@ export async function startHosts(n: number, opts: { slots?: number; keep?: boole
     if (h === undefined) throw new Error(`${host} is not a host of this bed (${hosts.map((x) => x.name).join(' ')})`);
     return h;
   };
-  /** argv that runs cmd on a host, with the host's name as its hostname. */
-  const onHost = (host: string, cmd: readonly string[]): string[] =>
-    ['netns', 'exec', byName(host).name, 'unshare', '--uts', 'sh', '-c', 'hostname "$0" && exec "$@"', host, ...cmd];
+  /**
+   * argv of nsenter that runs cmd on a host, with the host's name as its hostname. Not
+   * `ip netns exec`: that one mounts the namespace's own sysfs over /sys, which hides
+   * /sys/fs/cgroup (slurmd 22.05 then refuses to start: "Unable to initialize cgroup plugin").
+   */
+  const onHost = (host: string, cmd: readonly string[], mounts: Mounts = []): string[] => {
+    const mount = mounts.map((m) => `mount ${m.map(shellQuote).join(' ')} && `).join('');
+    return [`--net=${netnsPath(byName(host).name)}`, 'unshare', '--uts', ...(mounts.length > 0 ? ['--mount'] : []),
+      'sh', '-c', `hostname "$0" && ${mount}exec "$@"`, host, ...cmd];
+  };
 
   const bed: Hosts = {
     ...state,
@@ -273,7 +301,7 @@ export async function startHosts(n: number, opts: { slots?: number; keep?: boole
     },
     exec(host, cmd, o = {}) {
       return new Promise((resolve) => {
-        const child = spawn(ipBin(), onHost(host, cmd), { env: o.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+        const child = spawn(NSENTER, onHost(host, cmd, o.mounts), { env: o.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
         children.add(child);
         let stdout = '';
         let stderr = '';
@@ -290,7 +318,8 @@ export async function startHosts(n: number, opts: { slots?: number; keep?: boole
       });
     },
     spawn(host, cmd, o = {}) {
-      const child = spawn(ipBin(), onHost(host, cmd), o);
+      const { mounts, ...rest } = o;
+      const child = spawn(NSENTER, onHost(host, cmd, mounts), rest);
       children.add(child);
       child.on('error', () => undefined);
       child.on('exit', () => children.delete(child));
