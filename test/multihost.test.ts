@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import { readPivFile } from '../io/pivfile.js';
 import { native } from '../native.js';
 import { LOCK_NAME } from '../report/lock.js';
-import { describeRun, listDir, listJobDirs, makeTempDir, removeDir, RUN_JS, runCli, type CliResult } from './helpers/cli.js';
-import { h5Content } from './helpers/h5content.js';
+import { describeRun, listJobDirs, makeTempDir, removeDir, RUN_JS, runCli, type CliResult } from './helpers/cli.js';
+import { assertSameFiles, h5Content, rankHosts, results } from './helpers/results.js';
 import { hostsMissing, HostsUnavailable, startHosts, type Hosts } from './helpers/hosts.js';
 
 const SMALL = ['--set', 'piv0.shape_crop_im0=32'];
@@ -52,33 +52,11 @@ function launch(cmd: string, args: readonly string[], timeoutMs: number): Launch
   return { child, done };
 }
 
-async function results(dir: string): Promise<string[]> {
-  return (await listDir(dir)).filter((f) => f.endsWith('.h5'));
-}
-
-/** The host named by each rank's log ("rank K on HOST (pid P) joined"), by rank. */
-async function rankHosts(jobDir: string): Promise<string[]> {
-  const logs = (await readdir(jobDir)).filter((f) => /^log_rank\d{4}\.txt$/.test(f)).sort();
-  return Promise.all(logs.map(async (log, k) => {
-    const text = await readFile(join(jobDir, log), 'utf8');
-    const m = new RegExp(`rank ${k} on (\\S+) \\(pid \\d+\\) joined`).exec(text);
-    assert.ok(m, `${log} names no host:\n${text}`);
-    return m[1];
-  }));
-}
-
 /** Counts by value. */
 function tally(values: readonly string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const v of values) out[v] = (out[v] ?? 0) + 1;
   return out;
-}
-
-/** Asserts every file of `names` in `dir` has the content of the same file in `ref`. */
-async function assertSameFiles(dir: string, ref: string, names: readonly string[]): Promise<void> {
-  for (const name of names) {
-    assert.deepEqual(await h5Content(join(dir, name), [dir, ref]), await h5Content(join(ref, name)), name);
-  }
 }
 
 describe('MPI executor over 4 hosts (network namespaces)', function () {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { readPivFile } from '../io/pivfile.js';
 import { native } from '../native.js';
 import { listDir, listJobDirs, makeTempDir, mean, removeDir, REPO_ROOT, runCli } from './helpers/cli.js';
-import { startSlurm, slurmMissing, SlurmUnavailable, type JobRecord, type Slurm } from './helpers/slurm.js';
+import { describeJob, outText, startSlurm, slurmMissing, SlurmUnavailable, type Slurm } from './helpers/slurm.js';
 
 /** The checkout the jobs run (dist/run.js), as the templates' FLUIDIMAGE_HOME. */
 const HOME = REPO_ROOT.replace(/\/+$/, '');
@@ -22,15 +22,6 @@ const HEAVY_YAML = 'piv0:\n  shape_crop_im0: 64\n  grid:\n    overlap: 0.875\nmu
 
 async function results(dir: string): Promise<string[]> {
   return (await listDir(dir)).filter((f) => f.endsWith('.h5'));
-}
-
-function describeJob(records: readonly JobRecord[]): string {
-  return records.map((r) => `${r.jobId}${r.arrayTaskId ? `_${r.arrayTaskId}` : ''}: ${r.state} ${r.exitCode}`).join(', ');
-}
-
-/** The Slurm output file of a job, for assertion messages. */
-async function outText(path: string): Promise<string> {
-  return existsSync(path) ? `--- ${path} ---\n${await readFile(path, 'utf8')}` : `(no ${path})`;
 }
 
 function hasMpirun(): boolean {

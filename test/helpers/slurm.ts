@@ -56,6 +56,8 @@ export interface Slurm {
   cancelAll(): Promise<void>;
   /** The last lines of the daemons' logs (for failure messages). */
   logTail(lines?: number): string;
+  /** Pids of the daemons still running (munged, slurmctld, each slurmd). */
+  daemonPids(): number[];
   /** Cancels the jobs left, stops the daemons this helper started (by pid), removes dir. */
   stop(): Promise<void>;
 }
@@ -137,6 +139,16 @@ function tail(path: string, lines: number): string {
   if (!existsSync(path)) return `(${path}: none)`;
   const all = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '');
   return all.slice(-lines).join('\n');
+}
+
+/** "ID_TASK: STATE EXIT" of each record, for assertion messages. */
+export function describeJob(records: readonly JobRecord[]): string {
+  return records.map((r) => `${r.jobId}${r.arrayTaskId ? `_${r.arrayTaskId}` : ''}: ${r.state} ${r.exitCode}`).join(', ');
+}
+
+/** A job's Slurm output file, for assertion messages. */
+export function outText(path: string): string {
+  return existsSync(path) ? `--- ${path} ---\n${readFileSync(path, 'utf8')}` : `(no ${path})`;
 }
 
 /** Parses `scontrol show job` output: records are separated by blank lines. */
@@ -359,6 +371,7 @@ export async function startSlurm(opts: { hosts?: Hosts } = {}): Promise<Slurm> {
       },
       cancelAll,
       logTail,
+      daemonPids: () => children.filter((c) => alive(c.proc)).map((c) => c.proc.pid!),
       stop: stopAll,
     };
   } catch (e) {
