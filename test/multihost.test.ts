@@ -9,7 +9,7 @@
  * no `ip`/`unshare`, namespaces refused) or without mpirun.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -138,6 +138,15 @@ describe('MPI executor over 4 hosts (network namespaces)', function () {
     const lo = await B().exec(h1.name, [process.execPath, '-e',
       'require("net").connect(7777, "127.0.0.1").on("error", (e) => { console.log(e.code); }).on("connect", () => console.log("connected"))']);
     assert.equal(lo.stdout.trim(), 'ECONNREFUSED');
+    // A host whose link is down is silent: a connection neither succeeds nor is refused.
+    const probe = `const s = require("net").connect(7777, process.argv[1]); s.setTimeout(1000, () => { console.log("timeout"); process.exit(0); });
+      s.on("error", (e) => console.log(e.code)); s.on("connect", () => console.log("connected"))`;
+    B().linkDown(h2.name);
+    const silent = await B().exec(h1.name, [process.execPath, '-e', probe, h2.address]);
+    assert.match(silent.stdout.trim(), /^(timeout|EHOSTUNREACH)$/, silent.stderr);
+    B().linkUp(h2.name);
+    const back = await B().exec(h1.name, [process.execPath, '-e', probe, h2.address]);
+    assert.equal(back.stdout.trim(), 'ECONNREFUSED', back.stderr);
   });
 
   it('PIV on 8 ranks over the 4 hosts: the files of the local executor; info.json and the rank logs name the hosts', async () => {
@@ -276,4 +285,49 @@ describe('MPI executor over 4 hosts (network namespaces)', function () {
     assert.equal(Object.values(info.hosts).reduce((a, b) => a + b, 0), ranks);
     await assertHostsEmpty();
   });
+});
+
+describe('multi-host test bed: nothing outlives the process that made it', function () {
+  this.timeout(30_000);
+  const HOSTS_JS = new URL('./helpers/hosts.js', import.meta.url).href;
+
+  before(function () {
+    const missing = hostsMissing({ mpirun: false });
+    if (missing !== undefined) {
+      console.log(`    (skipped: ${missing})`);
+      this.skip();
+    }
+  });
+
+  /** The namespaces of this machine (names). */
+  const namespaces = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => n !== '');
+  const linkExists = (name: string) => spawnSync('ip', ['link', 'show', 'dev', name], { stdio: 'ignore' }).status === 0;
+
+  // How the process ends: its own exit, an uncaught exception, a signal (Ctrl-C, kill).
+  for (const [how, code] of [['process.exit(0)', 'exit'], ['throw new Error("boom")', 'exception'], ['setInterval(() => {}, 1000)', 'SIGTERM'], ['setInterval(() => {}, 1000)', 'SIGINT']] as const) {
+    it(`a bed not stopped is removed when its process ends (${code})`, async () => {
+      const script = `const m = await import(${JSON.stringify(HOSTS_JS)}); const b = await m.startHosts(2);
+        b.spawn(b.names[0], ['sleep', '60'], { stdio: 'ignore' });
+        console.log(JSON.stringify({ names: b.names, bridge: b.bridge, veths: b.veths, dir: b.dir })); ${how}`;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+      const made = await new Promise<{ names: string[]; bridge: string; veths: string[]; dir: string }>((resolve, reject) => {
+        child.stdout.on('data', (b: Buffer) => {
+          out += b.toString();
+          if (out.includes('\n')) resolve(JSON.parse(out) as { names: string[]; bridge: string; veths: string[]; dir: string });
+        });
+        child.on('exit', () => (out.includes('\n') ? undefined : reject(new Error(`no bed made:\n${err}`))));
+      });
+      assert.ok(made.names.every((n) => namespaces().includes(n)) && linkExists(made.bridge), 'the bed was up');
+      if (code === 'SIGTERM' || code === 'SIGINT') child.kill(code);
+      const status = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.once('close', (c, s) => r([c, s])));
+      // Its own fate is unchanged: killed by the signal, status 1 after an exception.
+      assert.deepEqual(status, code === 'exit' ? [0, null] : code === 'exception' ? [1, null] : [null, code], err);
+      assert.deepEqual(made.names.filter((n) => namespaces().includes(n)), [], 'namespaces left');
+      assert.deepEqual([made.bridge, ...made.veths].filter(linkExists), [], 'links left');
+      assert.equal(existsSync(made.dir), false, 'directory left');
+    });
+  }
 });

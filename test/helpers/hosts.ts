@@ -211,6 +211,7 @@ function pickSubnet(seed: number): number {
 }
 
 let bedCount = 0;
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /**
  * Makes `n` hosts (default 2 slots each in the hostfile). `keep: true` leaves the bed up when
@@ -242,7 +243,21 @@ export async function startHosts(n: number, opts: { slots?: number; keep?: boole
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     teardown(state);
   };
-  if (!opts.keep) process.once('exit', onExit);
+  // Safety nets: the process ends without stop() (a crash, process.exit), or is interrupted
+  // (Ctrl-C, kill): remove the bed, then let the signal do what it would have done.
+  const onSignal = (signal: NodeJS.Signals) => {
+    onExit();
+    unhook();
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
+  const unhook = () => {
+    process.removeListener('exit', onExit);
+    for (const sig of STOP_SIGNALS) process.removeListener(sig, onSignal);
+  };
+  if (!opts.keep) {
+    process.once('exit', onExit);
+    for (const sig of STOP_SIGNALS) process.once(sig, onSignal);
+  }
 
   try {
     ip(['link', 'add', 'name', state.bridge, 'type', 'bridge']);
@@ -266,7 +281,7 @@ export async function startHosts(n: number, opts: { slots?: number; keep?: boole
     chmodSync(state.agent, 0o755);
   } catch (e) {
     onExit();
-    process.removeListener('exit', onExit);
+    unhook();
     throw e instanceof HostsUnavailable ? e : new HostsUnavailable(String(e));
   }
 
@@ -348,7 +363,7 @@ export async function startHosts(n: number, opts: { slots?: number; keep?: boole
       if (stopped) return;
       await bed.killAll().catch(() => undefined);
       onExit();
-      process.removeListener('exit', onExit);
+      unhook();
     },
   };
   return bed;
