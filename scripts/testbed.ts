@@ -14,13 +14,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HostsUnavailable, readBedState, startHosts, teardown } from '../test/helpers/hosts.js';
 
-const { values, positionals } = parseArgs({ options: { slots: { type: 'string', default: '2' } }, allowPositionals: true });
-const [command, ...rest] = positionals;
+// The command's own words (exec's COMMAND may have options of its own): parsed per command.
+const [command, ...rest] = process.argv.slice(2);
 
 async function main(): Promise<number> {
   switch (command) {
     case 'up': {
-      const n = Number(rest[0] ?? 4);
+      const { values, positionals } = parseArgs({ args: rest, options: { slots: { type: 'string', default: '2' } }, allowPositionals: true });
+      const n = Number(positionals[0] ?? 4);
       const bed = await startHosts(n, { slots: Number(values.slots), keep: true });
       // The options without -n (and without --oversubscribe: add it beyond n x slots ranks).
       const args = bed.mpirunArgs(1, { oversubscribe: false }).slice(0, -2);

@@ -291,8 +291,16 @@ describe('multi-host test bed: nothing outlives the process that made it', funct
   this.timeout(30_000);
   const HOSTS_JS = new URL('./helpers/hosts.js', import.meta.url).href;
 
-  before(function () {
-    const missing = hostsMissing({ mpirun: false });
+  before(async function () {
+    let missing = hostsMissing({ mpirun: false });
+    if (missing === undefined) {
+      try {
+        await (await startHosts(1)).stop();
+      } catch (e) {
+        if (!(e instanceof HostsUnavailable)) throw e;
+        missing = `the hosts could not be made: ${e.message}`;
+      }
+    }
     if (missing !== undefined) {
       console.log(`    (skipped: ${missing})`);
       this.skip();

@@ -224,7 +224,12 @@ export async function startHosts(n: number, opts: { slots?: number; keep?: boole
   if (!Number.isInteger(n) || n < 1 || n > 99) throw new RangeError(`startHosts: n = ${n}, expected 1..99`);
   const slots = opts.slots ?? 2;
   // Unique per process and bed: names clash with no other test run (interface names <= 15).
-  const tag = `fi${process.pid}${String.fromCharCode(97 + (bedCount++ % 26))}`;
+  // (A bed kept by the CLI outlives its process: a later process may have the same pid.)
+  let tag = '';
+  do {
+    if (bedCount >= 26) throw new HostsUnavailable(`no free test-bed name fi${process.pid}[a-z]`);
+    tag = `fi${process.pid}${String.fromCharCode(97 + bedCount++)}`;
+  } while (linkExists(`${tag}br`) || nsExists(`${tag}h1`));
   const x = pickSubnet(process.pid + bedCount);
   const dir = mkdtempSync(join(tmpdir(), `fluidimage-hosts-${tag}-`));
   chmodSync(dir, 0o755);
