@@ -9,15 +9,15 @@
  * no `ip`/`unshare`, namespaces refused) or without mpirun.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readPivFile } from '../io/pivfile.js';
 import { native } from '../native.js';
 import { LOCK_NAME } from '../report/lock.js';
-import { describeRun, listJobDirs, makeTempDir, removeDir, RUN_JS, runCli, type CliResult } from './helpers/cli.js';
-import { assertSameFiles, h5Content, rankHosts, results } from './helpers/results.js';
+import { describeRun, launch, listJobDirs, makeTempDir, removeDir, RUN_JS, runCli, present, synthSeries, type Launched } from './helpers/cli.js';
+import { assertSameFiles, h5Content, localPiv, rankHosts, results } from './helpers/results.js';
 import { hostsMissing, HostsUnavailable, startHosts, type Hosts } from './helpers/hosts.js';
 
 const SMALL = ['--set', 'piv0.shape_crop_im0=32'];
@@ -26,31 +26,6 @@ const HEAVY = ['--set', 'piv0.shape_crop_im0=32', '--set', 'piv0.grid.overlap=0.
 
 /** Ranks of the oversubscribed run (the largest count that fits in about 60 s here). */
 const MANY = Number(process.env.FLUIDIMAGE_MULTIHOST_RANKS ?? 48);
-
-/** A running command; `done` resolves with its result (never rejects on a status). */
-interface Launched {
-  child: ChildProcess;
-  done: Promise<CliResult>;
-}
-
-/** Starts `cmd args`, killed with SIGKILL after timeoutMs. */
-function launch(cmd: string, args: readonly string[], timeoutMs: number): Launched {
-  const t0 = performance.now();
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const done = new Promise<CliResult>((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (b: Buffer) => { stdout += b.toString(); });
-    child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, seconds: (performance.now() - t0) / 1000 });
-    });
-  });
-  return { child, done };
-}
 
 /** Counts by value. */
 function tally(values: readonly string[]): Record<string, number> {
@@ -82,14 +57,9 @@ describe('MPI executor over 4 hosts (network namespaces)', function () {
       this.skip();
     }
     tmp = await makeTempDir('multihost');
-    images = join(tmp, 'images');
-    const s = await runCli(['synth', 'uniform', '-o', images, '--pairs', '16', '--size', '128']);
-    assert.equal(s.code, 0, s.stderr);
+    images = await synthSeries(tmp, 'images', 'uniform', 16, 128);
     reference = join(tmp, 'reference');
-    const r = await runCli(['piv', images, ...SMALL, '-o', reference, '-q']);
-    assert.equal(r.code, 0, r.stderr);
-    names = await results(reference);
-    assert.equal(names.length, 16);
+    names = await localPiv(images, reference, SMALL, 16);
   });
   // Nothing of a test may outlive it in the hosts (a daemon left by a killed mpirun).
   afterEach(async () => bed?.killAll());
@@ -98,14 +68,11 @@ describe('MPI executor over 4 hosts (network namespaces)', function () {
     await removeDir(tmp);
   });
 
-  const B = (): Hosts => {
-    assert.ok(bed !== undefined);
-    return bed;
-  };
+  const B = (): Hosts => present(bed);
 
   /** `mpirun` over the hosts: RANKS ranks of `node dist/run.js ...args`. */
   function mpirun(ranks: number, args: readonly string[], timeoutMs = 60_000): Launched {
-    return launch('mpirun', [...B().mpirunArgs(ranks), process.execPath, RUN_JS, ...args], timeoutMs);
+    return launch('mpirun', [...B().mpirunArgs(ranks), process.execPath, RUN_JS, ...args], { timeoutMs });
   }
 
   /** No process is left in any host once a job is over (mpirun's daemons end with it). */
@@ -202,9 +169,7 @@ describe('MPI executor over 4 hosts (network namespaces)', function () {
   });
 
   it('SIGUSR1 to mpirun stops the ranks of every host: exit 3, whole files; a rerun over the hosts completes', async () => {
-    const heavy = join(tmp!, 'heavy');
-    const s = await runCli(['synth', 'vortex', '-o', heavy, '--pairs', '40', '--size', '128']);
-    assert.equal(s.code, 0, s.stderr);
+    const heavy = await synthSeries(tmp!, 'heavy', 'vortex', 40, 128);
     const out = join(tmp!, 'heavy.piv');
     const args = ['piv', heavy, ...HEAVY, '-o', out];
     const job = mpirun(8, args);
@@ -250,14 +215,9 @@ describe('MPI executor over 4 hosts (network namespaces)', function () {
   it(`${MANY} ranks oversubscribed over the 4 hosts (70 pairs of 64x64): the files of the local executor`, async function () {
     this.timeout(60_000 + MANY * 2_500);
     const ranks = MANY;
-    const tiny = join(tmp!, 'tiny');
-    const s = await runCli(['synth', 'uniform', '-o', tiny, '--pairs', '70', '--size', '64']);
-    assert.equal(s.code, 0, s.stderr);
+    const tiny = await synthSeries(tmp!, 'tiny', 'uniform', 70, 64);
     const ref = join(tmp!, 'tiny-local');
-    const l = await runCli(['piv', tiny, ...SMALL, '-o', ref, '-q']);
-    assert.equal(l.code, 0, l.stderr);
-    const expected = await results(ref);
-    assert.equal(expected.length, 70);
+    const expected = await localPiv(tiny, ref, SMALL, 70);
     const out = join(tmp!, 'tiny-hosts');
     const job = mpirun(ranks, ['piv', tiny, ...SMALL, '-o', out], 50_000 + ranks * 2_500);
     // Peak memory of everything in the hosts (ranks and Open MPI daemons): proportional set

@@ -13,13 +13,11 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readPivFile } from '../io/pivfile.js';
 import { native } from '../native.js';
-import { listJobDirs, makeTempDir, removeDir, REPO_ROOT, runCli } from './helpers/cli.js';
+import { listJobDirs, makeTempDir, present, removeDir, synthSeries } from './helpers/cli.js';
 import { hostsMissing, HostsUnavailable, startHosts, type Hosts } from './helpers/hosts.js';
-import { assertSameFiles, rankHosts, results } from './helpers/results.js';
-import { describeJob, outText, slurmMissing, SlurmUnavailable, startSlurm, type Slurm } from './helpers/slurm.js';
+import { assertSameFiles, localPiv, rankHosts, results } from './helpers/results.js';
+import { describeJob, outText, slurmMissing, SlurmUnavailable, startSlurm, submitTemplate, untilCount, type Slurm } from './helpers/slurm.js';
 
-const HOME = REPO_ROOT.replace(/\/+$/, '');
-const TEMPLATE = (name: string) => join(HOME, 'slurm', name);
 const SMALL_YAML = 'piv0:\n  shape_crop_im0: 32\n';
 /** About 0.1 s a pair and rank at 128 px: a stop lands mid-series. */
 const HEAVY_YAML = 'piv0:\n  shape_crop_im0: 32\n  grid:\n    overlap: 0.75\nmultipass:\n  number: 3\n';
@@ -73,30 +71,13 @@ describe('Slurm batch templates on a 2-node Slurm (namespace hosts)', function (
     await removeDir(tmp);
   });
 
-  const S = (): Slurm => {
-    assert.ok(slurm !== undefined);
-    return slurm;
-  };
-  const B = (): Hosts => {
-    assert.ok(bed !== undefined);
-    return bed;
-  };
-  const T = (): string => {
-    assert.ok(tmp !== undefined);
-    return tmp;
-  };
+  const S = (): Slurm => present(slurm);
+  const B = (): Hosts => present(bed);
+  const T = (): string => present(tmp);
 
-  async function synth(name: string, kind: string, pairs: number): Promise<string> {
-    const images = join(T(), name);
-    const s = await runCli(['synth', kind, '-o', images, '--pairs', String(pairs), '--size', '128']);
-    assert.equal(s.code, 0, s.stderr);
-    return images;
-  }
-
-  function submit(template: string, args: readonly string[], sbatch: readonly string[], vars: readonly string[] = []): Promise<string> {
-    const exp = ['ALL', `FLUIDIMAGE_HOME=${HOME}`, ...vars].join(',');
-    return S().sbatch(['--time=10', `--chdir=${T()}`, `--export=${exp}`, ...sbatch, TEMPLATE(template), ...args], { cwd: tmp });
-  }
+  const synth = (name: string, kind: string, pairs: number) => synthSeries(T(), name, kind, pairs, 128);
+  const submit = (template: string, args: readonly string[], sbatch: readonly string[], vars: readonly string[] = []) =>
+    submitTemplate(S(), T(), template, args, { sbatch, vars });
 
   const info = async (out: string, job: string): Promise<JobInfo> => JSON.parse(await readFile(join(out, job, 'info.json'), 'utf8')) as JobInfo;
   const bothNodes = () => Object.fromEntries(B().names.map((h) => [h, 2]));
@@ -104,10 +85,7 @@ describe('Slurm batch templates on a 2-node Slurm (namespace hosts)', function (
   it('piv-multi-node.sbatch on 2 nodes x 2 ranks (srun --mpi=pmix): the files of the local executor; the job names both nodes', async () => {
     const images = await synth('multi', 'uniform', 8);
     const ref = join(T(), 'multi.local');
-    const l = await runCli(['piv', images, '-c', small, '-o', ref, '-q']);
-    assert.equal(l.code, 0, l.stderr);
-    const names = await results(ref);
-    assert.equal(names.length, 8);
+    const names = await localPiv(images, ref, ['-c', small], 8);
     const id = await submit('piv-multi-node.sbatch', [images, small], ['--nodes=2', '--ntasks-per-node=2']);
     const rec = await S().waitJob(id, 60_000);
     const why = `${describeJob(rec)}\n${outText(join(T(), `fluidimage-piv-${id}.out`))}\n${S().logTail()}`;
@@ -131,18 +109,7 @@ describe('Slurm batch templates on a 2-node Slurm (namespace hosts)', function (
     const out = `${images}.piv`;
     const sbatch = ['--nodes=2', '--ntasks-per-node=2'];
     const id = await submit('piv-multi-node.sbatch', [images, params], sbatch);
-    const t0 = Date.now();
-    let seen = 0;
-    for (;;) {
-      seen = (await results(out)).length;
-      if (seen >= 3) break;
-      const [rec] = await S().job(id);
-      if (rec !== undefined && !['PENDING', 'CONFIGURING', 'RUNNING'].includes(rec.state)) {
-        assert.fail(`job ended before it could be stopped (${seen} results): ${describeJob([rec])}\n${outText(join(T(), `fluidimage-piv-${id}.out`))}`);
-      }
-      assert.ok(Date.now() - t0 < 60_000, `no results after 60 s: ${describeJob(await S().job(id))}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const seen = await untilCount(S(), id, async () => (await results(out)).length, 3);
     // What Slurm sends before the walltime (--signal=B:USR1@300): USR1 to the batch shell.
     await S().scancel(['--signal=USR1', '--batch', id]);
     const rec = await S().waitJob(id, 60_000);
@@ -176,9 +143,7 @@ describe('Slurm batch templates on a 2-node Slurm (namespace hosts)', function (
   it('piv-array.sbatch: 2 tasks of one node each run on different nodes, into one directory, with the local files', async () => {
     const images = await synth('array', 'uniform', 6);
     const ref = join(T(), 'array.local');
-    const l = await runCli(['piv', images, '-c', small, '-o', ref, '-q']);
-    assert.equal(l.code, 0, l.stderr);
-    const names = await results(ref);
+    const names = await localPiv(images, ref, ['-c', small], 6);
     // 2 ranks a task fill a node (2 CPUs): the tasks run at once, one on each node.
     const id = await submit('piv-array.sbatch', [images, small], ['--array=0-1', '--nodes=1', '--ntasks-per-node=2'], ['PAIRS_PER_TASK=3']);
     const rec = await S().waitJob(id, 60_000);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { attrNames, childNames, getDataset, getGroup, withH5File, type H5Group, type H5Object } from '../../io/h5.js';
-import { listDir } from './cli.js';
+import { listDir, runCli } from './cli.js';
 
 type Value = unknown;
 
@@ -46,6 +46,18 @@ export function h5Content(path: string, replace?: readonly [string, string]): Pr
 /** The HDF5 results of an output directory (sorted names; [] when it does not exist). */
 export async function results(dir: string): Promise<string[]> {
   return (await listDir(dir)).filter((f) => f.endsWith('.h5'));
+}
+
+/**
+ * The reference: `fluidimage piv IMAGES ...args -o OUT` with the local executor; the result
+ * names, checked to be `pairs` of them.
+ */
+export async function localPiv(images: string, out: string, args: readonly string[], pairs: number): Promise<string[]> {
+  const r = await runCli(['piv', images, ...args, '-o', out, '-q']);
+  assert.equal(r.code, 0, r.stderr);
+  const names = await results(out);
+  assert.equal(names.length, pairs, names.join(' '));
+  return names;
 }
 
 /**

@@ -17,6 +17,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { REPO_ROOT } from './cli.js';
 import type { Hosts } from './hosts.js';
 
 /** Slurm cannot run here; the message says why (for the skip message). */
@@ -139,6 +140,38 @@ function tail(path: string, lines: number): string {
   if (!existsSync(path)) return `(${path}: none)`;
   const all = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '');
   return all.slice(-lines).join('\n');
+}
+
+/** The checkout the jobs run (dist/run.js), as the templates' FLUIDIMAGE_HOME. */
+export const FLUIDIMAGE_HOME = REPO_ROOT.replace(/\/+$/, '');
+
+/**
+ * sbatch of the template slurm/NAME with FLUIDIMAGE_HOME (and `vars`) exported, run in `dir`
+ * (its output file lands there), 10 minutes of walltime; resolves with the job id.
+ */
+export function submitTemplate(slurm: Slurm, dir: string, name: string, args: readonly string[],
+  opts: { sbatch?: readonly string[]; vars?: readonly string[] } = {}): Promise<string> {
+  const exp = ['ALL', `FLUIDIMAGE_HOME=${FLUIDIMAGE_HOME}`, ...(opts.vars ?? [])].join(',');
+  return slurm.sbatch(['--time=10', `--chdir=${dir}`, `--export=${exp}`, ...(opts.sbatch ?? ['--ntasks-per-node=2']),
+    join(FLUIDIMAGE_HOME, 'slurm', name), ...args], { cwd: dir });
+}
+
+/**
+ * Polls `count()` (e.g. the results written so far) until it reaches `n` while job `id`
+ * runs; resolves with the count seen, rejects when the job ends first or after timeoutMs.
+ */
+export async function untilCount(slurm: Slurm, id: string, count: () => Promise<number>, n: number, timeoutMs = 60_000): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    const seen = await count();
+    if (seen >= n) return seen;
+    const [rec] = await slurm.job(id);
+    if (rec !== undefined && !['PENDING', 'CONFIGURING', 'RUNNING'].includes(rec.state)) {
+      throw new Error(`job ended before ${n} results (${seen}): ${describeJob([rec])}`);
+    }
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${seen} results after ${timeoutMs} ms: ${describeJob(await slurm.job(id))}`);
+    await sleep(50);
+  }
 }
 
 /** "ID_TASK: STATE EXIT" of each record, for assertion messages. */
