@@ -8,9 +8,12 @@
  *   host k:         namespace <tag>h<k>, eth0 10.250.X.(10+k)/24, hostname <tag>h<k>
  *
  * Open MPI launches its daemons through an rsh agent (a script in the bed's directory) that
- * runs them with `ip netns exec HOST unshare --uts`. Everything is made and removed by its
- * exact name (never by pattern), and the processes of a namespace by pid (`ip netns pids`):
- * `stop()` in the tests' after hooks, a process 'exit' handler as a safety net.
+ * runs them with `nsenter --net=/run/netns/HOST unshare --uts`: no ssh, nor any edit of
+ * /etc/hosts (the agent maps the names; Open MPI's daemons find each other by address).
+ * Everything is made and removed by its exact name (never by pattern), and the processes of
+ * a namespace by pid (`ip netns pids`): `stop()` in the tests' after hooks; 'exit' and
+ * SIGINT/SIGTERM/SIGHUP handlers as safety nets (a SIGKILLed test run leaves its bed:
+ * `node dist/scripts/testbed.js down DIR` removes it from DIR/bed.json).
  * Needs root and network namespaces; `hostsMissing()` says why not, for skip messages.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
