@@ -11,26 +11,14 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readPivFile } from '../io/pivfile.js';
 import { native } from '../native.js';
-import { listDir, listJobDirs, makeTempDir, mean, removeDir, REPO_ROOT, runCli } from './helpers/cli.js';
-import { startSlurm, slurmMissing, SlurmUnavailable, type JobRecord, type Slurm } from './helpers/slurm.js';
+import { listDir, listJobDirs, makeTempDir, mean, removeDir, synthSeries } from './helpers/cli.js';
+import { describeJob, outText, startSlurm, slurmMissing, SlurmUnavailable, submitTemplate, untilCount, type Slurm } from './helpers/slurm.js';
 
-/** The checkout the jobs run (dist/run.js), as the templates' FLUIDIMAGE_HOME. */
-const HOME = REPO_ROOT.replace(/\/+$/, '');
-const TEMPLATE = (name: string) => join(HOME, 'slurm', name);
 /** Heavy enough (about 0.15 s a pair and rank) that a stop lands mid-series. */
 const HEAVY_YAML = 'piv0:\n  shape_crop_im0: 64\n  grid:\n    overlap: 0.875\nmultipass:\n  number: 3\n';
 
 async function results(dir: string): Promise<string[]> {
   return (await listDir(dir)).filter((f) => f.endsWith('.h5'));
-}
-
-function describeJob(records: readonly JobRecord[]): string {
-  return records.map((r) => `${r.jobId}${r.arrayTaskId ? `_${r.arrayTaskId}` : ''}: ${r.state} ${r.exitCode}`).join(', ');
-}
-
-/** The Slurm output file of a job, for assertion messages. */
-async function outText(path: string): Promise<string> {
-  return existsSync(path) ? `--- ${path} ---\n${await readFile(path, 'utf8')}` : `(no ${path})`;
 }
 
 function hasMpirun(): boolean {
@@ -83,19 +71,10 @@ describe('Slurm batch templates on a real one-node Slurm', function () {
   };
 
   /** A fresh synthetic double-frame series (im0001a/b ...) in tmp/name. */
-  async function synth(name: string, pairs: number, size: number): Promise<string> {
-    const images = join(T(), name);
-    const s = await runCli(['synth', 'uniform', '-o', images, '--pairs', String(pairs), '--size', String(size)]);
-    assert.equal(s.code, 0, s.stderr);
-    return images;
-  }
-
+  const synth = (name: string, pairs: number, size: number) => synthSeries(T(), name, 'uniform', pairs, size);
   /** sbatch of a template with FLUIDIMAGE_HOME (and extra variables) exported, in tmp. */
-  function submit(template: string, args: readonly string[], opts: { sbatch?: string[]; vars?: string[] } = {}): Promise<string> {
-    const exp = ['ALL', `FLUIDIMAGE_HOME=${HOME}`, ...(opts.vars ?? [])].join(',');
-    return S().sbatch(['--time=10', `--chdir=${T()}`, `--export=${exp}`, ...(opts.sbatch ?? ['--ntasks-per-node=2']),
-      TEMPLATE(template), ...args], { cwd: tmp });
-  }
+  const submit = (template: string, args: readonly string[], opts: { sbatch?: string[]; vars?: string[] } = {}) =>
+    submitTemplate(S(), T(), template, args, opts);
 
   for (const template of ['piv-one-node.sbatch', 'piv-one-node-mpirun.sbatch']) {
     it(`${template}: 2 ranks, 6 pairs, results and job directory`, async function () {
@@ -136,18 +115,7 @@ describe('Slurm batch templates on a real one-node Slurm', function () {
       await writeFile(params, HEAVY_YAML);
       const id = await submit(template, [images, params]);
       // A few results, then the walltime warning as Slurm would send it (to the batch shell).
-      const t0 = Date.now();
-      let seen = 0;
-      for (;;) {
-        seen = (await results(out)).length;
-        if (seen >= 3) break;
-        const [rec] = await S().job(id);
-        if (rec !== undefined && !['PENDING', 'CONFIGURING', 'RUNNING'].includes(rec.state)) {
-          assert.fail(`job ended before it could be stopped (${seen} results): ${rec.state} ${rec.exitCode}`);
-        }
-        assert.ok(Date.now() - t0 < 60_000, `no results after 60 s: ${describeJob(await S().job(id))}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const seen = await untilCount(S(), id, async () => (await results(out)).length, 3);
       await S().scancel(['--signal=USR1', '--batch', id]);
       const rec = await S().waitJob(id, 60_000);
       const outFile = join(T(), `fluidimage-piv-${id}.out`);

@@ -2,7 +2,8 @@
  * Helpers for the end-to-end tests of the command line: run `node dist/run.js ...` as a
  * child process, work in throw-away directories, copy sample images, find external tools.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,18 +29,24 @@ export interface CliResult {
   seconds: number;
 }
 
+/** A running command; `done` resolves with its result. */
+export interface Launched {
+  child: ChildProcess;
+  done: Promise<CliResult>;
+}
+
 /**
- * Runs `node dist/run.js ...args` and resolves when it exits (never rejects on a non-zero
- * status: the tests check it). Killed after `timeoutMs`.
+ * Starts `cmd ...args`; `done` resolves when it exits (never rejects on a non-zero status:
+ * the tests check it). Killed after `timeoutMs`.
  */
-export function runCli(args: readonly string[], opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function launch(cmd: string, args: readonly string[], opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Launched {
   const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [RUN_JS, ...args], {
-      cwd: opts.cwd,
-      env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  const child = spawn(cmd, args, {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const done = new Promise<CliResult>((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -60,6 +67,26 @@ export function runCli(args: readonly string[], opts: { cwd?: string; timeoutMs?
       });
     });
   });
+  return { child, done };
+}
+
+/** Runs `node dist/run.js ...args` (see launch). */
+export function runCli(args: readonly string[], opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return launch(process.execPath, [RUN_JS, ...args], opts).done;
+}
+
+/** A fresh synthetic double-frame series (`fluidimage synth KIND`) in `dir`/`name`; its path. */
+export async function synthSeries(dir: string, name: string, kind: string, pairs: number, size: number): Promise<string> {
+  const images = join(dir, name);
+  const s = await runCli(['synth', kind, '-o', images, '--pairs', String(pairs), '--size', String(size)]);
+  assert.equal(s.code, 0, s.stderr);
+  return images;
+}
+
+/** What before() set up, for the tests (which do not run when it skipped). */
+export function present<T>(value: T | undefined): T {
+  assert.ok(value !== undefined, 'not set up');
+  return value;
 }
 
 /** A one-line description of a run, for assertion messages. */

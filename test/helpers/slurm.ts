@@ -1,9 +1,15 @@
 /**
- * A real, private, single-node Slurm for the tests of the batch templates (slurm/*.sbatch):
- * munged, slurmctld and slurmd started as child processes on a minimal slurm.conf in a
- * temporary directory (own munge key and socket, free ports), so that nothing clashes with a
- * Slurm or munged already on the machine or started by another test run. Needs root
- * (slurmd launches jobs as their user, munged must run as user munge).
+ * A real, private Slurm for the tests of the batch templates (slurm/*.sbatch): munged,
+ * slurmctld and slurmd started as child processes on a minimal slurm.conf in a temporary
+ * directory (own munge key and socket, free ports), so that nothing clashes with a Slurm or
+ * munged already on the machine or started by another test run. Needs root (slurmd
+ * launches jobs as their user, munged must run as user munge).
+ *
+ * Single node (default): one slurmd as node `localhost`. Multi-node (`{ hosts }`, a test bed
+ * of test/helpers/hosts.ts): one slurmd per host, in its namespace with its hostname
+ * (`slurmd -N HOST`, NodeAddr its address), slurmctld and munged in the root namespace
+ * (the bridge's address); each slurmd has a node-local TmpFS (PMIx puts per-step files
+ * there under names that would collide between nodes) and an /etc/hosts naming the nodes.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, chownSync, chmodSync } from 'node:fs';
@@ -11,6 +17,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { REPO_ROOT } from './cli.js';
+import type { Hosts } from './hosts.js';
 
 /** Slurm cannot run here; the message says why (for the skip message). */
 export class SlurmUnavailable extends Error {}
@@ -35,6 +43,8 @@ export interface Slurm {
   readonly env: NodeJS.ProcessEnv;
   /** MpiDefault written in slurm.conf (pmix when the plugin exists, else none). */
   readonly mpiDefault: string;
+  /** The node names (["localhost"] on a single node). */
+  readonly nodes: readonly string[];
   /** `sbatch --parsable ...args`; resolves with the job id, rejects with sbatch's error. */
   sbatch(args: readonly string[], opts?: { cwd?: string }): Promise<string>;
   /** The records of `scontrol show job ID` ([] once Slurm forgot the job). */
@@ -47,6 +57,8 @@ export interface Slurm {
   cancelAll(): Promise<void>;
   /** The last lines of the daemons' logs (for failure messages). */
   logTail(lines?: number): string;
+  /** Pids of the daemons still running (munged, slurmctld, each slurmd). */
+  daemonPids(): number[];
   /** Cancels the jobs left, stops the daemons this helper started (by pid), removes dir. */
   stop(): Promise<void>;
 }
@@ -130,6 +142,48 @@ function tail(path: string, lines: number): string {
   return all.slice(-lines).join('\n');
 }
 
+/** The checkout the jobs run (dist/run.js), as the templates' FLUIDIMAGE_HOME. */
+export const FLUIDIMAGE_HOME = REPO_ROOT.replace(/\/+$/, '');
+
+/**
+ * sbatch of the template slurm/NAME with FLUIDIMAGE_HOME (and `vars`) exported, run in `dir`
+ * (its output file lands there), 10 minutes of walltime; resolves with the job id.
+ */
+export function submitTemplate(slurm: Slurm, dir: string, name: string, args: readonly string[],
+  opts: { sbatch?: readonly string[]; vars?: readonly string[] } = {}): Promise<string> {
+  const exp = ['ALL', `FLUIDIMAGE_HOME=${FLUIDIMAGE_HOME}`, ...(opts.vars ?? [])].join(',');
+  return slurm.sbatch(['--time=10', `--chdir=${dir}`, `--export=${exp}`, ...(opts.sbatch ?? ['--ntasks-per-node=2']),
+    join(FLUIDIMAGE_HOME, 'slurm', name), ...args], { cwd: dir });
+}
+
+/**
+ * Polls `count()` (e.g. the results written so far) until it reaches `n` while job `id`
+ * runs; resolves with the count seen, rejects when the job ends first or after timeoutMs.
+ */
+export async function untilCount(slurm: Slurm, id: string, count: () => Promise<number>, n: number, timeoutMs = 60_000): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    const seen = await count();
+    if (seen >= n) return seen;
+    const [rec] = await slurm.job(id);
+    if (rec !== undefined && !['PENDING', 'CONFIGURING', 'RUNNING'].includes(rec.state)) {
+      throw new Error(`job ended before ${n} results (${seen}): ${describeJob([rec])}`);
+    }
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${seen} results after ${timeoutMs} ms: ${describeJob(await slurm.job(id))}`);
+    await sleep(50);
+  }
+}
+
+/** "ID_TASK: STATE EXIT" of each record, for assertion messages. */
+export function describeJob(records: readonly JobRecord[]): string {
+  return records.map((r) => `${r.jobId}${r.arrayTaskId ? `_${r.arrayTaskId}` : ''}: ${r.state} ${r.exitCode}`).join(', ');
+}
+
+/** A job's Slurm output file, for assertion messages. */
+export function outText(path: string): string {
+  return existsSync(path) ? `--- ${path} ---\n${readFileSync(path, 'utf8')}` : `(no ${path})`;
+}
+
 /** Parses `scontrol show job` output: records are separated by blank lines. */
 export function parseJobs(text: string): JobRecord[] {
   return text.split(/\n\s*\n/).map((r) => r.trim()).filter((r) => r.startsWith('JobId=')).map((raw) => {
@@ -144,8 +198,12 @@ export function parseJobs(text: string): JobRecord[] {
   });
 }
 
-/** Starts munged, slurmctld and slurmd; throws SlurmUnavailable when it cannot. */
-export async function startSlurm(): Promise<Slurm> {
+/**
+ * Starts munged, slurmctld and slurmd (one per host of `hosts`, else one as `localhost`);
+ * throws SlurmUnavailable when it cannot.
+ */
+export async function startSlurm(opts: { hosts?: Hosts } = {}): Promise<Slurm> {
+  const hosts = opts.hosts;
   const why = slurmMissing();
   if (why !== undefined) throw new SlurmUnavailable(why);
   const dir = await mkdtemp(join(tmpdir(), 'fluidimage-slurm-'));
@@ -153,7 +211,10 @@ export async function startSlurm(): Promise<Slurm> {
   const env: NodeJS.ProcessEnv = { ...process.env, SLURM_CONF: conf };
   const children: { name: string; proc: ChildProcess }[] = [];
   const ctldLog = join(dir, 'slurmctld.log');
-  const slurmdLog = join(dir, 'slurmd.log');
+  const nodes = hosts?.names ?? ['localhost'];
+  /** Daemon name -> log file (slurmd@NODE for each node of a multi-node Slurm). */
+  const slurmds = hosts === undefined ? ['slurmd'] : nodes.map((n) => `slurmd@${n}`);
+  const slurmdLog = (name: string) => join(dir, hosts === undefined ? 'slurmd.log' : `slurmd-${name.slice('slurmd@'.length)}.log`);
 
   const nonEmpty = (path: string) => existsSync(path) && readFileSync(path, 'utf8').trim() !== '';
   /**
@@ -161,15 +222,18 @@ export async function startSlurm(): Promise<Slurm> {
    * print their log too; a failure before the log file is opened is only printed).
    */
   const logTail = (lines = 12) =>
-    ([['slurmctld', ctldLog], ['slurmd', slurmdLog], ['munged', undefined]] as const)
+    ([['slurmctld', ctldLog], ...slurmds.map((n) => [n, slurmdLog(n)] as const), ['munged', undefined]] as const)
       .map(([name, log]) => (log !== undefined && nonEmpty(log) ? log : join(dir, `${name}.out`)))
       .filter(nonEmpty)
       .map((path) => `--- ${path} ---\n${tail(path, lines)}`).join('\n') || '(no daemon logs)';
 
-  /** Starts a daemon in the foreground, stdout and stderr to a file of dir. */
-  const daemon = (name: string, cmd: string, args: string[], ids?: { uid: number; gid: number }) => {
+  /** Starts a daemon in the foreground (on a host of the bed), stdout and stderr to a file of dir. */
+  const daemon = (name: string, cmd: string, args: string[], o: { ids?: { uid: number; gid: number }; host?: string; mounts?: string[][] } = {}) => {
     const fd = openSync(join(dir, `${name}.out`), 'a');
-    const proc = spawn(cmd, args, { env, cwd: dir, stdio: ['ignore', fd, fd], ...ids });
+    const options = { env, cwd: dir, stdio: ['ignore', fd, fd] as ['ignore', number, number], ...o.ids };
+    const proc = o.host !== undefined && hosts !== undefined
+      ? hosts.spawn(o.host, [cmd, ...args], { ...options, mounts: o.mounts })
+      : spawn(cmd, args, options);
     closeSync(fd);
     // A spawn failure is seen as an exit (the checks below look at exitCode/signalCode).
     proc.on('error', () => undefined);
@@ -204,7 +268,7 @@ export async function startSlurm(): Promise<Slurm> {
     const ctld = children.find((c) => c.name === 'slurmctld');
     if (ctld !== undefined && alive(ctld.proc)) await cancelAll();
     // slurmd before slurmctld (no "node not responding" churn), munged last.
-    for (const name of ['slurmd', 'slurmctld', 'munged']) {
+    for (const name of [...slurmds, 'slurmctld', 'munged']) {
       const c = children.find((x) => x.name === name);
       if (c === undefined || !alive(c.proc)) continue;
       const exited = new Promise<void>((r) => c.proc.once('exit', () => r()));
@@ -245,7 +309,7 @@ export async function startSlurm(): Promise<Slurm> {
     socket = join(mdir, 'munge.socket');
     // As user munge directly (not via runuser, which forks: its pid would not be munged's).
     const munged = daemon('munged', 'munged', ['--foreground', `--socket=${socket}`, `--key-file=${key}`,
-      `--pid-file=${join(mdir, 'munged.pid')}`, `--log-file=${join(mdir, 'munged.log')}`, `--seed-file=${join(mdir, 'munged.seed')}`], { uid, gid });
+      `--pid-file=${join(mdir, 'munged.pid')}`, `--log-file=${join(mdir, 'munged.log')}`, `--seed-file=${join(mdir, 'munged.seed')}`], { ids: { uid, gid } });
     const mungeStart = Date.now();
     while (!mungeAnswers(socket)) {
       if (!alive(munged)) await fail(`munged exited (${String(munged.exitCode ?? munged.signalCode)})`);
@@ -263,26 +327,44 @@ export async function startSlurm(): Promise<Slurm> {
     const firstJobId = 100_000 + Math.floor(Math.random() * 50_000_000);
     mkdirSync(join(dir, 'state'));
     mkdirSync(join(dir, 'spool'));
+    for (const n of hosts === undefined ? [] : nodes) mkdirSync(join(dir, 'spool', n));
+    const etcHosts = join(dir, 'hosts');
+    await writeFile(etcHosts, `127.0.0.1 localhost\n${(hosts?.hosts ?? []).map((h) => `${h.address} ${h.name}\n`).join('')}`);
     mkdirSync(join(dir, 'tmp'));
-    await writeFile(conf, confText({ dir, socket, firstJobId, ctldPort, slurmdPort, cpus, mpi: 'none' }));
+    const nodeLines = hosts === undefined
+      ? [{ name: 'localhost', addr: '127.0.0.1' }]
+      : hosts.hosts.map((h) => ({ name: h.name, addr: h.address }));
+    const confOf = (mpi: string) => confText({ dir, socket, firstJobId, ctldPort, slurmdPort, cpus, mpi, nodes: nodeLines,
+      ctldAddr: hosts?.gateway ?? '127.0.0.1', perNode: hosts !== undefined });
+    await writeFile(conf, confOf('none'));
     // pmix as the default when the plugin is there (`srun --mpi=list` only reads slurm.conf).
     const list = await run('srun', ['--mpi=list'], { env });
     const mpiDefault = /^\s*pmix\s*$/m.test(list.stdout + list.stderr) ? 'pmix' : 'none';
-    if (mpiDefault !== 'none') await writeFile(conf, confText({ dir, socket, firstJobId, ctldPort, slurmdPort, cpus, mpi: mpiDefault }));
+    if (mpiDefault !== 'none') await writeFile(conf, confOf(mpiDefault));
 
     const ctld = daemon('slurmctld', 'slurmctld', ['-D', '-f', conf]);
-    const slurmd = daemon('slurmd', 'slurmd', ['-D', '-N', 'localhost', '-f', conf]);
+    const slurmdProcs = hosts === undefined
+      ? [daemon('slurmd', 'slurmd', ['-D', '-N', 'localhost', '-f', conf])]
+      : nodes.map((node, k) => {
+        // Node-local: TmpFS (bind-mounted over dir/tmp for this slurmd and its jobs only),
+        // and an /etc/hosts naming the nodes.
+        const local = join(dir, 'tmp', `.${node}`);
+        mkdirSync(local, { recursive: true });
+        return daemon(slurmds[k], 'slurmd', ['-D', '-N', node, '-f', conf], { host: node, mounts: [
+          ['--bind', local, join(dir, 'tmp')], ['--bind', etcHosts, '/etc/hosts']] });
+      });
 
     // --- up when the node is idle (registered, ReturnToService=2 clears any DOWN state).
     const t0 = Date.now();
     let last = '';
     for (;;) {
       if (!alive(ctld)) await fail(`slurmctld exited (${String(ctld.exitCode ?? ctld.signalCode)})`);
-      if (!alive(slurmd)) await fail(`slurmd exited (${String(slurmd.exitCode ?? slurmd.signalCode)})`);
-      const s = await run('sinfo', ['-h', '-o', '%t'], { env, timeoutMs: 5_000 });
+      for (const [k, p] of slurmdProcs.entries()) if (!alive(p)) await fail(`${slurmds[k]} exited (${String(p.exitCode ?? p.signalCode)})`);
+      const s = await run('sinfo', ['-h', '-N', '-o', '%N %t'], { env, timeoutMs: 5_000 });
       last = (s.stdout + s.stderr).trim();
-      if (s.code === 0 && last === 'idle') break;
-      if (Date.now() - t0 > 20_000) await fail(`the node did not become idle in 20 s (sinfo: ${last || 'nothing'})`);
+      const idle = s.stdout.split('\n').filter((l) => / idle$/.test(l.trim())).length;
+      if (s.code === 0 && idle === nodes.length) break;
+      if (Date.now() - t0 > 20_000) await fail(`the node(s) did not become idle in 20 s (sinfo: ${last || 'nothing'})`);
       await sleep(200);
     }
 
@@ -296,6 +378,7 @@ export async function startSlurm(): Promise<Slurm> {
       dir,
       env,
       mpiDefault,
+      nodes,
       async sbatch(args, opts = {}) {
         const r = await run('sbatch', ['--parsable', ...args], { env, cwd: opts.cwd });
         const id = r.stdout.trim().split(';')[0];
@@ -321,6 +404,7 @@ export async function startSlurm(): Promise<Slurm> {
       },
       cancelAll,
       logTail,
+      daemonPids: () => children.filter((c) => alive(c.proc)).map((c) => c.proc.pid!),
       stop: stopAll,
     };
   } catch (e) {
@@ -330,11 +414,22 @@ export async function startSlurm(): Promise<Slurm> {
   }
 }
 
-function confText(o: { dir: string; socket: string; firstJobId: number; ctldPort: number; slurmdPort: number; cpus: number; mpi: string }): string {
+interface ConfOptions {
+  dir: string; socket: string; firstJobId: number; ctldPort: number; slurmdPort: number; cpus: number; mpi: string;
+  nodes: readonly { name: string; addr: string }[];
+  /** The address slurmd, srun and the clients reach slurmctld at. */
+  ctldAddr: string;
+  /** Several slurmd sharing dir: per-node spool, pid and log files (%n: the node name). */
+  perNode: boolean;
+}
+
+function confText(o: ConfOptions): string {
   const p = (name: string) => join(o.dir, name);
-  return `# Private one-node Slurm of the fluidimage tests (test/helpers/slurm.ts).
+  const slurmd = (file: string) => p(o.perNode ? file.replace('slurmd', 'slurmd-%n') : file);
+  const names = o.nodes.map((n) => n.name).join(',');
+  return `# Private Slurm of the fluidimage tests (test/helpers/slurm.ts).
 ClusterName=fluidimage-test
-SlurmctldHost=localhost
+SlurmctldHost=localhost(${o.ctldAddr})
 SlurmctldPort=${o.ctldPort}
 SlurmdPort=${o.slurmdPort}
 SlurmUser=root
@@ -342,14 +437,14 @@ SlurmdUser=root
 AuthType=auth/munge
 AuthInfo=socket=${o.socket}
 StateSaveLocation=${p('state')}
-SlurmdSpoolDir=${p('spool')}
+SlurmdSpoolDir=${o.perNode ? p('spool/%n') : p('spool')}
 # PMIx puts per-step directories there (/tmp/spmix_appdir_<uid>_<job>.<step> by default):
 # private, as job ids of two test runs at once collide.
 TmpFS=${p('tmp')}
 SlurmctldPidFile=${p('slurmctld.pid')}
-SlurmdPidFile=${p('slurmd.pid')}
+SlurmdPidFile=${slurmd('slurmd.pid')}
 SlurmctldLogFile=${p('slurmctld.log')}
-SlurmdLogFile=${p('slurmd.log')}
+SlurmdLogFile=${slurmd('slurmd.log')}
 SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
@@ -366,7 +461,7 @@ FirstJobId=${o.firstJobId}
 SchedulerParameters=batch_sched_delay=0
 # Short grace between SIGTERM and SIGKILL of cancelled jobs: the tests end quickly.
 KillWait=5
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=${o.cpus} RealMemory=1000 State=UNKNOWN
-PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+${o.nodes.map((n) => `NodeName=${n.name} NodeAddr=${n.addr} CPUs=${o.cpus} RealMemory=1000 State=UNKNOWN`).join('\n')}
+PartitionName=debug Nodes=${names} Default=YES MaxTime=INFINITE State=UP
 `;
 }
