@@ -209,6 +209,47 @@ describe('MPI executor over 4 hosts (network namespaces)', function () {
     assert.deepEqual(Object.keys(hosts).sort(), [...B().names].sort());
   });
 
+  /**
+   * A host that drops off the network mid-series: the job ends by itself within a minute
+   * (mpirun's keepalives notice the silent host's daemon and end the job; the ranks of the
+   * other hosts stop gracefully on its SIGTERM), with a message naming the host and a
+   * non-zero status; every file is whole and a rerun on the hosts that remain completes.
+   */
+  for (const [k, lost] of ['a worker host', "rank 0's host"].entries()) {
+    it(`${lost} whose link goes down mid-series: the job ends within a minute naming it; whole files; a rerun completes`, async function () {
+      this.timeout(150_000);
+      const heavy = await synthSeries(tmp!, `down${k}`, 'vortex', 40, 128);
+      const out = join(tmp!, `down${k}.piv`);
+      const args = ['piv', heavy, ...HEAVY, '-o', out];
+      const victim = lost === "rank 0's host" ? B().names[0] : B().names[2];
+      const job = mpirun(8, args, 120_000);
+      const t0 = Date.now();
+      while ((existsSync(out) ? (await results(out)).length : 0) < 4) {
+        assert.ok(Date.now() - t0 < 50_000, 'no results after 50 s');
+        if (job.child.exitCode !== null) assert.fail(describeRun(args, await job.done));
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      const downAt = Date.now();
+      B().linkDown(victim);
+      try {
+        const r = await job.done;
+        const after = (Date.now() - downAt) / 1000;
+        assert.notEqual(r.code, 0, describeRun(args, r));
+        assert.ok(after < 60, `the job ended ${after.toFixed(1)} s after the link went down:\n${r.stderr.slice(-3000)}`);
+        assert.ok(r.stderr.includes(victim), `the message names ${victim}:\n${r.stderr}`);
+        const done = await results(out);
+        for (const f of done) assert.equal((await readPivFile(join(out, f))).passes.length, 3, f);
+      } finally {
+        B().linkUp(victim);
+        await B().killAll();
+      }
+      // The rerun, on the hosts that remain (the rerun runs on the others if rank 0's host is gone).
+      const again = await launch('mpirun', [...B().mpirunArgs(4, { oversubscribe: true }), process.execPath, RUN_JS, ...args], { timeoutMs: 120_000 }).done;
+      assert.equal(again.code, 0, describeRun(args, again));
+      assert.equal((await results(out)).length, 40);
+    });
+  }
+
   // On 2 cores: 32 ranks about 35 s, 48 about 45 s (3.4 GB), 64 80-150 s (4.4 GB): start-up
   // (about 1.1 s of CPU a rank) and ranks waiting for work (they poll every millisecond)
   // share the cores. FLUIDIMAGE_MULTIHOST_RANKS=64 for 64 ranks.

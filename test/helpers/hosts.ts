@@ -320,6 +320,9 @@ export async function startHosts(n: number, opts: { slots?: number; keep?: boole
         '--mca', 'oob_tcp_if_include', state.subnet, '--mca', 'btl_tcp_if_include', state.subnet,
         // TCP between hosts, shared memory within one (as on a cluster).
         '--mca', 'btl', 'tcp,vader,self',
+        // mpirun notices a host that dropped off the network only by TCP keepalives on its
+        // daemons' connections (default: after 8 minutes); here after 5 + 2 x 3 = 11 s.
+        '--mca', 'oob_tcp_keepalive_time', '5', '--mca', 'oob_tcp_keepalive_intvl', '2', '--mca', 'oob_tcp_keepalive_probes', '3',
         '-n', String(ranks)];
     },
     exec(host, cmd, o = {}) {
