@@ -28,13 +28,15 @@ const works = (cmd, cmdArgs = ['--version']) => spawnSync(cmd, cmdArgs, { stdio:
 const missing = [];
 if (!works('cmake')) missing.push(['cmake', 'cmake']);
 if (!['c++', 'g++', 'clang++'].some((cxx) => works(cxx))) missing.push(['a C++ compiler', 'g++']);
-if (!works('pkg-config')) missing.push(['pkg-config', 'pkg-config']);
-if (!works('pkg-config', ['--exists', 'fftw3f']) && !existsSync('/usr/include/fftw3.h')) missing.push(['FFTW (single precision)', 'libfftw3-dev']);
+const pkgConfig = works('pkg-config');
+if (!pkgConfig) missing.push(['pkg-config', 'pkg-config']);
+// CMakeLists.txt finds FFTW with pkg-config (fftw3f.pc); without pkg-config, its header tells.
+if (pkgConfig ? !works('pkg-config', ['--exists', 'fftw3f']) : !existsSync('/usr/include/fftw3.h')) missing.push(['FFTW (single precision)', 'libfftw3-dev']);
 if (missing.length > 0) {
   process.stderr.write(`fluidimage: cannot build the native core: missing ${missing.map((m) => m[0]).join(', ')}. ` +
     `On Debian/Ubuntu: sudo apt-get install ${missing.map((m) => m[1]).join(' ')} ` +
     '(optional: libopenmpi-dev for the MPI executor, libdeflate-dev); on a cluster: module load cmake fftw. ' +
-    'Then build it with: npx fluidimage-build\n');
+    `Then ${atInstall ? 'install fluidimage again' : 'run npx fluidimage-build again'}.\n`);
   process.exit(1);
 }
 
@@ -48,6 +50,6 @@ try {
 const r = spawnSync(process.execPath, [cmakeJs, 'compile', '--out', 'build', '--parallel', String(availableParallelism()), ...cmakeArgs],
   { cwd: root, stdio: 'inherit' });
 if (r.status !== 0) {
-  process.stderr.write(`fluidimage: the build of the native core failed (cmake-js output above); fix the cause, then: npx fluidimage-build\n`);
+  process.stderr.write(`fluidimage: the build of the native core failed (cmake-js output above); fix the cause, then ${atInstall ? 'install fluidimage again' : 'run npx fluidimage-build again'}\n`);
   process.exit(r.status || 1);
 }
