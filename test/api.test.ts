@@ -92,7 +92,7 @@ describe('library API (import from the package root)', function () {
     assert.equal((back.params.piv0 as { shape_crop_im0: number }).shape_crop_im0, 32);
   });
 
-  it('runSeries returns the summary (piv, mean-image) and readResult reads each kind of result', async () => {
+  it('runSeries returns the summary (piv, mean-image, bos, preproc) and readResult reads each kind of result', async () => {
     const piv = await runSeries('piv', series, { output: join(dir, 'piv'), workers: 1, params: { piv0: { shape_crop_im0: 32 } } });
     assert.equal(piv.status, 0);
     assert.equal(piv.outputDir, join(dir, 'piv'));
@@ -116,6 +116,18 @@ describe('library API (import from the package root)', function () {
       assert.deepEqual([m.width, m.height, m.count], [N, N, 2]);
       assert.equal(m.images.mean.length, N * N);
     }
+
+    const bos = await runSeries('bos', series, { output: join(dir, 'bos'), workers: 1, params: { piv0: { shape_crop_im0: 32 } } });
+    assert.deepEqual([bos.status, bos.summary?.done], [0, 1]);
+    const b = await readResult(join(dir, 'bos', 'bos_0001b.h5'));
+    assert.equal(b.kind, 'piv', 'BOS results have the PIV layout');
+    if (b.kind === 'piv') assert.ok(Math.abs(mean(b.final!.u) - DX) < 0.05);
+
+    const pre = await runSeries('preproc', series, { output: join(dir, 'pre'), workers: 1, params: { saving: { format: 'hdf5' } } });
+    assert.deepEqual([pre.status, pre.summary?.done], [0, 2]);
+    const im = await readResult(join(dir, 'pre', 'im0001a.h5'));
+    assert.equal(im.kind, 'preproc');
+    if (im.kind === 'preproc') assert.deepEqual([im.width, im.height, Object.keys(im.images)], [N, N, ['im0001a.png']]);
   });
 
   it('runSeries rejects a bad parameter, naming its key', async () => {
