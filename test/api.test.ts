@@ -76,7 +76,7 @@ describe('library API (import from the package root)', function () {
     // @ts-expect-error so is an unknown parameter given to computePiv (the call is refused at run time too)
     await assert.rejects(computePiv(join(series, 'im0001a.png'), join(series, 'im0001b.png'), { fixx: { correl_min: 0.3 } }), /Unknown parameter fixx/);
     // @ts-expect-error an unknown topology
-    assert.throws(() => defaultParams('ensemble'), /Unknown topology "ensemble"/);
+    assert.throws(() => defaultParams('pvi'), /Unknown topology "pvi"/);
     assert.notEqual(defaultParams('piv'), defaultParams('piv'), 'a fresh copy each call');
   });
 
