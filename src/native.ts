@@ -301,15 +301,16 @@ export function native(): NativeCore {
     join(here, '..', '..', 'build', 'Release', 'fluidimage_native.node')];
   const file = candidates.find((p) => existsSync(p));
   if (!file) {
-    throw new NativeLoadError(
-      `The native core is not built (looked for ${candidates[0]}). Run 'bash scripts/setup' or 'npm run build:native'.`);
+    throw new NativeLoadError(`The native core is not built (looked for ${join(here, '..', 'build', 'Release', 'fluidimage_native.node')}). ` +
+      'Installed from npm: build it with `npx fluidimage-build` (npm install runs it unless install scripts were skipped); ' +
+      "in a source checkout: 'bash scripts/setup' or 'npm run build:native'.");
   }
   const require = createRequire(import.meta.url);
   try {
     cached = require(file) as NativeCore;
   } catch (e) {
     throw new NativeLoadError(`Cannot load the native core ${file}: ${(e as Error).message}. ` +
-      `Rebuild it with 'npm run build:native' (FFTW's float library libfftw3f must be installed).`);
+      "Rebuild it with `npx fluidimage-build` (source checkout: 'npm run build:native'); FFTW's float library libfftw3f must be installed.");
   }
   return cached;
 }

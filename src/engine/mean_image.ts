@@ -51,6 +51,7 @@ async function runWith(o: MeanImageOptions, stop: StopRequest, logs: ((m: string
   };
   if (plan.upToDate) {
     say(`results exist in ${plan.outputDir} (how: complete): nothing to do`);
+    o.onSummary?.({ total: plan.total, done: 0, failed: [], skipped: plan.total, seconds: 0 }, plan.outputDir);
     process.stdout.write(`${plan.outputDir}\n`);
     return EXIT_OK;
   }
@@ -78,6 +79,7 @@ async function runWith(o: MeanImageOptions, stop: StopRequest, logs: ((m: string
     });
     const summary = progress.finish(stop.signal);
     await jobDir.writeSummary(summary);
+    o.onSummary?.(summary, plan.outputDir);
     if (summary.stoppedBy) {
       // A mean over part of the series would look complete: write nothing.
       say('stopped before the end: nothing written; run the same command again');
@@ -164,6 +166,7 @@ async function runMeanImageMpi(o: MeanImageOptions, params: ParamTree, stop: Sto
   let status = EXIT_OK;
   if (plan && progress) {
     const summary = progress.finish(stop.signal);
+    o.onSummary?.(summary, plan.outputDir);
     const total = new ImageSums(size, options);
     total.sum.set(sum!);
     if (squares) total.sumSquares!.set(squares);

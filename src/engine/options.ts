@@ -1,5 +1,6 @@
 /** How a series command is run: where its parameters come from and how items are spread. */
 import type { ParamOptions } from '../params/resolve.js';
+import type { Summary } from '../report/progress.js';
 
 export interface RunOptions extends ParamOptions {
   executor: 'auto' | 'local' | 'sequential' | 'mpi';
@@ -10,4 +11,6 @@ export interface RunOptions extends ParamOptions {
   quiet?: boolean;
   /** MPI: seconds without a sign of life after which a rank counts as lost (engine/liveness.ts). */
   rankTimeout?: number;
+  /** Called once with the job's summary (on rank 0 under MPI) and its output directory (the library's runSeries). */
+  onSummary?: (summary: Summary, outputDir: string) => void;
 }

@@ -149,6 +149,7 @@ async function runLocalPlan<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamT
     }
     const summary = progress.finish(stop.signal);
     await jobDir.writeSummary(summary);
+    o.onSummary?.(summary, plan.outputDir);
     process.stdout.write(`${plan.outputDir}\n`);
     return threadsFailed ? EXIT_ITEMS_FAILED : exitStatus(summary);
   } finally {
@@ -281,6 +282,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
       if (!progress) return;
       summary = progress.finish(stop.signal);
       await jobDir!.writeSummary(summary, { ranks: comm.size, lostRanks: run.lost });
+      o.onSummary?.(summary, message.outputDir);
     };
     // A lost rank: the summary, the lock, then MPI_Abort (MPI_Finalize would wait for it).
     await endIfLost(comm, run, timeout, async () => {

@@ -11,14 +11,14 @@ function reference(v: unknown, key: string): number | string {
   throw invalid(key, 'the index of the reference image in the series (an integer >= 0) or the path of an image', v);
 }
 
-/** A copy of a group with some leaves replaced (dotted keys relative to the group). */
-function withLeaves(g: Group, replace: Record<string, Node>, prefix = ''): Group {
+/** A copy of a group with some leaves replaced (dotted keys relative to the group; same value types). */
+function withLeaves<G extends Group>(g: G, replace: Record<string, Node>, prefix = ''): G {
   const children: Record<string, Node> = {};
   for (const [name, child] of Object.entries(g.children)) {
     const key = prefix ? `${prefix}.${name}` : name;
     children[name] = replace[key] ?? (child.kind === 'group' ? withLeaves(child, replace, key) : child);
   }
-  return group(g.doc, children);
+  return group(g.doc, children) as Group as G;
 }
 
 const base = withLeaves(pivSchema, {
@@ -26,7 +26,7 @@ const base = withLeaves(pivSchema, {
   'saving.postfix': str('bos', 'Suffix of the default output directory and prefix of result names'),
 });
 
-export const bosSchema: Group = group('Parameters of the BOS topology (displacements between a reference image and each image)', {
+export const bosSchema = group('Parameters of the BOS topology (displacements between a reference image and each image)', {
   reference: custom<number | string>(0, 'The reference image: its index in the series (0: the first image) or a path', reference),
   ...base.children,
 });

@@ -4,7 +4,7 @@ import { pivSchema } from './piv.js';
 
 const series = pivSchema.children.series as Group;
 
-export const im2imSchema: Group = group('Parameters of the image-to-image topology (a user function applied to every image)', {
+export const im2imSchema = group('Parameters of the image-to-image topology (a user function applied to every image)', {
   im2im: modulePath('JavaScript module (path, or path#export): a function (image, name) => image or a class with calcul(image, name)'),
   args_init: custom<number[] | string[]>([], 'Arguments given to the class constructor of im2im', (v, k) => {
     if (Array.isArray(v) && (v.every((x) => typeof x === 'number') || v.every((x) => typeof x === 'string'))) return v as number[] | string[];

@@ -2,7 +2,7 @@
  * Parameters of the mean image (`fluidimage mean-image`), with Fluidimage's names for
  * the series and the saving (TopologyMeanImage writes into `<input dir>.mean_image`).
  */
-import { bool, custom, group, invalid, str, strOrNull, type Group } from './schema.js';
+import { bool, custom, group, invalid, str, strOrNull } from './schema.js';
 import { seriesGroup } from './series.js';
 
 export const IMAGE_STATISTICS = ['mean', 'min', 'max', 'std'] as const;
@@ -14,7 +14,7 @@ function statisticList(v: unknown, key: string): string[] {
   throw invalid(key, `a list among ${IMAGE_STATISTICS.join(', ')}`, v);
 }
 
-export const meanImageSchema: Group = group('Parameters of the mean image', {
+export const meanImageSchema = group('Parameters of the mean image', {
   series: seriesGroup('Which images: every image selected by the series (an image in several items counts once)', 'all1by1',
     'Images of one item: "all1by1" (every image), "i,0" (frames a only of a double-frame series), ...'),
   statistics: group('Statistics computed besides the mean (float64 sums, one pass)', {

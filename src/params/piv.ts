@@ -4,7 +4,7 @@
  * are checked against it.
  */
 import {
-  bool, custom, group, invalid, modulePath, num, numOrNull, str, strOrNull, type Group,
+  bool, custom, group, invalid, modulePath, num, numOrNull, str, strOrNull,
 } from './schema.js';
 import { seriesGroup } from './series.js';
 
@@ -42,7 +42,7 @@ function useTps(v: unknown, key: string): boolean | string {
 
 export const SUBPIX_METHODS = ['2d_gaussian2', '2d_gaussian', 'centroid', 'no_subpix'] as const;
 
-export const pivSchema: Group = group('Parameters of the PIV topology', {
+export const pivSchema = group('Parameters of the PIV topology', {
   series: seriesGroup('Which images and which pairs', 'pairs',
     'Which images form one item: "pairs", "i:i+2", "i:i+4:2", "i,0:2" (frames a,b of index i), ...'),
   piv0: group('First pass', {

@@ -3,7 +3,7 @@
  * gives the order, `preproc.tools.<tool>.enable` switches each tool on, the other keys of a
  * tool are the arguments of Fluidimage's function of the same name (python backend).
  */
-import { bool, custom, group, invalid, num, numOrNull, str, strOrNull, type Group } from './schema.js';
+import { bool, custom, group, invalid, num, numOrNull, str, strOrNull } from './schema.js';
 import { seriesGroup } from './series.js';
 
 /** Every tool, in Fluidimage's order (the order applied when `sequence` is null). */
@@ -64,7 +64,7 @@ const slidingWindow = () => custom<number | number[]>(30, 'Sliding window size i
 const temporalShape = () => custom<number[] | null>(null, 'null: statistic over the images of the item at each pixel; [ny, nx]: over the images and a spatial window', temporalWindow);
 const percentile = () => num(10.0, 'Percentile (50: median)', { min: 0, max: 100 });
 
-export const preprocSchema: Group = group('Parameters of the preprocessing topology', {
+export const preprocSchema = group('Parameters of the preprocessing topology', {
   series: seriesGroup('Which images; one item = the images preprocessed together', 'all1by1',
     'Images of one item: "all1by1" (each image alone), or e.g. "i-2:i+3" (5 images around i, for the temporal tools): the middle image is written (and, at the two ends of the series, the images before/after it)'),
   preproc: group('The preprocessing', {

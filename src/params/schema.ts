@@ -23,15 +23,25 @@ export interface Leaf<T extends ParamValue = ParamValue> {
   module?: true;
 }
 
-export interface Group {
+/** A group of parameters; `C` keeps each child's type, so that `Defaults` types the tree. */
+export interface Group<C extends Record<string, Node> = Record<string, Node>> {
   kind: 'group';
   doc: string;
-  children: Record<string, Node>;
+  children: C;
 }
 
 export type Node = Leaf | Group;
 
-export const group = (doc: string, children: Record<string, Node>): Group => ({ kind: 'group', doc, children });
+export const group = <C extends Record<string, Node>>(doc: string, children: C): Group<C> => ({ kind: 'group', doc, children });
+
+/** The value of a node: a leaf's type, or a group's tree. */
+type NodeValue<N> = N extends Leaf<infer T> ? T : N extends Group<infer C> ? { [K in keyof C]: NodeValue<C[K]> } : never;
+
+/**
+ * The parameter tree of a schema, typed from its declaration: `Defaults<typeof pivSchema>`
+ * is what `defaults(pivSchema)` returns (a key that is not declared is a compile error).
+ */
+export type Defaults<G extends Group> = NodeValue<G>;
 
 function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
@@ -88,6 +98,8 @@ export function numOrNull(def: number | null, doc: string, o: NumOpts = {}): Lea
   };
 }
 
+export function str(def: string, doc: string): Leaf<string>;
+export function str<T extends string>(def: T, doc: string, choices: readonly T[]): Leaf<T>;
 export function str<T extends string>(def: T, doc: string, choices?: readonly T[]): Leaf<T> {
   return {
     kind: 'leaf', default: def, doc,

@@ -1,5 +1,5 @@
 /** The `series` group shared by every topology (Fluidimage's names and defaults). */
-import { custom, group, invalid, num, numOrNull, str, strOrNull, type Group } from './schema.js';
+import { custom, group, invalid, num, numOrNull, str, strOrNull } from './schema.js';
 
 function indStart(v: unknown, key: string): number | string {
   if (v === 'first') return v;
@@ -8,7 +8,7 @@ function indStart(v: unknown, key: string): number | string {
 }
 
 /** `series.{path, str_subset, ind_start, ind_stop, ind_step}` with a topology's own str_subset default and docs. */
-export function seriesGroup(doc: string, strSubset: string, strSubsetDoc: string): Group {
+export function seriesGroup(doc: string, strSubset: string, strSubsetDoc: string) {
   return group(doc, {
     path: strOrNull(null, 'Directory, file or glob of the images (the command-line PATH sets it)'),
     str_subset: str(strSubset, strSubsetDoc),

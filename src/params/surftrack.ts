@@ -5,7 +5,7 @@
  * Fluidimage's default only suits its own experiment (a crop at x 475:640, outside the
  * sample images), the default here is the whole image; new parameters are documented.
  */
-import { custom, group, invalid, num, numOrNull, str, strOrNull, bool, type Group } from './schema.js';
+import { custom, group, invalid, num, numOrNull, str, strOrNull, bool } from './schema.js';
 import { seriesGroup } from './series.js';
 import { UNWRAP_METHODS } from '../works/surftrack/unwrap.js';
 
@@ -34,7 +34,7 @@ function nonZero(v: unknown, key: string): number {
   throw invalid(key, 'a non-zero number (metres; negative when the projector is on the other side of the camera)', v);
 }
 
-export const surftrackSchema: Group = group('Parameters of the surface tracking topology (Fourier-transform profilometry)', {
+export const surftrackSchema = group('Parameters of the surface tracking topology (Fourier-transform profilometry)', {
   series: seriesGroup('Which images: each image of the series is one item (one height field)', 'all1by1',
     'Images of one item: "all1by1" (each image), or an expression of i giving one image ("i")'),
   images: group('The reference images: fringes projected on the flat surface at rest', {
