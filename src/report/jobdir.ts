@@ -42,9 +42,14 @@ export class JobDir {
   readonly path: string;
   private readonly logPath: string;
 
+  /** The path a new job directory of this process gets (made by the constructor). */
+  static newPath(outputDir: string): string {
+    return join(outputDir, `job_${stamp()}_${process.pid}`);
+  }
+
   /** Creates (rank 0) or joins (other ranks: pass the path rank 0 made) the job directory. */
   constructor(outputDir: string, readonly rank = 0, path?: string) {
-    this.path = path ?? join(outputDir, `job_${stamp()}_${process.pid}`);
+    this.path = path ?? JobDir.newPath(outputDir);
     mkdirSync(join(this.path, 'failed'), { recursive: true });
     this.logPath = join(this.path, `log_rank${String(rank).padStart(4, '0')}.txt`);
     this.log(`rank ${rank} on ${hostname()} (pid ${process.pid}) joined`);
