@@ -37,7 +37,13 @@ export function checkOutputLocation(dir: string): void {
   const target = resolve(dir);
   let existing = target;
   for (;;) {
-    const st = statSync(existing, { throwIfNoEntry: false });
+    let st;
+    try {
+      st = statSync(existing, { throwIfNoEntry: false });
+    } catch (e) {
+      // ENOTDIR: a file further up is in the way, found on the way up.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOTDIR') throw outputError(target, outputReason((e as NodeJS.ErrnoException).code, existing));
+    }
     if (st) {
       if (!st.isDirectory()) throw outputError(target, outputReason('ENOTDIR', existing));
       break;

@@ -274,7 +274,8 @@ function renderJob(j) {
   progress.max = 100;
   progress.value = pct;
   const rows = [
-    ['state', j.state],
+    ['state', j.state + (j.reason ? ' (' + j.reason + ')' : '')],
+    ['last seen', j.lastSignOfLife || '-'],
     ['done', j.done + ' / ' + j.toCompute + ' (' + pct.toFixed(1) + ' %)'],
     ['failed', String(j.failed.length)],
     ['skipped', j.skipped + ' (already done)'],
