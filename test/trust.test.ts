@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RECORD_NAME } from '../topologies/provenance.js';
+import type { PivResult } from '../works/piv/types.js';
 import { REPO_ROOT, RUN_JS, copyImages, describeRun, listDir, listJobDirs, makeTempDir, removeDir, runCli, type CliResult } from './helpers/cli.js';
 
 const KARMAN = join(REPO_ROOT, 'samples', 'Karman');
@@ -246,5 +247,76 @@ describe('trust: leftovers of killed runs', function () {
     await writeFile(join(out, tmpName), '');
     await cli(['piv', KARMAN, '-o', out, ...SMALL], 0);
     assert.ok(!existsSync(join(out, tmpName)), 'the 0-byte temporary file of a killed run is still there');
+  });
+});
+
+function denseResult(nx: number, ny: number, step: number, shape: [number, number]): PivResult {
+  const n = nx * ny;
+  const xs = Float32Array.from({ length: n }, (_, i) => (i % nx) * step + 7.5);
+  const ys = Float32Array.from({ length: n }, (_, i) => Math.floor(i / nx) * step + 7.5);
+  const dx = Float32Array.from({ length: n }, (_, i) => 1 + 0.5 * Math.sin(i));
+  const dy = new Float32Array(n).fill(0.5);
+  return {
+    names: ['Im_A.png', 'Im_B.png'], paths: ['/nonexistent/Im_A.png', '/nonexistent/Im_B.png'], shape_images: shape, params: {},
+    passes: [{ xs, ys, deltaxs: dx, deltays: dy, correls_max: new Float32Array(n).fill(0.9), shape_grid: [ny, nx], errors: { keys: new Int32Array(0), values: [], codes: new Int32Array(0) } }],
+  };
+}
+
+describe('trust: every result file can be looked at', function () {
+  let tmp: string;
+  let piv: string;
+  before(async () => {
+    tmp = await makeTempDir('trust-look');
+    const images = join(tmp, 'Karman');
+    await copyImages(KARMAN, images, (n) => n.endsWith('.bmp'));
+    piv = join(tmp, 'Karman.piv');
+    await cli(['piv', images, '-o', piv, ...SMALL], 0);
+    await cli(['mean', piv, '-q'], 0);
+    await cli(['mean-image', images, '-o', join(tmp, 'mean_image'), '-q'], 0);
+  });
+  after(async () => removeDir(tmp));
+
+  it('info describes mean fields and mean images; view and export refuse them with a sentence naming info', async () => {
+    const mean = join(piv, 'mean_piv.h5');
+    let r = await cli(['info', mean], 0);
+    assert.match(r.stdout, /time average of PIV fields \(fluidimage mean\)/);
+    assert.match(r.stdout, /mean_dx: 1 x \d+ float32|mean_dx: \d+ float32/);
+    r = await cli(['info', join(tmp, 'mean_image', 'mean.h5'), '--json'], 0);
+    assert.equal((JSON.parse(r.stdout) as { kind: string }).kind, 'mean image of a series (fluidimage mean-image)');
+    for (const args of [['view', mean], ['export', mean, '-f', 'csv']]) {
+      r = await cli(args, 2);
+      assert.match(r.stderr, /^fluidimage: error: .*mean_piv\.h5 is a time average of PIV fields \(fluidimage mean\), not a PIV result: .*`fluidimage info .*mean_piv\.h5` describes any result file\n$/);
+    }
+  });
+
+  it('export: --scale refused for netcdf, --final checked before anything is written (exit 2)', async () => {
+    const file = join(piv, 'piv_01-02.h5');
+    let r = await cli(['export', file, '-f', 'netcdf', '--scale', '1000', '--dt', '0.1'], 2);
+    assert.match(r.stderr, /--scale does not apply to netcdf/);
+    assert.ok(!existsSync(join(piv, 'piv_01-02.nc')));
+    const out = join(tmp, 'exported');
+    r = await cli(['export', join(piv, 'piv_0*.h5'), '-f', 'netcdf', '--final', '-o', out], 2);
+    assert.match(r.stderr, /--final is not available for netcdf/);
+    assert.ok(!existsSync(out), 'a usage error left a directory');
+    r = await cli(['export', join(piv, 'piv_0*.h5'), '-f', 'csv', '--pass', '3', '-o', out], 2);
+    assert.match(r.stderr, /--pass 3 is out of range/);
+    assert.ok(!existsSync(out), 'a usage error left a directory');
+  });
+
+  it('view: a dense field draws one arrow in N (said in the title); names keep their case; other layouts get a sensible scale', async () => {
+    const { renderFigure } = await import('../view/figure.js');
+    // A 1600x1200 image with 16 px windows (step 8): 200 x 150 vectors.
+    const dense = await renderFigure(denseResult(200, 150, 8, [1200, 1600]), undefined, { title: 'Im_A.png' });
+    assert.ok(dense.stride >= 2, `stride ${dense.stride}`);
+    assert.ok(dense.arrows <= (200 * 150) / 4, `${dense.arrows} arrows`);
+    const sparse = await renderFigure(denseResult(16, 12, 16, [200, 260]), undefined, {});
+    assert.equal(sparse.stride, 1);
+    assert.equal(sparse.arrows, 16 * 12);
+    // Positions with float noise (another program's layout): not a tiny spacing.
+    const noisy = denseResult(16, 12, 16, [200, 260]);
+    noisy.passes[0].xs[1] += 0.001;
+    noisy.passes[0].shape_grid = [1, 16 * 12];
+    const f = await renderFigure(noisy, undefined, {});
+    assert.ok(f.scale > 0.25 * sparse.scale, `scale ${f.scale} vs ${sparse.scale}`);
   });
 });
