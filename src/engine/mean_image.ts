@@ -12,6 +12,7 @@ import { installStopSignals, StopRequest } from '../executors/stop.js';
 import { formatParams } from '../params/load.js';
 import { meanImageSchema } from '../params/mean_image.js';
 import { checkResults, openJob } from './job_start.js';
+import { recordResultParams } from '../topologies/provenance.js';
 import { Progress } from '../report/progress.js';
 import { accumulator, planMeanImage, statsOptions } from '../topologies/mean_image.js';
 import { ImageSums } from '../works/mean_image.js';
@@ -176,6 +177,7 @@ async function runMeanImageMpi(o: MeanImageOptions, params: ParamTree, stop: Sto
     if (summary.stoppedBy) status = EXIT_STOPPED;
     else if (total.count === 0) status = EXIT_ITEMS_FAILED;
     else {
+      await (await recordResultParams('mean-image', params, plan.outputDir)).finish(summary.failed.length === 0);
       await plan.finish(summary.failed.map((f) => f.name));
       process.stdout.write(`${plan.outputDir}\n`);
       status = summary.failed.length > 0 ? EXIT_ITEMS_FAILED : EXIT_OK;
