@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RECORD_NAME } from '../topologies/provenance.js';
+import { paramDifferences, RECORD_NAME, relevantParams } from '../topologies/provenance.js';
 import type { PivResult } from '../works/piv/types.js';
 import { REPO_ROOT, RUN_JS, copyImages, describeRun, listDir, listJobDirs, makeTempDir, removeDir, runCli, type CliResult } from './helpers/cli.js';
 
@@ -41,6 +41,13 @@ describe('trust: parameters travel with results', function () {
     await copyImages(KARMAN, images, (n) => n.endsWith('.bmp'));
   });
   after(async () => removeDir(tmp));
+
+  it('the fingerprint: settings that do not change results left out; keys of one version only are no difference', () => {
+    const tree = { series: { path: '/a', str_subset: 'pairs', ind_start: 'first', ind_stop: null, ind_step: 1 }, piv0: { shape_crop_im0: 48, grid: { overlap: 0.5 } },
+      saving: { path: '/o', how: 'complete', postfix: 'piv' }, compute: { fftw_planner: 'estimate', fftw_wisdom: null } };
+    assert.deepEqual(relevantParams(tree), { 'series.str_subset': 'pairs', 'piv0.shape_crop_im0': 48, 'piv0.grid.overlap': 0.5 });
+    assert.deepEqual(paramDifferences({ a: 1, b: [1, 2], old: 3 }, { a: 2, b: [1, 2], added: 4 }), ['a (1 -> 2)']);
+  });
 
   it('--how complete refuses results made with other parameters, names the keys and the choices; settings that do not change results do not count', async () => {
     const out = join(tmp, 'out');

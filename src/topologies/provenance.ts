@@ -52,11 +52,13 @@ export function relevantParams(params: ParamTree): Record<string, unknown> {
   return out;
 }
 
-/** `key (old -> new)` for every differing key. */
+/**
+ * `key (old -> new)` for every key of both sets whose value differs. A key in one set
+ * only is a parameter another program version added or removed: not a difference.
+ */
 export function paramDifferences(before: Record<string, unknown>, now: Record<string, unknown>): string[] {
-  const show = (v: unknown) => (v === undefined ? 'absent' : JSON.stringify(v));
-  const keys = [...new Set([...Object.keys(before), ...Object.keys(now)])];
-  return keys.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(now[k])).map((k) => `${k} (${show(before[k])} -> ${show(now[k])})`);
+  return Object.keys(now).filter((k) => k in before && JSON.stringify(before[k]) !== JSON.stringify(now[k]))
+    .map((k) => `${k} (${JSON.stringify(before[k])} -> ${JSON.stringify(now[k])})`);
 }
 
 /** Entries of an output directory that are results (not job directories, locks, hidden files). */
