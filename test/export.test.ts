@@ -94,7 +94,7 @@ describe('export: PIV results in other formats', function () {
     await exportFile(file, out, 'csv');
     const { comments, header, rows } = parseDelimited(await readFile(out, 'utf8'), ',');
     assert.deepEqual(header, ['x', 'y', 'dx', 'dy', 'valid', 'correl']);
-    assert.match(comments.join('\n'), /pass 1 \(of 2\)/);
+    assert.match(comments.join('\n'), /pass 1 \(\/piv1; passes numbered 0 to 1\)/);
     assert.match(comments.join('\n'), /in px/);
     assert.equal(rows.length, N);
     for (let i = 0; i < N; i++) {

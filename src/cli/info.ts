@@ -1,14 +1,25 @@
 /** `fluidimage info FILE.h5`: what a result file holds. */
 import { readPivSummary, type Stats } from '../io/pivfile.js';
+import { describeResultFile, formatFileSummary } from '../io/kinds.js';
 
 const fmt = (s: Stats) => (s.count === 0 ? 'no valid vector' :
   `mean ${s.mean!.toFixed(3)}, min ${s.min!.toFixed(3)}, max ${s.max!.toFixed(3)}`);
 
 export async function runInfo(path: string, json: boolean): Promise<number> {
-  const s = await readPivSummary(path).catch((e: unknown) => {
+  const unreadable = (e: unknown) => {
     throw Object.assign(new Error(`Cannot read result file ${path}: ${(e as Error).message.replace(/^cannot open HDF5 file \S+ for reading: /, '')}`),
       { code: 'ERR_RESULT_READ' });
+  };
+  const s = await readPivSummary(path).catch((e: unknown) => {
+    if ((e as { code?: unknown }).code === 'ERR_NOT_PIV') return undefined;
+    return unreadable(e);
   });
+  if (!s) {
+    // Mean fields, surface tracking, mean images: their attributes and datasets.
+    const d = await describeResultFile(path).catch(unreadable);
+    process.stdout.write(json ? JSON.stringify(d, null, 2) + '\n' : formatFileSummary(d).join('\n') + '\n');
+    return 0;
+  }
   if (json) {
     process.stdout.write(JSON.stringify(s, null, 2) + '\n');
     return 0;

@@ -56,6 +56,7 @@ export async function runView(o: ViewOptions): Promise<number> {
     let out = o.output === undefined ? join(dirname(file), pngName(file)) : resolve(o.output);
     if (await isDirectory(out)) out = join(out, pngName(file));
     const figure = await viewFile(file, out, figureOptions).catch((e: unknown) => {
+      if ((e as { code?: unknown }).code === 'ERR_NOT_PIV') throw e;
       throw Object.assign(new Error(`Cannot make a figure of ${file}: ${e instanceof Error ? e.message : String(e)}`), { code: 'ERR_RESULT_READ' });
     });
     if (!o.quiet && o.image !== false && !figure.imageFound) process.stderr.write(`view: ${basename(file)}: first image not found, drawn without it\n`);

@@ -11,8 +11,8 @@ import { sequential } from '../executors/sequential.js';
 import { installStopSignals, StopRequest } from '../executors/stop.js';
 import { formatParams } from '../params/load.js';
 import { meanImageSchema } from '../params/mean_image.js';
-import { JobDir } from '../report/jobdir.js';
-import { OutputLock } from '../report/lock.js';
+import { checkResults, openJob } from './job_start.js';
+import { recordResultParams } from '../topologies/provenance.js';
 import { Progress } from '../report/progress.js';
 import { accumulator, planMeanImage, statsOptions } from '../topologies/mean_image.js';
 import { ImageSums } from '../works/mean_image.js';
@@ -22,7 +22,7 @@ import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE } from './exit_cod
 import { resolveParams } from '../params/resolve.js';
 import { endIfLost, liveness, rankTimeoutSeconds, startTogether, underDeadline } from './liveness.js';
 import type { RunOptions } from './options.js';
-import { localExecutor, lockScope } from './run_series.js';
+import { localExecutor } from './run_series.js';
 
 export type MeanImageOptions = RunOptions;
 
@@ -49,6 +49,7 @@ async function runWith(o: MeanImageOptions, stop: StopRequest, logs: ((m: string
   const say = (m: string) => {
     if (!o.quiet) process.stderr.write(`mean-image: ${m}\n`);
   };
+  checkResults('mean-image', params, plan.outputDir, o.quiet);
   if (plan.upToDate) {
     say(`results exist in ${plan.outputDir} (how: complete): nothing to do`);
     o.onSummary?.({ total: plan.total, done: 0, failed: [], skipped: plan.total, seconds: 0 }, plan.outputDir);
@@ -56,8 +57,7 @@ async function runWith(o: MeanImageOptions, stop: StopRequest, logs: ((m: string
     return EXIT_OK;
   }
   say(`${plan.total} image(s); executor ${executor} with ${workers} worker(s); results in ${plan.outputDir}`);
-  const jobDir = new JobDir(plan.outputDir);
-  const lock = OutputLock.acquire(plan.outputDir, jobDir.path, lockScope(params));
+  const { jobDir, lock, finish } = await openJob('mean-image', params, plan.outputDir, o.quiet);
   logs.push((m) => {
     process.stderr.write(`\nmean-image: ${m}\n`);
     jobDir.log(m);
@@ -90,6 +90,7 @@ async function runWith(o: MeanImageOptions, stop: StopRequest, logs: ((m: string
       return EXIT_ITEMS_FAILED;
     }
     const r = await plan.finish(summary.failed.map((f) => f.name));
+    await finish(summary.failed.length === 0);
     say(`mean of ${r.count} image(s) written: ${plan.outputs.join(', ')}`);
     process.stdout.write(`${plan.outputDir}\n`);
     return summary.failed.length > 0 ? EXIT_ITEMS_FAILED : EXIT_OK;
@@ -120,6 +121,7 @@ async function runMeanImageMpi(o: MeanImageOptions, params: ParamTree, stop: Sto
   const message = await startTogether<MeanImageMessage>(comm, timeout, async () => {
     try {
       plan = await planMeanImage(params);
+      checkResults('mean-image', params, plan.outputDir, o.quiet);
       const g = plan.geometry();
       if (!g) throw Object.assign(new Error('No readable image in the series: nothing written'), { code: 'ERR_INPUT' });
       return { ok: true, upToDate: plan.upToDate, width: g.width, height: g.height, bitDepth: g.bitDepth };
@@ -178,6 +180,7 @@ async function runMeanImageMpi(o: MeanImageOptions, params: ParamTree, stop: Sto
     if (summary.stoppedBy) status = EXIT_STOPPED;
     else if (total.count === 0) status = EXIT_ITEMS_FAILED;
     else {
+      await (await recordResultParams('mean-image', params, plan.outputDir)).finish(summary.failed.length === 0);
       await plan.finish(summary.failed.map((f) => f.name));
       process.stdout.write(`${plan.outputDir}\n`);
       status = summary.failed.length > 0 ? EXIT_ITEMS_FAILED : EXIT_OK;

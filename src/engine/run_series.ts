@@ -27,6 +27,7 @@ import type { RunOptions } from './options.js';
 import { installStopSignals, StopRequest } from '../executors/stop.js';
 import { MALLOC_TUNING } from '../executors/malloc_env.js';
 import { OutputLock } from '../report/lock.js';
+import { openJob, stopOnFullDisk } from './job_start.js';
 
 export type { RunOptions } from './options.js';
 
@@ -123,12 +124,11 @@ async function runLocalPlan<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamT
   const sequentialRun = executor === 'sequential';
   const layout = threadLayout(workers, o.threads);
   const onThreads = !sequentialRun && spec.threads === true && spec.workerJob !== undefined && layout.threads > 1 && plan.job.items.length > layout.lanes;
+  const { jobDir, lock, finish } = await openJob(spec.name, params, plan.outputDir, o.quiet);
   if (!o.quiet) {
     process.stderr.write(`${spec.name}: ${plan.total} ${spec.itemLabel}(s) in the series, ${plan.skipped} already done, ${plan.job.items.length} to compute; ` +
       `executor ${executor}${sequentialRun ? '' : ` with ${workers} worker(s)`}${onThreads ? ` on ${layout.threads} threads` : ''}; results in ${plan.outputDir}\n`);
   }
-  const jobDir = new JobDir(plan.outputDir);
-  const lock = OutputLock.acquire(plan.outputDir, jobDir.path, lockScope(params));
   logs.push((m) => {
     process.stderr.write(`\n${spec.name}: ${m}\n`);
     jobDir.log(m);
@@ -137,10 +137,10 @@ async function runLocalPlan<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamT
     await jobDir.writeStart(jobInfo(spec.name, executor, 1, sequentialRun ? 1 : workers, plan.outputDir, plan.total,
       plan.skipped, plan.job.items.length), formatParams(spec.schema, params, 'yaml'));
     const progress = new Progress(spec.name, plan.job.items.length, plan.skipped, process.stderr, o.quiet);
-    const onItem = (r: ItemOutcome) => {
+    const onItem = stopOnFullDisk(stop, (r: ItemOutcome) => {
       jobDir.record(r);
       progress.record(r);
-    };
+    }, logs[logs.length - 1]);
     let threadsFailed = false;
     if (onThreads) {
       threadsFailed = !(await runOnThreads(spec, params, plan, layout, stop, onItem, (m) => jobDir.log(m)));
@@ -149,6 +149,7 @@ async function runLocalPlan<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamT
     }
     const summary = progress.finish(stop.signal);
     await jobDir.writeSummary(summary);
+    await finish(!threadsFailed && exitStatus(summary) === EXIT_OK);
     o.onSummary?.(summary, plan.outputDir);
     process.stdout.write(`${plan.outputDir}\n`);
     return threadsFailed ? EXIT_ITEMS_FAILED : exitStatus(summary);
@@ -224,6 +225,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
   let plan: PlannedJob<I, D, R> | undefined;
   let jobDir: JobDir | undefined;
   let lock: OutputLock | undefined;
+  let finish: ((ok: boolean) => Promise<void>) | undefined;
   // Rank 0 plans while the others wait for it (watching that it stays alive).
   const message = await startTogether<PlanMessage>(comm, timeout, async () => {
     try {
@@ -232,8 +234,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
         throw Object.assign(new Error(`${comm.size} MPI ranks for a series of ${plan.total} ${spec.itemLabel}(s): ${comm.size - plan.total} rank(s) ` +
           `would have nothing to do; start at most ${plan.total} (e.g. mpirun -n ${plan.total})`), { code: 'ERR_RANKS' });
       }
-      jobDir = new JobDir(plan.outputDir, 0);
-      lock = OutputLock.acquire(plan.outputDir, jobDir.path, lockScope(params));
+      ({ jobDir, lock, finish } = await openJob(spec.name, params, plan.outputDir, o.quiet));
       return { ok: true, outputDir: plan.outputDir, jobDir: jobDir.path };
     } catch (e) {
       const err = e as Error & { code?: unknown };
@@ -272,7 +273,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
     const run = await runMpi(messenger(comm, mpi.ANY_SOURCE), job, {
       lanes,
       stop,
-      onItem: (r: ItemOutcome) => progress?.record(r),
+      onItem: stopOnFullDisk(stop, (r: ItemOutcome) => progress?.record(r), (m) => logs.forEach((l) => l(m))),
       onLocalItem: (r: ItemOutcome) => jobDir!.record(r),
       liveness: liveness(timeout, hosts, log),
       rootComputes: rootComputes(comm.size),
@@ -282,6 +283,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
       if (!progress) return;
       summary = progress.finish(stop.signal);
       await jobDir!.writeSummary(summary, { ranks: comm.size, lostRanks: run.lost });
+      await finish?.(exitStatus(summary) === EXIT_OK && run.lost.length === 0);
       o.onSummary?.(summary, message.outputDir);
     };
     // A lost rank: the summary, the lock, then MPI_Abort (MPI_Finalize would wait for it).

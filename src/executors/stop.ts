@@ -5,14 +5,14 @@
  * SIGINT/SIGTERM exits at once (atomic writes leave no partial result either way).
  */
 export class StopRequest {
-  /** The signal that asked for the stop, once asked. */
-  signal: NodeJS.Signals | undefined;
+  /** The signal that asked for the stop, once asked (or 'a full disk': engine/job_start.ts). */
+  signal: NodeJS.Signals | 'a full disk' | undefined;
 
   get requested(): boolean {
     return this.signal !== undefined;
   }
 
-  request(signal: NodeJS.Signals): void {
+  request(signal: NodeJS.Signals | 'a full disk'): void {
     this.signal ??= signal;
   }
 }

@@ -133,8 +133,8 @@ function describe(f: ExportField): string[] {
   const lines = [
     `fluidimage export of ${basename(f.source)} (images ${f.names.join(' + ')}, ${f.shapeImages[0]} x ${f.shapeImages[1]} pixels)`,
     f.kind === 'final'
-      ? `final field of pass ${f.passIndex} (of ${f.nbPasses}), interpolated on a regular ${ny} x ${nx} grid (rows x columns, x fastest)`
-      : `vectors of pass ${f.passIndex} (of ${f.nbPasses}), ${ny} x ${nx} grid (rows x columns, x fastest)`,
+      ? `final field of pass ${f.passIndex} (/piv${f.passIndex}; passes numbered 0 to ${f.nbPasses - 1}), interpolated on a regular ${ny} x ${nx} grid (rows x columns, x fastest)`
+      : `vectors of pass ${f.passIndex} (/piv${f.passIndex}; passes numbered 0 to ${f.nbPasses - 1}), ${ny} x ${nx} grid (rows x columns, x fastest)`,
     `x, y: ${f.kind === 'final' ? 'grid points' : 'window centres'}, column and row of the first image (y downwards), origin at the centre of the top-left pixel, in ${f.positionUnit}` +
       (pxPerM === undefined ? '' : ` (= pixels / ${pxPerM} px/m)`),
     `${f.uName}, ${f.vName}: ${dt === undefined ? 'displacement from the first image to the second' : 'velocity (displacement / dt)'}, in ${f.vectorUnit}` +

@@ -11,7 +11,7 @@ import { basename, dirname, join } from 'node:path';
 const TMP_SUFFIX = '.tmp';
 
 /** `.<name>.<pid>.<8 hex>.tmp`, the names `writeAtomic` uses (and the only ones cleaned). */
-const TMP_PATTERN = /^\..+\.\d+\.[0-9a-f]{8}\.tmp$/;
+const TMP_PATTERN = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
 
 /** Default age after which a temporary file is considered left over by a dead run. */
 const DEFAULT_STALE_MS = 15 * 60 * 1000;
@@ -58,9 +58,11 @@ async function fsyncPath(path: string, flags: 'r' | 'r+'): Promise<void> {
  * Remove temporary files left in `dir` by killed runs of `writeAtomic`: only names matching
  * its pattern and last modified more than `olderThanMs` ago (default 15 min, far longer than
  * any single write, so files of runs still writing, possibly on other nodes, are kept).
- * Returns the removed paths. A missing directory is not an error.
+ * `writerGone(pid)` (for a caller that holds the directory's lock) also removes younger files
+ * whose writer is known to be gone. Returns the removed paths. A missing directory is not an error.
  */
-export async function cleanStaleTemps(dir: string, olderThanMs: number = DEFAULT_STALE_MS): Promise<string[]> {
+export async function cleanStaleTemps(dir: string, olderThanMs: number = DEFAULT_STALE_MS,
+  writerGone?: (pid: number) => boolean): Promise<string[]> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -71,11 +73,14 @@ export async function cleanStaleTemps(dir: string, olderThanMs: number = DEFAULT
   const now = Date.now();
   const removed: string[] = [];
   for (const name of names) {
-    if (!TMP_PATTERN.test(name)) continue;
+    const match = TMP_PATTERN.exec(name);
+    if (!match) continue;
     const path = join(dir, name);
     try {
       const info = await stat(path);
-      if (!info.isFile() || now - info.mtimeMs < olderThanMs) continue;
+      if (!info.isFile()) continue;
+      // Young files are kept unless their writer (the pid in the name) is known to be gone.
+      if (now - info.mtimeMs < olderThanMs && !writerGone?.(Number(match[1]))) continue;
       await rm(path, { force: true });
       removed.push(path);
     } catch (error) {

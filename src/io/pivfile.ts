@@ -17,6 +17,7 @@
 import type { FinalField, PassErrors, PassResult, PivResult } from '../works/piv/types.js';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tempPathFor, writeAtomic } from './atomic.js';
+import { notPivSentence } from './kinds.js';
 import {
   type H5File,
   type H5Group,
@@ -240,7 +241,8 @@ export async function readPivFileWithInfo(path: string): Promise<{ result: PivRe
 function readLayout(file: H5File, path: string): { result: PivResult; info: PivFileInfo } {
   const nbPasses = readNumberAttr(file, 'nb_passes') ?? countPassGroups(file);
   if (nbPasses === 0 || getGroup(file, 'piv0') === undefined) {
-    throw new Error(`${path}: not a PIV result file (no /piv0 group)`);
+    const className = readStringAttr(file, 'class_name');
+    throw Object.assign(new Error(className === undefined ? `${path}: not a PIV result file (no /piv0 group)` : notPivSentence(path, className)), { code: 'ERR_NOT_PIV' });
   }
   const params = getGroup(file, 'params');
   const couple = getGroup(file, 'couple');

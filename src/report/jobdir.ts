@@ -42,9 +42,14 @@ export class JobDir {
   readonly path: string;
   private readonly logPath: string;
 
+  /** The path a new job directory of this process gets (made by the constructor). */
+  static newPath(outputDir: string): string {
+    return join(outputDir, `job_${stamp()}_${process.pid}`);
+  }
+
   /** Creates (rank 0) or joins (other ranks: pass the path rank 0 made) the job directory. */
   constructor(outputDir: string, readonly rank = 0, path?: string) {
-    this.path = path ?? join(outputDir, `job_${stamp()}_${process.pid}`);
+    this.path = path ?? JobDir.newPath(outputDir);
     mkdirSync(join(this.path, 'failed'), { recursive: true });
     this.logPath = join(this.path, `log_rank${String(rank).padStart(4, '0')}.txt`);
     this.log(`rank ${rank} on ${hostname()} (pid ${process.pid}) joined`);
@@ -52,7 +57,23 @@ export class JobDir {
 
   /** One timestamped line in this rank's log. */
   log(line: string): void {
-    appendFileSync(this.logPath, `${new Date().toISOString()} ${line}\n`);
+    this.bestEffort(() => appendFileSync(this.logPath, `${new Date().toISOString()} ${line}\n`));
+  }
+
+  private warned = false;
+
+  /**
+   * The job's record must not end the job (a full disk fails the results first, and they
+   * say so): a failed write is told once on stderr.
+   */
+  private bestEffort(write: () => void): void {
+    try {
+      write();
+    } catch (e) {
+      if (this.warned) return;
+      this.warned = true;
+      process.stderr.write(`fluidimage: warning: cannot write the job record in ${this.path}: ${(e as Error).message}\n`);
+    }
   }
 
   /**
@@ -62,8 +83,10 @@ export class JobDir {
    */
   record(o: ItemOutcome): void {
     this.log(`${o.ok ? 'done' : 'FAILED'} ${o.name} (${o.seconds.toFixed(3)} s)${o.ok ? '' : `: ${o.error}`}`);
-    if (!o.ok) writeFileSync(join(this.path, 'failed', `${safeName(o.name)}.txt`), `${o.name}\n${o.error}\n`);
-    else if (o.output) appendFileSync(join(this.path, `results_rank${String(this.rank).padStart(4, '0')}.txt`), `${o.output}\n`);
+    this.bestEffort(() => {
+      if (!o.ok) writeFileSync(join(this.path, 'failed', `${safeName(o.name)}.txt`), `${o.name}\n${o.error}\n`);
+      else if (o.output) appendFileSync(join(this.path, `results_rank${String(this.rank).padStart(4, '0')}.txt`), `${o.output}\n`);
+    });
   }
 
   async writeStart(info: JobInfo, paramsText: string): Promise<void> {
@@ -77,6 +100,9 @@ export class JobDir {
       total: summary.total, done: summary.done, failed: summary.failed.map((f) => ({ name: f.name, error: f.error })),
       skipped: summary.skipped, seconds: summary.seconds, stoppedBy: summary.stoppedBy, ...extra,
     };
-    await writeAtomic(join(this.path, 'summary.json'), (tmp) => writeFileSync(tmp, JSON.stringify(data, null, 2) + '\n'));
+    await writeAtomic(join(this.path, 'summary.json'), (tmp) => writeFileSync(tmp, JSON.stringify(data, null, 2) + '\n'))
+      .catch((e: unknown) => this.bestEffort(() => {
+        throw e;
+      }));
   }
 }

@@ -23,9 +23,10 @@ export function isLockName(name: string): boolean {
   return name === LOCK_NAME || /^\.fluidimage-.*\.lock$/.test(name);
 }
 const HEARTBEAT_MS = 30_000;
-const STALE_MS = 5 * 60_000;
+/** A lock whose heartbeat (mtime) is older than this is a dead job's. */
+export const STALE_MS = 5 * 60_000;
 
-interface LockInfo {
+export interface LockInfo {
   pid: number;
   /** The holder's start time (Linux: clock ticks after boot), so that a reused pid is not taken for it. */
   started?: number;

@@ -3,7 +3,7 @@
  * multipass PIV between them -> one HDF5 file per image (`bos_<index>.h5`, PIV layout).
  */
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { readImage, readImageFloat32 } from '../io/images.js';
 import { imagePool } from '../io/pool.js';
 import { writePivFile } from '../io/pivfile.js';
@@ -15,7 +15,7 @@ import type { ParamTree, PivResult } from '../works/piv/types.js';
 import type { Job } from '../executors/types.js';
 import { prepareOutputDir, type HowMode } from './output.js';
 import { bosSchema } from '../params/bos.js';
-import { loadMask, pairFilter, recyclePair } from './piv.js';
+import { checkImageGeometry, loadMask, pairFilter, recyclePair } from './piv.js';
 import type { PlannedJob, TopologySpec } from './spec.js';
 
 /** One image of the series, compared with the reference. */
@@ -83,11 +83,13 @@ export async function planBos(params: ParamTree, opts: { threadsPerItem: number 
   if (items.length === 0) {
     throw new ParamError('series.str_subset', `BOS compares single images with the reference; series.str_subset ${JSON.stringify(series.str_subset)} gives none besides the reference`);
   }
+  const filter = await pairFilter(params);
+  if (!filter) await checkImageGeometry(work, [{ ...items[0], paths: [reference], names: [basename(reference)], missing: [] }]);
   const postfix = saving.postfix as string;
   const outputDir = await prepareOutputDir((saving.path as string | null) ?? defaultOutputDir(series.path as string, postfix),
     saving.how as HowMode);
   const todo = saving.how === 'complete' ? items.filter((it) => !existsSync(join(outputDir, resultName(it, postfix)))) : items;
-  return { job: bosJob(work, reference, outputDir, postfix, todo, await pairFilter(params)), outputDir, skipped: items.length - todo.length, total: items.length };
+  return { job: bosJob(work, reference, outputDir, postfix, todo, filter), outputDir, skipped: items.length - todo.length, total: items.length };
 }
 
 /** The steps for MPI ranks other than 0. */

@@ -1,9 +1,73 @@
 /** Output directory and the `saving.how` modes shared by all topologies. */
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statfsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { cleanStaleTemps } from '../io/atomic.js';
 
 export type HowMode = 'complete' | 'recompute' | 'new_dir';
+
+/** Below this much free space at the start, a job is refused (a result file or two would not fit). */
+export const MIN_FREE_BYTES = 1 << 20;
+
+function outputError(dir: string, reason: string): Error {
+  return Object.assign(new Error(`cannot write results to ${dir}: ${reason}`), { code: 'ERR_OUTPUT' });
+}
+
+/** What an errno code means for an output location, in words. */
+export function outputReason(code: string | undefined, where: string): string {
+  switch (code) {
+    case 'EROFS': return `read-only file system (${where})`;
+    case 'EACCES':
+    case 'EPERM': return `permission denied (${where} is not writable by this user)`;
+    case 'ENOSPC':
+    case 'EDQUOT': return `no space left on the device (${where})`;
+    case 'ENOTDIR':
+    case 'EEXIST': return `${where} is in the way (a file, not a directory)`;
+    default: return `${where}: ${code ?? 'unusable'}`;
+  }
+}
+
+/**
+ * Checks, before anything is created, that results can be written to `dir` (existing or
+ * to be made): every existing part of the path is a directory, the nearest existing one is
+ * writable (not a read-only file system, permission granted) and has some free space.
+ * Throws a one-line error (code ERR_OUTPUT) naming the path and the reason.
+ */
+export function checkOutputLocation(dir: string): void {
+  const target = resolve(dir);
+  let existing = target;
+  for (;;) {
+    let st;
+    try {
+      st = statSync(existing, { throwIfNoEntry: false });
+    } catch (e) {
+      // ENOTDIR: a file further up is in the way, found on the way up.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOTDIR') throw outputError(target, outputReason((e as NodeJS.ErrnoException).code, existing));
+    }
+    if (st) {
+      if (!st.isDirectory()) throw outputError(target, outputReason('ENOTDIR', existing));
+      break;
+    }
+    const parent = dirname(existing);
+    if (parent === existing) break;
+    existing = parent;
+  }
+  try {
+    accessSync(existing, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    throw outputError(target, outputReason((e as NodeJS.ErrnoException).code, existing));
+  }
+  let free: number | undefined;
+  try {
+    const fs = statfsSync(existing);
+    free = fs.bavail * fs.bsize;
+  } catch {
+    // No statfs here: the first write will tell.
+  }
+  if (free !== undefined && free < MIN_FREE_BYTES) {
+    throw outputError(target, `no space left on the device (${Math.floor(free / 1024)} KiB free at ${existing})`);
+  }
+}
 
 /**
  * Chooses and creates the output directory. `new_dir` takes `<dir>` if it does not
@@ -19,7 +83,12 @@ export async function prepareOutputDir(dir: string, how: HowMode): Promise<strin
       }
     }
   }
-  await mkdir(out, { recursive: true });
+  checkOutputLocation(out);
+  try {
+    await mkdir(out, { recursive: true });
+  } catch (e) {
+    throw outputError(out, outputReason((e as NodeJS.ErrnoException).code, out));
+  }
   // Leftovers of killed runs: temp files of atomic writes never become results.
   await cleanStaleTemps(out);
   return out;

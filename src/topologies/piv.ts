@@ -121,12 +121,29 @@ export async function planPiv(params: ParamTree, opts: { threadsPerItem: number 
   if (!sizes.has(2) || sizes.size > 1) {
     throw new ParamError('series.str_subset', `PIV needs pairs of images, but series.str_subset ${JSON.stringify(series.str_subset)} selects ${[...sizes].join(' or ')} image(s) per item`);
   }
+  const filter = await pairFilter(params);
+  if (!filter) await checkImageGeometry(work, items);
   const postfix = saving.postfix as string;
   const outputDir = await prepareOutputDir((saving.path as string | null) ?? defaultOutputDir(series.path as string, postfix),
     saving.how as HowMode);
   const outPath = resultPathFor(outputDir, postfix);
   const todo = saving.how === 'complete' ? items.filter((it) => !existsSync(outPath(it))) : items;
-  return { job: pivJob(work, outputDir, postfix, todo, await pairFilter(params)), outputDir, skipped: items.length - todo.length, total: items.length };
+  return { job: pivJob(work, outputDir, postfix, todo, filter), outputDir, skipped: items.length - todo.length, total: items.length };
+}
+
+/**
+ * Planning: the windows, crop and mask against the size of the first readable image (a
+ * plan that would fail on every pair is refused, naming the parameter). Skipped when a
+ * preproc.im2im filter may change the size.
+ */
+export async function checkImageGeometry(work: WorkPIV, items: Item[]): Promise<void> {
+  for (const item of items) {
+    if (item.missing.length > 0) continue;
+    const info = await imageInfo(item.paths[0]).catch(() => undefined);
+    if (!info) continue; // unreadable: that item fails on its own
+    work.checkGeometry(info.height, info.width, `e.g. ${item.names[0]}`);
+    return;
+  }
 }
 
 /** Where the result of an item goes. */

@@ -15,7 +15,7 @@ import { textWidth } from './font.js';
 import { figX, figY, makeFrame, type PlotFrame } from './frame.js';
 import { displayImage, drawGrey } from './image_layer.js';
 import { formatNumber, niceBelow, niceStep, ticks } from './numbers.js';
-import { drawArrow, drawVectors } from './vector_layer.js';
+import { drawArrow, drawVectors, type Vectors } from './vector_layer.js';
 
 export const BACKGROUNDS = ['none', 'vorticity', 'divergence', 'magnitude'] as const;
 export type Background = (typeof BACKGROUNDS)[number];
@@ -44,6 +44,8 @@ export interface Figure {
   /** Colour bar rectangle, when there is a background. */
   colourBar?: { left: number; top: number; width: number; height: number };
   arrows: number;
+  /** One arrow in `stride` along x and y is drawn (dense fields). */
+  stride: number;
   rejected: number;
 }
 
@@ -114,9 +116,13 @@ export async function renderFigure(result: PivResult, image: ImageData | undefin
   const mags = magnitude(pass.deltaxs, pass.deltays);
   // A few outliers should not leave every other arrow at the bottom of the colour map.
   const arrowMax = opts.arrowMax ?? Math.max(quantile(mags, 0.98), 1e-6);
-  const scale = opts.scale ?? autoScale(pass.xs, pass.ys, mags);
+  // Dense fields: one arrow in `stride` along x and y, so that arrows stay apart.
+  const spacing = gridSpacing(pass.xs, pass.ys);
+  const stride = Math.max(1, Math.ceil(MIN_ARROW_SPACING / (spacing * frame.zx)));
+  const scale = opts.scale ?? autoScale(pass.xs, pass.ys, mags) * stride;
   if (!(scale > 0 && Number.isFinite(scale))) throw new Error(`arrow scale must be > 0, got ${scale}`);
-  const drawn = drawVectors(canvas, frame, { xs: pass.xs, ys: pass.ys, dx: pass.deltaxs, dy: pass.deltays }, scale, colormap('bright'), arrowMax);
+  const drawn = drawVectors(canvas, frame, subset({ xs: pass.xs, ys: pass.ys, dx: pass.deltaxs, dy: pass.deltays }, pass.shape_grid, stride),
+    scale, colormap('bright'), arrowMax);
 
   // Clip whatever went past the plot, then draw the frame, axes and annotations.
   canvas.fillRect(0, 0, canvas.width, top, WHITE);
@@ -134,7 +140,8 @@ export async function renderFigure(result: PivResult, image: ImageData | undefin
     canvas.fillRect(left - 1 - tick, Y, tick, 1, INK);
     canvas.text(formatNumber(t), left - tick - 3 * fs - 1, Y - Math.floor((7 * fs) / 2), INK, fs, 'right');
   }
-  canvas.text(opts.title ?? '', left, Math.round((top - 7 * fs) / 2), INK, fs, 'left');
+  const title = (opts.title ?? '') + (stride > 1 ? `${opts.title ? ', ' : ''}1 arrow in ${stride} along x and y` : '');
+  canvas.text(title, left, Math.round((top - 7 * fs) / 2), INK, fs, 'left');
   drawScaleArrow(canvas, frame, scale, arrowMax, fs);
 
   let colourBar: Figure['colourBar'];
@@ -142,7 +149,24 @@ export async function renderFigure(result: PivResult, image: ImageData | undefin
     colourBar = { left: left + plotW + barGap, top, width: barW, height: plotH };
     drawColourBar(canvas, colourBar, colormap(background === 'magnitude' ? 'viridis' : 'coolwarm'), clim, barTitle, fs);
   }
-  return { canvas, frame, scale, arrowMax, clim, colourBar, arrows: drawn.arrows, rejected: drawn.rejected };
+  return { canvas, frame, scale, arrowMax, clim, colourBar, arrows: drawn.arrows, rejected: drawn.rejected, stride };
+}
+
+/** Figure pixels between neighbouring arrows below which only a subset is drawn. */
+const MIN_ARROW_SPACING = 10;
+
+/** Every `stride`-th vector along x and y of a [ny, nx] grid (of the list, for scattered vectors). */
+function subset(v: Vectors, shape: [number, number], stride: number): Vectors {
+  if (stride === 1) return v;
+  const [ny, nx] = shape;
+  const keep: number[] = [];
+  if (ny * nx === v.xs.length && ny > 1) {
+    for (let iy = 0; iy < ny; iy += stride) for (let ix = 0; ix < nx; ix += stride) keep.push(iy * nx + ix);
+  } else {
+    for (let k = 0; k < v.xs.length; k += stride * stride) keep.push(k);
+  }
+  const pick = (a: ArrayLike<number>) => Float32Array.from(keep, (k) => a[k]);
+  return { xs: pick(v.xs), ys: pick(v.ys), dx: pick(v.dx), dy: pick(v.dy) };
 }
 
 /** [nx, ny] of the image: from the file, else the image read, else the vector extent. */
@@ -190,14 +214,23 @@ export function autoScale(xs: ArrayLike<number>, ys: ArrayLike<number>, mags: Fl
   return ref > 0 ? (0.9 * spacing) / ref : 1;
 }
 
-/** Smallest positive difference between distinct x (or y) positions; 16 when unknown. */
+/**
+ * Smallest positive difference between distinct x (or y) positions; 16 when unknown. At
+ * least half the mean spacing (extent over count): positions of files of other layouts
+ * (not on a grid, float noise) would otherwise give tiny arrows and a huge scale arrow.
+ */
 function gridSpacing(xs: ArrayLike<number>, ys: ArrayLike<number>): number {
   let best = Number.POSITIVE_INFINITY;
+  const extent: number[] = [];
   for (const axis of [xs, ys]) {
-    const unique = [...new Set(Array.from(axis))].sort((a, b) => a - b);
+    const unique = [...new Set(Array.from(axis).filter(Number.isFinite))].sort((a, b) => a - b);
     for (let i = 1; i < unique.length; i++) best = Math.min(best, unique[i] - unique[i - 1]);
+    extent.push(unique.length > 1 ? unique[unique.length - 1] - unique[0] : 0);
   }
-  return Number.isFinite(best) && best > 0 ? best : 16;
+  const n = xs.length;
+  const mean = n > 1 ? (extent[0] > 0 && extent[1] > 0 ? Math.sqrt((extent[0] * extent[1]) / n) : Math.max(extent[0], extent[1]) / (n - 1)) : 0;
+  if (Number.isFinite(best) && best > 0) return Math.max(best, 0.5 * mean);
+  return mean > 0 ? mean : 16;
 }
 
 function drawBox(canvas: Canvas, x: number, y: number, w: number, h: number, colour: Rgb): void {

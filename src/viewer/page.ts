@@ -102,7 +102,7 @@ function updateStatus(error) {
   if (state.files.length === 0) { s.textContent = 'No result file in this directory yet.'; return; }
   if (!r) { s.textContent = ''; return; }
   const rejected = r.dx.filter((v) => v === null).length;
-  s.textContent = r.file + ': ' + r.names.join(' + ') + '; pass ' + (r.pass + 1) + '/' + r.nb_passes + ', ' +
+  s.textContent = r.file + ': ' + r.names.join(' + ') + '; pass ' + r.pass + ' (/piv' + r.pass + '; passes numbered 0 to ' + (r.nb_passes - 1) + '), ' +
     r.x.length + ' vectors, ' + rejected + ' rejected, ' + r.errors.index.length + ' with an error' +
     (state.imageFound || $('image').value === 'none' ? '' : '; ' + (state.imageNote || 'image not found, drawn without it'));
 }
@@ -274,7 +274,8 @@ function renderJob(j) {
   progress.max = 100;
   progress.value = pct;
   const rows = [
-    ['state', j.state],
+    ['state', j.state + (j.reason ? ' (' + j.reason + ')' : '')],
+    ['last seen', j.lastSignOfLife || '-'],
     ['done', j.done + ' / ' + j.toCompute + ' (' + pct.toFixed(1) + ' %)'],
     ['failed', String(j.failed.length)],
     ['skipped', j.skipped + ' (already done)'],

@@ -131,7 +131,8 @@ export async function copyImages(srcDir: string, dest: string, filter: (name: st
 /** Entries of an output directory, without the job bookkeeping directories (job_*). */
 export async function listDir(dir: string): Promise<string[]> {
   if (!existsSync(dir)) return [];
-  return (await readdir(dir)).filter((n) => !n.startsWith('job_')).sort();
+  // The record of what made the results (topologies/provenance.ts) is bookkeeping too.
+  return (await readdir(dir)).filter((n) => !n.startsWith('job_') && n !== '.fluidimage-results.json').sort();
 }
 
 /** The job bookkeeping directories (job_*) of an output directory. */

@@ -197,6 +197,37 @@ export class WorkPIV {
     };
   }
 
+  /**
+   * At planning: refuses, naming the parameter, what would fail on every pair of images of
+   * this size (windows larger than the images or the crop, a mask of another size).
+   */
+  checkGeometry(height: number, width: number, what: string): void {
+    const mask = this.mask;
+    if (mask && (mask.height !== height || mask.width !== width)) {
+      throw new ParamError('mask.image', `The mask ${mask.source} is ${mask.width}x${mask.height} but the images (${what}) are ${width}x${height}`);
+    }
+    let region;
+    try {
+      region = parseStrcrop(this.strcrop, [height, width]);
+    } catch (e) {
+      throw new ParamError('mask.strcrop', `${(e as Error).message} (${what})`);
+    }
+    const rh = region.y1 - region.y0;
+    const rw = region.x1 - region.x0;
+    const piv0 = this.params.piv0 as ParamTree;
+    const area = this.strcrop ? `the ${rh}x${rw} region of mask.strcrop ${JSON.stringify(this.strcrop)} in the ${height}x${width} images (${what})` : `the ${height}x${width} images (${what})`;
+    for (const [k, pass] of this.passes.entries()) {
+      const fits = (shape: [number, number], h: number, w: number) => shape[0] <= h && shape[1] <= w;
+      const key = k === 0 ? 'piv0.shape_crop_im0' : 'multipass.coeff_zoom';
+      if (!fits(pass.shape0, rh, rw)) {
+        throw new ParamError(key, `The interrogation windows of pass ${k} (${pass.shape0.join('x')}, from ${key} ${JSON.stringify(k === 0 ? piv0.shape_crop_im0 : (this.params.multipass as ParamTree).coeff_zoom)}) are larger than ${area}: no vector; use smaller windows${this.strcrop ? ' or a larger crop' : ''}`);
+      }
+      if (k === 0 && !fits(pass.shape1, height, width)) {
+        throw new ParamError('piv0.shape_crop_im1', `The windows of the second image (${pass.shape1.join('x')}, piv0.shape_crop_im1 ${JSON.stringify(piv0.shape_crop_im1)}) are larger than the ${height}x${width} images (${what})`);
+      }
+    }
+  }
+
   /** Window shapes of the passes, e.g. for benchmarks and reports. */
   get passShapes(): [number, number][] {
     return this.passes.map((p) => p.shape0);
