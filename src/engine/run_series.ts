@@ -290,6 +290,8 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
     await endIfLost(comm, run, timeout, async () => {
       await writeSummary();
       lock?.release();
+      // Rank 0 is gone with its lock: the ranks that lost it free the directory for the rerun.
+      if (run.rootLost) OutputLock.removeIfJob(message.outputDir, message.jobDir, lockScope(params));
     });
     await writeSummary();
     if (progress) process.stdout.write(`${message.outputDir}\n`);

@@ -110,6 +110,21 @@ export class OutputLock {
     throw Object.assign(new Error(`Could not take the lock ${path}: another job is starting in ${dir}`), { code: 'ERR_LOCKED' });
   }
 
+  /**
+   * Removes the lock of `dir` if it belongs to the job whose job directory is `jobDir`: for
+   * the ranks of an MPI job that lost rank 0 (the lock's holder, on a host that is gone).
+   */
+  static removeIfJob(dir: string, jobDir: string, scope?: string): boolean {
+    const path = join(dir, lockName(scope));
+    if (OutputLock.read(path)?.jobDir !== jobDir) return false;
+    try {
+      unlinkSync(path);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   private static read(path: string): LockInfo | undefined {
     try {
       return JSON.parse(readFileSync(path, 'utf8')) as LockInfo;
