@@ -25,7 +25,7 @@ const SMALL = ['--set', 'piv0.shape_crop_im0=32'];
 const HEAVY = ['--set', 'piv0.shape_crop_im0=32', '--set', 'piv0.grid.overlap=0.75', '--set', 'multipass.number=3'];
 
 /** Ranks of the oversubscribed run (the largest count that fits in about 60 s here). */
-const MANY = Number(process.env.FLUIDIMAGE_MULTIHOST_RANKS ?? 48);
+const MANY = Number(process.env.FLUIDIMAGE_MULTIHOST_RANKS ?? 32);
 
 /** Counts by value. */
 function tally(values: readonly string[]): Record<string, number> {

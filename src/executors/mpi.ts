@@ -178,12 +178,15 @@ async function runRoot<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiRun
       const items = opts.stop?.requested ? [] : queue.splice(0, batchSize(queue.length, comm.size, maxBatch));
       for (const it of items) w.items.set(job.name(it), it);
       // Not awaited: the next request is served while this answer is on its way.
-      answers.push(comm.sendObject({ items } satisfies Work<I>, source, TAG_WORK));
-      if (answers.length > 1024) await Promise.all(answers.splice(0));
+      answers.push({ rank: source, sent: comm.sendObject({ items } satisfies Work<I>, source, TAG_WORK) });
+      if (answers.length > 1024) await awaitAnswers();
     }
     settle();
   };
-  const answers: Promise<void>[] = [];
+  // Answers on their way; those to a rank declared lost may never complete (a stopped
+  // process empties no buffer): never waited for.
+  const answers: { rank: number; sent: Promise<void> }[] = [];
+  const awaitAnswers = () => Promise.all(answers.splice(0).filter((a) => !workers[a.rank].lost).map((a) => a.sent));
   // Every worker said goodbye (or is lost): then no liveness message stays posted.
   const allSaid = deferred();
   const checkSaid = () => {
@@ -219,6 +222,8 @@ async function runRoot<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiRun
         else post(comm, { kind: 'alive' } satisfies Control, r, TAG_CONTROL);
       }
     }, intervalOf(live));
+    // Heartbeats alone keep no process alive (pending MPI requests and work do).
+    timer.unref();
     void (async () => {
       while (workers.some((w) => !w.said && !w.lost)) {
         const { data, source } = await comm.recvObjectAny(TAG_CONTROL);
@@ -236,7 +241,7 @@ async function runRoot<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiRun
     opts.onItem(o);
   }, () => queue.length >= comm.size);
   await Promise.all([allAnswered.promise, own]);
-  await Promise.all(answers);
+  await awaitAnswers();
   if (live) {
     // The goodbyes of ranks that finished are on their way (heartbeats go on meanwhile).
     await allSaid.promise;
@@ -257,10 +262,12 @@ async function runWorker<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiR
   const rootGone = deferred();
   let seen = performance.now();
   let inFlight: Promise<void> | undefined;
+  // A message to rank 0 may never complete once it is lost (a stopped process reads nothing).
+  const untilRootGone = (sent: Promise<void>) => Promise.race([sent, rootGone.promise]);
   // One request at a time; lanes that find the buffer empty wait for it (or for rank 0's loss).
   const refill = () => {
     inFlight ??= (async () => {
-      await comm.sendObject({ outcomes: pending.splice(0), done: false } satisfies Request, 0, TAG_REQUEST);
+      await untilRootGone(comm.sendObject({ outcomes: pending.splice(0), done: false } satisfies Request, 0, TAG_REQUEST));
       const work = await Promise.race([comm.recvObjectFrom(0, TAG_WORK) as Promise<Work<I>>, rootGone.promise.then(() => ({ items: [] }))]);
       seen = performance.now();
       if (work.items.length === 0) finished = true;
@@ -289,6 +296,8 @@ async function runWorker<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiR
         post(comm, { kind: 'alive' } satisfies Control, 0, TAG_CONTROL);
       }
     }, intervalOf(live));
+    // Heartbeats alone keep no process alive (pending MPI requests and work do).
+    timer.unref();
     void (async () => {
       for (;;) {
         const m = (await comm.recvObjectFrom(0, TAG_CONTROL)) as Control;
@@ -305,11 +314,15 @@ async function runWorker<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiR
     clearInterval(timer);
     return { lost: [], rootLost, lostElsewhere: 0 };
   }
-  await comm.sendObject({ outcomes: pending.splice(0), done: true } satisfies Request, 0, TAG_REQUEST);
+  await untilRootGone(comm.sendObject({ outcomes: pending.splice(0), done: true } satisfies Request, 0, TAG_REQUEST));
+  if (rootLost) {
+    clearInterval(timer);
+    return { lost: [], rootLost, lostElsewhere: 0 };
+  }
   if (!live) return { lost: [], lostElsewhere: 0 };
   // No longer watched by rank 0, but still watching it: it may be lost before it ends the item phase.
   saidBye = true;
-  await Promise.race([comm.sendObject({ kind: 'bye' } satisfies Control, 0, TAG_CONTROL), rootGone.promise]);
+  await untilRootGone(comm.sendObject({ kind: 'bye' } satisfies Control, 0, TAG_CONTROL));
   const lostElsewhere = await ended.promise;
   clearInterval(timer);
   return rootLost ? { lost: [], rootLost, lostElsewhere: 0 } : { lost: [], lostElsewhere };
