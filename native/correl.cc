@@ -438,6 +438,26 @@ class PassCorrelator {
   void Reject(int k, uint8_t code) {
     out_.dx[k] = out_.dy[k] = out_.correl[k] = kNaN;
     out_.code[k] = code;
+    if (out_.peak_to_mean) out_.peak_to_mean[k] = kNaN;
+    const int extra = std::min(in_.nb_peaks, kMaxPeaks) - 1;
+    for (int q = 0; q < extra; ++q) {
+      const size_t o = static_cast<size_t>(k) * extra + q;
+      out_.dx2[o] = out_.dy2[o] = out_.correl2[o] = kNaN;
+    }
+  }
+
+  // Mean of |correlation| over the searched region (the noise level of the peak-to-mean ratio).
+  double MeanAbs(const float* corr) const {
+    double sum = 0;
+    size_t count = 0;
+    for (int ly = -ly_max_; ly <= ly_max_; ++ly) {
+      const int span = span_of_[ly + ly_max_];
+      if (span < 0) continue;
+      const float* row = corr + static_cast<size_t>(ly < 0 ? ly + H_ : ly) * W_;
+      for (int lx = -span; lx <= span; ++lx) sum += std::fabs(row[lx < 0 ? W_ + lx : lx]);
+      count += 2 * span + 1;
+    }
+    return count > 0 ? sum / count : 0.0;
   }
 
   // Loads both windows of k into a_ and b_ (and the masks of `slot` for windows missing
@@ -528,6 +548,10 @@ class PassCorrelator {
     int fy[kMaxPeaks] = {0}, fx[kMaxPeaks] = {0};
     const float best = HighestPeak(corr, H_, W_, ly_max_, span_of_.data(), &fy[0], &fx[0]);
     out_.correl[k] = best * pd.norm;
+    if (out_.peak_to_mean) {
+      const double mean = MeanAbs(corr);
+      out_.peak_to_mean[k] = mean > 0 ? static_cast<float>(best / mean) : kNaN;
+    }
     float sy = 0, sx = 0;
     uint8_t code = kOk;
     if (Fit(pd, corr, m0, m1, fy[0], fx[0], &sy, &sx, &code)) {
@@ -550,10 +574,11 @@ class PassCorrelator {
       if (std::isfinite(v) && Fit(pd, corr, m0, m1, py, px, &sy, &sx, &c2)) {
         out_.dy2[o] = static_cast<float>(pd.base_y + py + sy);
         out_.dx2[o] = static_cast<float>(pd.base_x + px + sx);
-        out_.correl2[o] = v * pd.norm;
       } else {
-        out_.dx2[o] = out_.dy2[o] = out_.correl2[o] = kNaN;
+        out_.dx2[o] = out_.dy2[o] = kNaN;
       }
+      // The height stays when the fit is impossible: the peak ratio needs it.
+      out_.correl2[o] = std::isfinite(v) ? v * pd.norm : kNaN;
     }
   }
 

@@ -47,10 +47,15 @@ struct PassOutput {
   float* dy = nullptr;      // displacement along rows
   float* correl = nullptr;  // normalised peak value (identical windows give 1)
   uint8_t* code = nullptr;  // VecCode
-  // Secondary peaks: n * (nb_peaks - 1) values, NaN where none was found.
+  // Secondary peaks: n * (nb_peaks - 1) values, NaN where none was found; a peak whose
+  // sub-pixel fit is impossible (on the border of the searched region) keeps its height in
+  // correl2 (for the peak ratio) with NaN displacements.
   float* dx2 = nullptr;
   float* dy2 = nullptr;
   float* correl2 = nullptr;
+  // Optional (nullptr: not computed): the first peak over the mean of |correlation| over the
+  // searched region (the peak-to-mean signal-to-noise ratio), NaN where no peak.
+  float* peak_to_mean = nullptr;
 };
 
 // Seconds spent in each phase of a pass (for the benchmark's stage shares): loading the

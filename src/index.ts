@@ -21,7 +21,7 @@ import { im2imSchema } from './params/im2im.js';
 import { preprocSchema } from './params/preproc.js';
 import { meanImageSchema } from './params/mean_image.js';
 import type { TopologyName } from './topologies/registry.js';
-import { loadMask, pairFilter } from './topologies/piv.js';
+import { chainSteps, loadMask, pairFilter, pairMasker } from './topologies/piv.js';
 import { WorkPIV, type PairImages } from './works/piv/work.js';
 import type { ParamTree, PassResult, PivResult } from './works/piv/types.js';
 import type { RunOptions } from './engine/options.js';
@@ -161,8 +161,8 @@ export async function computePiv(a: string | ImageArray, b: string | ImageArray,
     im0: im0.data, im1: im1.data, width: im0.width, height: im0.height, owned: true,
     names: [im0.name, im1.name], paths: [im0.path, im1.path],
   };
-  const filter = await pairFilter(tree);
-  if (filter) pair = await filter(pair);
+  const steps = chainSteps(await pairFilter(tree), await pairMasker(tree));
+  if (steps) pair = await steps(pair);
   const { configureNative } = await import('./engine/run_series.js');
   configureNative(tree);
   const work = new WorkPIV(tree, options.threads ?? availableParallelism(), await loadMask(tree));

@@ -48,6 +48,8 @@ export interface PassArgs {
   windowSigma?: number;
   /** Time the phases of the pass (PassOut.phases); a few clock reads per window. */
   profile?: boolean;
+  /** Also return PassOut.peakToMean (one more pass over each correlation plane). */
+  peakToMean?: boolean;
 }
 
 /** Seconds in each phase of a pass, summed over its threads. */
@@ -67,10 +69,18 @@ export interface PassOut {
   dy: Float32Array;
   correl: Float32Array;
   code: Uint8Array;
-  /** Secondary peaks, (nbPeaks - 1) per window, NaN where none was found. */
+  /**
+   * Secondary peaks, (nbPeaks - 1) per window, NaN where none was found; a peak on the
+   * border of the searched region keeps its height (correl2) with NaN displacements.
+   */
   dx2: Float32Array;
   dy2: Float32Array;
   correl2: Float32Array;
+  /**
+   * With `peakToMean`: the first peak over the mean of |correlation| over the searched
+   * region, NaN where no peak (absent when the addon predates it).
+   */
+  peakToMean?: Float32Array;
   /** With `profile`. */
   phases?: PassPhases;
 }

@@ -206,6 +206,8 @@ function writeArrayAttr(target: H5Object, name: string, value: readonly unknown[
     target.create_attribute(name, [...value], shape, dtype);
   } else if (value.every((v): v is string => typeof v === 'string')) {
     target.create_attribute(name, [...value], shape, fixedStringDtype(value));
+  } else if (value.every((v) => Array.isArray(v))) {
+    writeBytesAttr(target, name, JSON.stringify(value)); // nested lists (polygons): JSON text
   } else {
     throw new Error(`parameter ${name}: arrays must hold only numbers or only strings`);
   }

@@ -40,6 +40,25 @@ function useTps(v: unknown, key: string): boolean | string {
   throw invalid(key, 'true, false or "last"', v);
 }
 
+/** A global range of one displacement component: [min, max] in pixels, or null (off). */
+function range(v: unknown, key: string): number[] | null {
+  if (v === null) return null;
+  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number' && Number.isFinite(x)) && v[0] <= v[1]) {
+    return [v[0] as number, v[1] as number];
+  }
+  throw invalid(key, 'a range [min, max] in pixels (min <= max), or null', v);
+}
+
+/** Polygons in pixels: a list of polygons, each a list of at least 3 vertices [x, y]; null: none. */
+function polygons(v: unknown, key: string): number[][][] | null {
+  if (v === null) return null;
+  const vertex = (p: unknown) => Array.isArray(p) && p.length === 2 && p.every((x) => typeof x === 'number' && Number.isFinite(x));
+  if (Array.isArray(v) && v.every((poly) => Array.isArray(poly) && poly.length >= 3 && poly.every(vertex))) {
+    return (v as number[][][]).map((poly) => poly.map(([x, y]) => [x, y]));
+  }
+  throw invalid(key, 'a list of polygons, each a list of at least 3 vertices [x, y] in pixels (or null)', v);
+}
+
 export const SUBPIX_METHODS = ['2d_gaussian2', '2d_gaussian', 'centroid', 'no_subpix'] as const;
 
 export const pivSchema = group('Parameters of the PIV topology', {
@@ -63,6 +82,9 @@ export const pivSchema = group('Parameters of the PIV topology', {
   mask: group('Region of interest', {
     strcrop: strOrNull(null, 'Rectangular region "y0:y1, x0:x1" (Python slice syntax, ends excluded, may be empty)'),
     image: strOrNull(null, 'Static mask image, same size as the images: non-zero where there is flow; masked pixels are ignored by the correlations, windows mostly masked give no vector (code 6) and the final field is NaN there'),
+    folder: strOrNull(null, 'Folder of masks that move: one mask image per image, with the image\'s file name (the mask of a pair is that of its first image), same size as the images, non-zero where there is flow; used as mask.image'),
+    module: modulePath('JavaScript module (path, or path#export) making the mask of each pair: a function (image, name) => mask or a class with calcul(image, name), given the first image of the pair (after preproc.im2im); the mask is {data, width, height} or an array of width*height values, non-zero where there is flow; used as mask.image'),
+    polygons: custom<number[][][] | null>(null, 'Polygons masked out (no flow inside): a list of polygons, each a list of vertices [x, y] in pixels (x: column, y: row; a pixel is inside when its centre is); used as mask.image', polygons),
   }),
   fix: group('Rejection of spurious vectors after each pass', {
     correl_min: num(0.2, 'Reject vectors whose normalised correlation peak is below this', { min: 0, max: 1 }),
@@ -70,6 +92,13 @@ export const pivSchema = group('Parameters of the PIV topology', {
     displacement_max: custom<number | string | null>(null, 'Reject displacements larger than this (pixels or "NN%" of the window; null: off)', displacementMax),
     threshold_median: numOrNull(5, 'Normalised median test (Westerweel & Scarano 2005): reject vectors whose normalised residual exceeds this (2-3 usual; null: off)', { above: 0 }),
     median_epsilon: num(0.1, 'Noise level of the median test, pixels', { above: 0 }),
+    s2n_peak_ratio_min: numOrNull(null, 'Signal-to-noise, peak ratio: reject vectors whose correlation peak is lower than this times the second highest peak (outside piv0.particle_radius of the first; e.g. 1.2 to 1.5; null: off; code 7)', { above: 0 }),
+    s2n_peak_to_mean_min: numOrNull(null, 'Signal-to-noise, peak to mean: reject vectors whose correlation peak is lower than this times the mean of |correlation| over the searched region (e.g. 3 to 10; null: off; code 8)', { above: 0 }),
+    global_range: group('Global range filter: reject vectors outside fixed bounds (code 9)', {
+      u: custom<number[] | null>(null, 'Range [min, max] of the displacement along x (pixels; null: off)', range),
+      v: custom<number[] | null>(null, 'Range [min, max] of the displacement along y (pixels; null: off)', range),
+    }),
+    global_std_factor: numOrNull(null, 'Global standard deviation filter: reject vectors whose u or v differs from the mean of the valid vectors of the pass by more than this many standard deviations (e.g. 3; null: off; code 10)', { above: 0 }),
   }),
   multipass: group('Refinement passes', {
     number: num(1, 'Number of passes', { integer: true, min: 1, max: 8 }),

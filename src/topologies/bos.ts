@@ -15,7 +15,7 @@ import type { ParamTree, PivResult } from '../works/piv/types.js';
 import type { Job } from '../executors/types.js';
 import { prepareOutputDir, type HowMode } from './output.js';
 import { bosSchema } from '../params/bos.js';
-import { checkImageGeometry, loadMask, pairFilter, recyclePair } from './piv.js';
+import { chainSteps, checkImageGeometry, checkMaskFolder, loadMask, pairFilter, pairMasker, recyclePair } from './piv.js';
 import type { PlannedJob, TopologySpec } from './spec.js';
 
 /** One image of the series, compared with the reference. */
@@ -84,18 +84,24 @@ export async function planBos(params: ParamTree, opts: { threadsPerItem: number 
     throw new ParamError('series.str_subset', `BOS compares single images with the reference; series.str_subset ${JSON.stringify(series.str_subset)} gives none besides the reference`);
   }
   const filter = await pairFilter(params);
-  if (!filter) await checkImageGeometry(work, [{ ...items[0], paths: [reference], names: [basename(reference)], missing: [] }]);
+  if (!filter) {
+    await checkImageGeometry(work, [{ ...items[0], paths: [reference], names: [basename(reference)], missing: [] }]);
+    await checkMaskFolder(params, items, 0);
+  }
+  // The masks of mask.folder and mask.module are those of each image (not the reference's).
+  const steps = chainSteps(filter, await pairMasker(params, 1));
   const postfix = saving.postfix as string;
   const outputDir = await prepareOutputDir((saving.path as string | null) ?? defaultOutputDir(series.path as string, postfix),
     saving.how as HowMode);
   const todo = saving.how === 'complete' ? items.filter((it) => !existsSync(join(outputDir, resultName(it, postfix)))) : items;
-  return { job: bosJob(work, reference, outputDir, postfix, todo, filter), outputDir, skipped: items.length - todo.length, total: items.length };
+  return { job: bosJob(work, reference, outputDir, postfix, todo, steps), outputDir, skipped: items.length - todo.length, total: items.length };
 }
 
 /** The steps for MPI ranks other than 0. */
 export async function bosWorkerJob(params: ParamTree, outputDir: string): Promise<Job<BosItem, PairImages, PivResult>> {
   const work = new WorkPIV(params, 1, await loadMask(params));
-  return bosJob(work, await referencePath(params), outputDir, (params.saving as ParamTree).postfix as string, [], await pairFilter(params));
+  return bosJob(work, await referencePath(params), outputDir, (params.saving as ParamTree).postfix as string, [],
+    chainSteps(await pairFilter(params), await pairMasker(params, 1)));
 }
 
 export const bosTopology: TopologySpec<BosItem, PairImages, PivResult> = {

@@ -2,7 +2,7 @@
  * The PIV topology: series of image pairs -> read -> PIV work -> one HDF5 file per
  * pair, over any executor.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { imageInfo, readImage, readImageFloat32 } from '../io/images.js';
 import { imagePool } from '../io/pool.js';
@@ -12,7 +12,8 @@ import { buildSeries, defaultOutputDir, resultName, type Item, type SeriesParams
 import { PROGRAM, VERSION } from '../version.js';
 import type { PairImages } from '../works/piv/work.js';
 import { WorkPIV, type ImageMask } from '../works/piv/work.js';
-import { loadIm2im } from '../works/im2im.js';
+import { maskFromValues } from '../works/piv/masks.js';
+import { loadIm2im, loadUserFunction } from '../works/im2im.js';
 import type { ParamTree, PivResult } from '../works/piv/types.js';
 import type { Job } from '../executors/types.js';
 import { prepareOutputDir, type HowMode } from './output.js';
@@ -22,19 +23,101 @@ import { pivSchema } from '../params/piv.js';
 /** A pair of the series: two files, or two frames of one multi-page file. */
 export type PivItem = Item & { frames?: [number, number] };
 
-/** The mask image of `mask.image` (non-zero = flow), or undefined. */
-export async function loadMask(params: ParamTree): Promise<ImageMask | undefined> {
-  const path = (params.mask as ParamTree).image as string | null;
-  if (!path) return undefined;
+/** A mask image (non-zero = flow); an unreadable one is a ParamError naming `key` and the file. */
+async function readMaskImage(path: string, key: string): Promise<ImageMask> {
   let im;
   try {
     im = await readImage(path);
   } catch (e) {
-    throw new ParamError('mask.image', `Cannot use mask.image: ${(e as Error).message}`);
+    throw new ParamError(key, `Cannot use the mask ${path} (${key}): ${(e as Error).message}`);
   }
-  const data = new Uint8Array(im.width * im.height);
-  for (let i = 0; i < data.length; i++) data[i] = im.data[i] !== 0 ? 1 : 0;
-  return { data, width: im.width, height: im.height, source: path };
+  return maskFromValues(im.data, im.height, im.width, path, key);
+}
+
+/** The mask image of `mask.image` (non-zero = flow), or undefined. */
+export async function loadMask(params: ParamTree): Promise<ImageMask | undefined> {
+  const path = (params.mask as ParamTree).image as string | null;
+  return path ? readMaskImage(path, 'mask.image') : undefined;
+}
+
+/** The image of a pair that names its mask and is given to mask.module: 0 (PIV), 1 (BOS: not the reference). */
+export type MaskedImage = 0 | 1;
+
+/**
+ * The pair's own masks: the image of `mask.folder` with the name of image `which` of the
+ * pair, and what `mask.module` makes of that image (or undefined: neither is set).
+ */
+export async function pairMasker(params: ParamTree, which: MaskedImage = 0): Promise<((pair: PairImages) => Promise<PairImages>) | undefined> {
+  const m = params.mask as ParamTree;
+  const folder = (m.folder as string | null | undefined) ?? null;
+  const module = (m.module as string | null | undefined) ?? null;
+  if (!folder && !module) return undefined;
+  if (folder && !statSync(folder, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new ParamError('mask.folder', `Expected a folder of mask images for mask.folder but ${folder} is not one`);
+  }
+  const make = module ? await loadUserFunction(module, [], 'mask.module') : undefined;
+  return async (pair) => {
+    const name = pair.names[which];
+    const masks: ImageMask[] = [];
+    if (folder) {
+      const file = join(folder, name);
+      if (!existsSync(file)) throw new ParamError('mask.folder', `No mask ${file} (mask.folder) for the image ${name}`);
+      masks.push(await readMaskImage(file, 'mask.folder'));
+    }
+    if (make) {
+      const image = which === 0 ? pair.im0 : pair.im1;
+      const out = await make({ data: image, width: pair.width, height: pair.height }, name);
+      masks.push(userMask(out, pair, name, module!));
+    }
+    return { ...pair, masks: [...(pair.masks ?? []), ...masks] };
+  };
+}
+
+/** What mask.module returned, as a mask of the pair's size; anything else is a ParamError. */
+function userMask(out: unknown, pair: PairImages, name: string, module: string): ImageMask {
+  const { width, height } = pair;
+  const o = out as { data?: unknown; width?: unknown; height?: unknown } | null | undefined;
+  const isArray = (a: unknown): a is ArrayLike<unknown> => Array.isArray(a) || (ArrayBuffer.isView(a) && !(a instanceof DataView));
+  const values = isArray(out) ? out : o?.data;
+  const w = isArray(out) ? width : o?.width;
+  const h = isArray(out) ? height : o?.height;
+  if (!isArray(values) || w !== width || h !== height || values.length !== width * height) {
+    const got = isArray(values) ? `${values.length} values${typeof w === 'number' ? ` (${w}x${h})` : ''}` : typeof out;
+    throw new ParamError('mask.module', `mask.module ${module} on ${name}: expected a mask {data, width, height} or an array of ` +
+      `${width}x${height} = ${width * height} values (the image's size) but received ${got}`);
+  }
+  return maskFromValues(values, height, width, `of mask.module for ${name}`, 'mask.module');
+}
+
+/** Runs the steps after reading a pair in order (undefined ones skipped). */
+export function chainSteps(...steps: (((pair: PairImages) => Promise<PairImages>) | undefined)[]): ((pair: PairImages) => Promise<PairImages>) | undefined {
+  const defined = steps.filter((f) => f !== undefined);
+  if (defined.length <= 1) return defined[0];
+  return async (pair) => {
+    let p = pair;
+    for (const f of defined) p = await f(p);
+    return p;
+  };
+}
+
+/**
+ * Planning: the mask of mask.folder for the first readable image (image `which` of the
+ * items) must have its size (a mask of another size would fail every pair).
+ */
+export async function checkMaskFolder(params: ParamTree, items: Item[], which: MaskedImage): Promise<void> {
+  const folder = ((params.mask as ParamTree).folder as string | null | undefined) ?? null;
+  if (!folder) return;
+  for (const item of items) {
+    if (item.missing.length > 0) continue;
+    const image = await imageInfo(item.paths[which]).catch(() => undefined);
+    if (!image) continue;
+    const file = join(folder, item.names[which]);
+    const mask = await imageInfo(file).catch(() => undefined);
+    if (mask && (mask.width !== image.width || mask.height !== image.height)) {
+      throw new ParamError('mask.folder', `The mask ${file} is ${mask.width}x${mask.height} but the images (e.g. ${item.names[which]}) are ${image.width}x${image.height} (mask.folder)`);
+    }
+    return;
+  }
 }
 
 /** The preproc.im2im function of the parameters, applied to both images of a pair (or none). */
@@ -122,13 +205,17 @@ export async function planPiv(params: ParamTree, opts: { threadsPerItem: number 
     throw new ParamError('series.str_subset', `PIV needs pairs of images, but series.str_subset ${JSON.stringify(series.str_subset)} selects ${[...sizes].join(' or ')} image(s) per item`);
   }
   const filter = await pairFilter(params);
-  if (!filter) await checkImageGeometry(work, items);
+  if (!filter) {
+    await checkImageGeometry(work, items);
+    await checkMaskFolder(params, items, 0);
+  }
+  const steps = chainSteps(filter, await pairMasker(params, 0));
   const postfix = saving.postfix as string;
   const outputDir = await prepareOutputDir((saving.path as string | null) ?? defaultOutputDir(series.path as string, postfix),
     saving.how as HowMode);
   const outPath = resultPathFor(outputDir, postfix);
   const todo = saving.how === 'complete' ? items.filter((it) => !existsSync(outPath(it))) : items;
-  return { job: pivJob(work, outputDir, postfix, todo, filter), outputDir, skipped: items.length - todo.length, total: items.length };
+  return { job: pivJob(work, outputDir, postfix, todo, steps), outputDir, skipped: items.length - todo.length, total: items.length };
 }
 
 /**
@@ -185,5 +272,5 @@ export const pivTopology: TopologySpec<PivItem, PairImages, PivResult> = {
   plan: planPiv,
   workerJob: async (params: ParamTree, outputDir: string) =>
     pivJob(new WorkPIV(params, 1, await loadMask(params)), outputDir, (params.saving as ParamTree).postfix as string, [],
-      await pairFilter(params)),
+      chainSteps(await pairFilter(params), await pairMasker(params, 0))),
 };

@@ -25,10 +25,12 @@ export class Im2imError extends Error {
 type Loaded = (image: FloatImage, name: string) => Promise<FloatImage>;
 
 /**
- * Loads `spec` = "path/to/module.js" (default export) or "path/to/module.js#exportName".
- * `key` names the parameter in messages.
+ * A user's function of an image, any result: `spec` = "path/to/module.js" (default export)
+ * or "path/to/module.js#exportName", a function or a class with `calcul` (built with
+ * `argsInit`). It receives a copy of the image; what it throws becomes an Im2imError naming
+ * `key`, the module and the image.
  */
-export async function loadIm2im(spec: string, argsInit: unknown[] = [], key = 'im2im'): Promise<Loaded> {
+export async function loadUserFunction(spec: string, argsInit: unknown[], key: string): Promise<(image: FloatImage, name: string) => Promise<unknown>> {
   const parts = splitModuleSpec(spec);
   const file = resolve(parts.file);
   const exportName = parts.exportName ?? 'default';
@@ -57,12 +59,22 @@ export async function loadIm2im(spec: string, argsInit: unknown[] = [], key = 'i
     fn = exported as Im2imFunction;
   }
   return async (image, name) => {
-    let out: FloatImage | Float32Array;
     try {
-      out = await fn({ data: Float32Array.from(image.data), width: image.width, height: image.height }, name);
+      return await fn({ data: Float32Array.from(image.data), width: image.width, height: image.height }, name);
     } catch (e) {
       throw new Im2imError(`${key} ${spec} failed on ${name}: ${(e as Error).message}`);
     }
+  };
+}
+
+/**
+ * Loads the image-to-image function `spec` (see loadUserFunction); its results must be
+ * images. `key` names the parameter in messages.
+ */
+export async function loadIm2im(spec: string, argsInit: unknown[] = [], key = 'im2im'): Promise<Loaded> {
+  const fn = await loadUserFunction(spec, argsInit, key);
+  return async (image, name) => {
+    const out = (await fn(image, name)) as FloatImage | Float32Array;
     const data = out instanceof Float32Array ? out : out?.data;
     const width = out instanceof Float32Array ? image.width : out?.width;
     const height = out instanceof Float32Array ? image.height : out?.height;

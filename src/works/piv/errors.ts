@@ -9,6 +9,10 @@
  *   4 too different from the neighbours (fix.threshold_diff_neighbour)
  *   5 normalised median test (fix.threshold_median)
  *   6 window mostly outside the image or the mask (piv0.min_valid_fraction)
+ *   7 signal-to-noise: peak ratio below fix.s2n_peak_ratio_min
+ *   8 signal-to-noise: peak to mean below fix.s2n_peak_to_mean_min
+ *   9 outside fix.global_range
+ *   10 global standard deviation filter (fix.global_std_factor)
  *   255 no correlation possible (uniform window)
  */
 export const ERROR_CODES = {
@@ -18,6 +22,10 @@ export const ERROR_CODES = {
   diffNeighbour: 4,
   median: 5,
   outside: 6,
+  peakRatio: 7,
+  peakToMean: 8,
+  globalRange: 9,
+  globalStd: 10,
   other: 255,
 } as const;
 
@@ -29,6 +37,10 @@ export const ERROR_MESSAGES = {
   median: 'normalised median test',
   noTexture: 'Uniform window (no particle).',
   outside: 'Window mostly outside the image or the mask.',
+  peakRatio: 's2n peak ratio < s2n_peak_ratio_min',
+  peakToMean: 's2n peak to mean < s2n_peak_to_mean_min',
+  globalRange: 'outside global_range',
+  globalStd: 'global std test',
 } as const;
 
 /** Per-vector rejection record of one pass: first code and all messages. */

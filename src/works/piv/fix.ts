@@ -15,6 +15,62 @@ export interface FixParams {
   thresholdMedian: number;
   /** Noise level of the median test, pixels. */
   medianEpsilon: number;
+  /** Signal-to-noise minima (peak / second peak, peak / mean |correlation|); 0 or absent: off. */
+  peakRatioMin?: number;
+  peakToMeanMin?: number;
+  /** Global range [min, max] of dx and dy (pixels); null or absent: off. */
+  rangeX?: number[] | null;
+  rangeY?: number[] | null;
+  /** Global standard deviation filter: factor of the standard deviation; Infinity or absent: off. */
+  globalStdFactor?: number;
+}
+
+/** Per-vector signal-to-noise inputs of a pass (each absent when its test is off). */
+export interface PeakQuality {
+  /** Height of the second highest peak (NaN: none). */
+  second?: Float32Array;
+  /** First peak over the mean of |correlation| (NaN: no peak). */
+  peakToMean?: Float32Array;
+}
+
+/** Whether a displacement lies outside the global range (false when the range is off). */
+export function outsideRange(p: FixParams, dx: number, dy: number): boolean {
+  const out = (r: number[] | null | undefined, d: number) => r != null && (d < r[0] || d > r[1]);
+  return out(p.rangeX, dx) || out(p.rangeY, dy);
+}
+
+/**
+ * Global standard deviation filter: the mean and standard deviation of the valid vectors,
+ * each component; the vectors farther than `factor` standard deviations are rejected.
+ */
+function globalStd(dx: Float32Array, dy: Float32Array, errors: VectorErrors, factor: number): void {
+  const n = dx.length;
+  let c = 0;
+  let sx = 0;
+  let sy = 0;
+  for (let i = 0; i < n; i++) {
+    if (Number.isNaN(dx[i])) continue;
+    sx += dx[i];
+    sy += dy[i];
+    c++;
+  }
+  if (c < 2) return;
+  const mx = sx / c;
+  const my = sy / c;
+  let vx = 0;
+  let vy = 0;
+  for (let i = 0; i < n; i++) {
+    if (Number.isNaN(dx[i])) continue;
+    vx += (dx[i] - mx) ** 2;
+    vy += (dy[i] - my) ** 2;
+  }
+  const limX = factor * Math.sqrt(vx / c);
+  const limY = factor * Math.sqrt(vy / c);
+  for (let i = 0; i < n; i++) {
+    if (Math.abs(dx[i] - mx) > limX || Math.abs(dy[i] - my) > limY) {
+      errors.add(i, ERROR_CODES.globalStd, ERROR_MESSAGES.globalStd);
+    }
+  }
 }
 
 /**
@@ -47,15 +103,27 @@ function neighbourMean(dx: Float32Array, dy: Float32Array, ny: number, nx: numbe
  * the visiting order.
  */
 export function applyFix(dx: Float32Array, dy: Float32Array, correl: Float32Array, errors: VectorErrors,
-  ny: number, nx: number, p: FixParams): void {
+  ny: number, nx: number, p: FixParams, quality: PeakQuality = {}): void {
   const n = dx.length;
+  const { second, peakToMean } = quality;
   for (let i = 0; i < n; i++) {
     if (correl[i] < p.correlMin) errors.add(i, ERROR_CODES.correlMin, ERROR_MESSAGES.correlMin);
     if (dx[i] * dx[i] + dy[i] * dy[i] > p.displacementMax * p.displacementMax) {
       errors.add(i, ERROR_CODES.displacementMax, ERROR_MESSAGES.displacementMax);
     }
+    // No second peak (or a negative one): nothing competes with the first.
+    const ratio = second && second[i] > 0 ? correl[i] / second[i] : Number.POSITIVE_INFINITY;
+    if (ratio < (p.peakRatioMin ?? 0)) errors.add(i, ERROR_CODES.peakRatio, `${ERROR_MESSAGES.peakRatio} (ratio = ${ratio.toFixed(2)})`);
+    if (peakToMean && peakToMean[i] < (p.peakToMeanMin ?? 0)) {
+      errors.add(i, ERROR_CODES.peakToMean, `${ERROR_MESSAGES.peakToMean} (ratio = ${peakToMean[i].toFixed(2)})`);
+    }
+    if (outsideRange(p, dx[i], dy[i])) errors.add(i, ERROR_CODES.globalRange, ERROR_MESSAGES.globalRange);
   }
   for (let i = 0; i < n; i++) if (errors.isWrong(i)) dx[i] = dy[i] = Number.NaN;
+  if (p.globalStdFactor !== undefined && Number.isFinite(p.globalStdFactor)) {
+    globalStd(dx, dy, errors, p.globalStdFactor);
+    for (let i = 0; i < n; i++) if (errors.isWrong(i)) dx[i] = dy[i] = Number.NaN;
+  }
   if (Number.isFinite(p.thresholdMedian)) {
     // Normalised median test (Westerweel & Scarano 2005), in the native core: the residual of
     // each vector from the median of its valid 8-neighbours over their median residual plus
@@ -100,7 +168,8 @@ export interface SecondaryPeaks {
  * Gives rejected vectors a second chance (Fluidimage's secondary peaks): among the
  * secondary peaks whose height is at least 60% of the first and above correl_min, the
  * one closest to the mean of the valid neighbours replaces the vector when it is
- * within the neighbour threshold (and displacement_max). Returns the replaced indices.
+ * within the neighbour threshold (and displacement_max, and the global range). Returns
+ * the replaced indices.
  */
 export function replaceBySecondaryPeaks(dx: Float32Array, dy: Float32Array, correl: Float32Array, errors: VectorErrors,
   peaks: SecondaryPeaks, ny: number, nx: number, p: FixParams & { maxDistance: number }): number[] {
@@ -110,7 +179,7 @@ export function replaceBySecondaryPeaks(dx: Float32Array, dy: Float32Array, corr
   for (let iy = 0; iy < ny; iy++) {
     for (let ix = 0; ix < nx; ix++) {
       const i = iy * nx + ix;
-      if (!errors.isWrong(i) || errors.codes[i] >= ERROR_CODES.outside) continue;
+      if (!errors.isWrong(i) || errors.codes[i] === ERROR_CODES.outside || errors.codes[i] === ERROR_CODES.other) continue;
       neighbourMean(dx, dy, ny, nx, iy, ix, mean);
       const [mx, my] = [mean[0], mean[1]];
       if (mean[2] < 2) continue;
@@ -121,7 +190,7 @@ export function replaceBySecondaryPeaks(dx: Float32Array, dy: Float32Array, corr
         const h = peaks.correl[o];
         if (!(h >= p.correlMin) || !(h >= 0.6 * correl[i])) continue;
         const d = Math.hypot(peaks.dx[o] - mx, peaks.dy[o] - my);
-        if (d <= bestDist && Math.hypot(peaks.dx[o], peaks.dy[o]) <= p.displacementMax) {
+        if (d <= bestDist && Math.hypot(peaks.dx[o], peaks.dy[o]) <= p.displacementMax && !outsideRange(p, peaks.dx[o], peaks.dy[o])) {
           best = o;
           bestDist = d;
         }

@@ -58,5 +58,6 @@ export interface PivResult {
   params: ParamTree;
 }
 
-export type ParamValue = number | string | boolean | null | number[] | string[];
+/** Parameter values; nested number lists (mask.polygons) are stored in result files as JSON text. */
+export type ParamValue = number | string | boolean | null | number[] | string[] | number[][][];
 export interface ParamTree { [key: string]: ParamValue | ParamTree }

@@ -6,9 +6,12 @@ import { native, SUBPIX_CODES, VEC_CODES, type PassPhases, type SplineDegree, ty
 import { ParamError } from '../../params/schema.js';
 import type { ParamTree, PassResult, PivResult } from './types.js';
 import { ERROR_CODES, ERROR_MESSAGES, VectorErrors } from './errors.js';
-import { applyFix, replaceBySecondaryPeaks } from './fix.js';
+import { applyFix, replaceBySecondaryPeaks, type FixParams } from './fix.js';
+import { combineMasks, polygonMask, type ImageMask } from './masks.js';
 import { makeGrid, parseStrcrop, roundHalfEven, type Grid } from './grid.js';
 import { fillNaN, interpToGrid, smooth3 } from './interp.js';
+
+export type { ImageMask } from './masks.js';
 
 /** Two images of one pair, as float32 (exact values of 8/16-bit data). */
 export interface PairImages {
@@ -18,6 +21,8 @@ export interface PairImages {
   width: number;
   names: [string, string];
   paths: [string, string];
+  /** The pair's own masks (mask.folder, mask.module), on top of the work's static ones. */
+  masks?: ImageMask[];
   /**
    * The arrays belong to this computation alone (read for it, shared with nothing): the
    * work may overwrite them (spline coefficients in place, one image pair less in memory).
@@ -36,21 +41,8 @@ interface Scratch {
   out1: Float32Array;
 }
 
-/** A static mask: non-zero where there is flow, zero where pixels must be ignored. */
-export interface ImageMask {
-  data: Uint8Array;
-  height: number;
-  width: number;
-  /** Where it came from, for messages. */
-  source: string;
-}
-
 /** Copies of the images with NaN on masked pixels (the correlation ignores NaN). */
 function applyMask(pair: PairImages, mask: ImageMask): PairImages {
-  if (mask.height !== pair.height || mask.width !== pair.width) {
-    throw new ParamError('mask.image', `The mask ${mask.source} is ${mask.width}x${mask.height} but the images ` +
-      `${pair.names.join(', ')} are ${pair.width}x${pair.height}`);
-  }
   const im0 = Float32Array.from(pair.im0);
   const im1 = Float32Array.from(pair.im1);
   for (let i = 0; i < im0.length; i++) {
@@ -113,6 +105,13 @@ export class WorkPIV {
   private readonly thresholdDiff: number;
   private readonly thresholdMedian: number;
   private readonly medianEpsilon: number;
+  /** The tests of the fix step that do not depend on the pass (fix.*). */
+  private readonly fixTests: Required<Omit<FixParams, 'displacementMax'>>;
+  /** Peaks the native pass searches: piv0.nb_peaks_to_search, at least 2 for the peak ratio. */
+  private readonly nativePeaks: number;
+  private readonly polygons: number[][][] | null;
+  /** The rasterised polygons of the last image size. */
+  private polygonCache?: ImageMask;
   private readonly minValidFraction: number;
   private readonly nbPeaks: number;
   private readonly particleRadius: number;
@@ -187,6 +186,21 @@ export class WorkPIV {
     this.medianEpsilon = fix.median_epsilon as number;
     this.minValidFraction = piv0.min_valid_fraction as number;
     this.nbPeaks = piv0.nb_peaks_to_search as number;
+    // A tree written before these keys (an older params file) lacks them: absent is off.
+    const range = (fix.global_range ?? {}) as ParamTree;
+    this.fixTests = {
+      correlMin: this.correlMin,
+      thresholdDiffNeighbour: this.thresholdDiff,
+      thresholdMedian: this.thresholdMedian,
+      medianEpsilon: this.medianEpsilon,
+      peakRatioMin: (fix.s2n_peak_ratio_min as number | null | undefined) ?? 0,
+      peakToMeanMin: (fix.s2n_peak_to_mean_min as number | null | undefined) ?? 0,
+      rangeX: (range.u as number[] | null | undefined) ?? null,
+      rangeY: (range.v as number[] | null | undefined) ?? null,
+      globalStdFactor: (fix.global_std_factor as number | null | undefined) ?? Number.POSITIVE_INFINITY,
+    };
+    this.nativePeaks = Math.max(this.nbPeaks, this.fixTests.peakRatioMin > 0 ? 2 : 1);
+    this.polygons = ((params.mask as ParamTree).polygons as number[][][] | null | undefined) ?? null;
     this.particleRadius = Math.round(piv0.particle_radius as number);
     this.windowSigma = (piv0.window_sigma as number | null) ?? 0;
     this.smoothPredictor = mp.smooth_predictor as boolean;
@@ -202,10 +216,7 @@ export class WorkPIV {
    * this size (windows larger than the images or the crop, a mask of another size).
    */
   checkGeometry(height: number, width: number, what: string): void {
-    const mask = this.mask;
-    if (mask && (mask.height !== height || mask.width !== width)) {
-      throw new ParamError('mask.image', `The mask ${mask.source} is ${mask.width}x${mask.height} but the images (${what}) are ${width}x${height}`);
-    }
+    if (this.mask) combineMasks([this.mask], height, width, `(${what})`);
     let region;
     try {
       region = parseStrcrop(this.strcrop, [height, width]);
@@ -257,7 +268,8 @@ export class WorkPIV {
     if (input.im0.length !== height * width || input.im1.length !== height * width) {
       throw new Error(`Images of one pair must have the same size (${input.names[0]} and ${input.names[1]})`);
     }
-    const pair = this.mask ? applyMask(input, this.mask) : input;
+    const mask = this.maskOf(input);
+    const pair = mask ? applyMask(input, mask) : input;
     const region = parseStrcrop(this.strcrop, [height, width]);
     const results: PassResult[] = [];
     let prev: { grid: Grid; dx: Float32Array; dy: Float32Array } | undefined;
@@ -302,10 +314,10 @@ export class WorkPIV {
       deltaxs_final: finalDx,
       deltays_final: finalDy,
     };
-    if (this.mask) {
+    if (mask) {
       // No flow there: the final field is NaN at grid points inside the masked area.
       for (let k = 0; k < ixvecs.length; k++) {
-        if (this.mask.data[iyvecs[k] * width + ixvecs[k]] === 0) last.final.deltaxs_final[k] = last.final.deltays_final[k] = Number.NaN;
+        if (mask.data[iyvecs[k] * width + ixvecs[k]] === 0) last.final.deltaxs_final[k] = last.final.deltays_final[k] = Number.NaN;
       }
     }
     return {
@@ -315,6 +327,18 @@ export class WorkPIV {
       passes: results,
       params: this.params,
     };
+  }
+
+  /** The mask of a pair: the static one, the pair's own, the polygons (undefined: none). */
+  private maskOf(pair: PairImages): ImageMask | undefined {
+    const { height, width } = pair;
+    const masks = [...(this.mask ? [this.mask] : []), ...(pair.masks ?? [])];
+    if (this.polygons && this.polygons.length > 0) {
+      const cached = this.polygonCache;
+      this.polygonCache = cached && cached.height === height && cached.width === width ? cached : polygonMask(this.polygons, height, width);
+      masks.push(this.polygonCache);
+    }
+    return combineMasks(masks, height, width, pair.names.join(', '));
   }
 
   /**
@@ -452,10 +476,14 @@ export class WorkPIV {
       im0: images.im0, im1: images.im1, height: pair.height, width: pair.width,
       h0, w0, h1, w1, starts0, starts1,
       displacementMax: pass.searchMax, subpix: this.subpix, nsubpix: this.nsubpix, minValidFraction: this.minValidFraction,
-      nbPeaks: this.nbPeaks, particleRadius: this.particleRadius, windowSigma: this.windowSigma, profile: this.profile,
+      nbPeaks: this.nativePeaks, particleRadius: this.particleRadius, windowSigma: this.windowSigma, profile: this.profile,
+      ...(this.fixTests.peakToMeanMin > 0 ? { peakToMean: true } : {}),
     }, this.threads));
+    if (this.fixTests.peakToMeanMin > 0 && !out.peakToMean) {
+      throw new ParamError('fix.s2n_peak_to_mean_min', 'fix.s2n_peak_to_mean_min needs the peak-to-mean ratios of the native addon, which this build does not return: rebuild it (bash scripts/setup --force)');
+    }
     if (out.phases) for (const k of ['load', 'fft', 'spectra', 'peaks'] as const) this.correlationPhases[k] += out.phases[k];
-    const extraPeaks = this.nbPeaks - 1;
+    const extraPeaks = this.nativePeaks - 1;
     if (pass.deform && predX && predY) {
       for (let k = 0; k < n; k++) {
         out.dx[k] += predX[k];
@@ -474,18 +502,14 @@ export class WorkPIV {
       else if (c === VEC_CODES.outside) errors.add(k, ERROR_CODES.outside, ERROR_MESSAGES.outside);
     }
     const tFix = performance.now();
-    applyFix(out.dx, out.dy, out.correl, errors, ny, nx, {
-      correlMin: this.correlMin,
-      displacementMax: pass.fixDisplacementMax,
-      thresholdDiffNeighbour: this.thresholdDiff,
-      thresholdMedian: this.thresholdMedian,
-      medianEpsilon: this.medianEpsilon,
-    });
-    if (extraPeaks > 0) {
+    const fixParams: FixParams = { ...this.fixTests, displacementMax: pass.fixDisplacementMax };
+    // The second highest peak of each window, for the peak ratio.
+    const second = this.fixTests.peakRatioMin > 0 ? new Float32Array(n) : undefined;
+    if (second) for (let k = 0; k < n; k++) second[k] = out.correl2[k * extraPeaks];
+    applyFix(out.dx, out.dy, out.correl, errors, ny, nx, fixParams, { second, peakToMean: out.peakToMean });
+    if (this.nbPeaks > 1) {
       replaceBySecondaryPeaks(out.dx, out.dy, out.correl, errors, { count: extraPeaks, dx: out.dx2, dy: out.dy2, correl: out.correl2 }, ny, nx, {
-        correlMin: this.correlMin, displacementMax: pass.fixDisplacementMax, thresholdDiffNeighbour: this.thresholdDiff,
-        thresholdMedian: this.thresholdMedian, medianEpsilon: this.medianEpsilon,
-        maxDistance: Number.isFinite(this.thresholdDiff) ? Math.min(this.thresholdDiff, 3) : 3,
+        ...fixParams, maxDistance: Number.isFinite(this.thresholdDiff) ? Math.min(this.thresholdDiff, 3) : 3,
       });
     }
     const result: PassResult = {
