@@ -115,19 +115,33 @@ try {
     const passes = Number(values.passes);
     const params = passes > 1 ? ['--set', 'piv0.shape_crop_im0=64', '--set', `multipass.number=${passes}`] : [];
     console.log(`\n(c) scaling: ${values.pairs} pairs of ${values.size}x${values.size} (vortex), ${passes > 1 ? `${passes} passes from 64 px` : 'default PIV parameters (48 px, 1 pass)'}`);
-    console.log('ranks   pairs/s   s/pair   speed-up   efficiency');
+    // The machine's own ceiling: R independent one-worker processes at once, one per core
+    // (shared caches, memory bandwidth and a VM's neighbours cost what no MPI can win back).
+    console.log('ranks   pairs/s   s/pair   speed-up   efficiency   [R independent processes, one per core: pairs/s, efficiency; MPI / that]');
     let base = 0;
     const rates: Record<string, number> = {};
+    const rateOf = (out: string) => {
+      const job = readdirSync(out).find((f) => f.startsWith('job_'))!;
+      const summary = JSON.parse(readFileSync(join(out, job, 'summary.json'), 'utf8')) as { done: number; seconds: number };
+      return summary.done / summary.seconds;
+    };
     for (const r of values.ranks!.split(',').map(Number)) {
       const out = join(dir, `out${r}`);
       mpirun(['--bind-to', 'core', '-n', String(r), process.execPath, RUN_JS, 'piv', images, '-o', out, '--executor', 'mpi', '--quiet', ...params], `mpirun -n ${r}`);
-      const job = readdirSync(out).find((f) => f.startsWith('job_'))!;
-      const summary = JSON.parse(readFileSync(join(out, job, 'summary.json'), 'utf8')) as { done: number; seconds: number };
-      const rate = summary.done / summary.seconds;
+      const rate = rateOf(out);
       if (r === 1) base = rate;
       rates[r] = rate;
+      let ceiling = '';
+      if (r > 1 && spawnSync('taskset', ['--version']).status === 0) {
+        const outs = Array.from({ length: r }, (_, k) => join(dir, `indep${r}_${k}`));
+        const { spawn } = await import('node:child_process');
+        await Promise.all(outs.map((o, k) => new Promise((resolve) => spawn('taskset', ['-c', String(k % availableParallelism()), process.execPath, RUN_JS,
+          'piv', images, '-o', o, '--executor', 'local', '--workers', '1', '--quiet', ...params], { stdio: 'ignore' }).on('exit', resolve))));
+        const together = outs.map(rateOf).reduce((a, b) => a + b, 0);
+        ceiling = `${together.toFixed(2).padStart(12)} ${((100 * together) / base / r).toFixed(1).padStart(8)}% ${((100 * rate) / together).toFixed(1).padStart(8)}%`;
+      }
       console.log(`${String(r).padStart(5)} ${rate.toFixed(2).padStart(9)} ${(1 / rate).toFixed(4).padStart(8)} ` +
-        `${(rate / base).toFixed(2).padStart(10)} ${((100 * rate) / base / r).toFixed(1).padStart(11)}%`);
+        `${(rate / base).toFixed(2).padStart(10)} ${((100 * rate) / base / r).toFixed(1).padStart(11)}%${ceiling}`);
     }
     figures.scaling = { pairs: Number(values.pairs), size: Number(values.size), passes, pairsPerSecond: rates };
   }
