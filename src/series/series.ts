@@ -89,7 +89,7 @@ const SUBSET_FORMS =
 // ---------------------------------------------------------------------------------------
 
 /** Where the images are: a directory, the names considered, and an optional example. */
-interface Source {
+export interface Source {
   dir: string;
   /** Image file names in `dir`, naturally sorted. */
   names: string[];
@@ -161,8 +161,13 @@ async function listImageNames(dir: string, keep: (name: string) => boolean = () 
     .sort(compareNatural);
 }
 
-/** Resolve series.path (directory, file or glob) to a directory and image names. */
-async function resolveSource(rawPath: string): Promise<Source> {
+/**
+ * Resolves series.path to the images it names: all images of a directory (hidden files and
+ * other extensions ignored), one file (with the other images of its directory, among which
+ * its series is chosen), or the images matching a glob in the last path component. Names
+ * sorted naturally (by their indices).
+ */
+export async function resolveSource(rawPath: string): Promise<Source> {
   if (rawPath.trim() === '') {
     throw new SeriesError('series.path is empty: give a directory, an image file or a glob');
   }
@@ -195,18 +200,6 @@ async function resolveSource(rawPath: string): Promise<Source> {
   const names = await listImageNames(dir, (name) => re.test(name));
   if (names.length === 0) throw new SeriesError(`no image file matches ${p} (extensions: ${extList})`);
   return { dir, names };
-}
-
-/**
- * Images named by series.path: all images of a directory (hidden files and other
- * extensions ignored), the file itself, or the images matching a glob in the last path
- * component. Absolute paths, sorted naturally (by their indices).
- */
-export async function discoverImages(seriesPath: string): Promise<string[]> {
-  const source = await resolveSource(seriesPath);
-  const dir = path.resolve(source.dir);
-  const names = source.example === undefined ? source.names : [source.example];
-  return names.map((name) => path.join(dir, name));
 }
 
 // ---------------------------------------------------------------------------------------
