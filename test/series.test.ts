@@ -11,17 +11,10 @@ import {
   parseImageName,
   patternKey,
 } from '../series/filenames.js';
-import {
-  buildSeries,
-  compileIndexExpression,
-  defaultOutputDir,
-  globToRegExp,
-  resolveSource,
-  resultName,
-  SeriesError,
-  type Item,
-  type SeriesParams,
-} from '../series/series.js';
+import { globToRegExp, resolveSource } from '../series/discovery.js';
+import { compileIndexExpression } from '../series/index_expression.js';
+import { defaultOutputDir, resultName } from '../series/result_names.js';
+import { buildSeries, SeriesError, type Item, type SeriesParams } from '../series/series.js';
 import { SHARED_IMAGE_SAMPLES } from './helpers/shared.js';
 
 const tmpDirs: string[] = [];
