@@ -16,8 +16,7 @@ namespace {
 // results cross the boundary without a copy.
 class CorrelWorker : public PromiseWorker {
  public:
-  CorrelWorker(Napi::Env env, Napi::Object args, int threads)
-      : PromiseWorker(env), threads_(threads) {
+  CorrelWorker(Napi::Env env, Napi::Object args, int threads) : PromiseWorker(env, threads) {
     Napi::Float32Array im0 = Float32Arg(args, "im0");
     Napi::Float32Array im1 = Float32Arg(args, "im1");
     Napi::Int32Array s0 = GetTyped<Napi::Int32Array>(args, "starts0", napi_int32_array, "Int32Array");
@@ -110,7 +109,6 @@ class CorrelWorker : public PromiseWorker {
  private:
   fi::PassInput in_;
   fi::PassOutput out_;
-  int threads_;
   bool profile_ = false;
   fi::PassPhases phases_;
   std::mutex phases_mutex_;

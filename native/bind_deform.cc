@@ -47,7 +47,7 @@ void ForBoth(int threads, F fn) {
 // recorded), computed once per pair and reused by every deformation of its passes.
 class SplineWorker : public PromiseWorker {
  public:
-  SplineWorker(Napi::Env env, Napi::Object args, int threads) : PromiseWorker(env), threads_(threads) {
+  SplineWorker(Napi::Env env, Napi::Object args, int threads) : PromiseWorker(env, threads) {
     Napi::Float32Array im0 = Float32Arg(args, "im0");
     Napi::Float32Array im1 = Float32Arg(args, "im1");
     ny_ = GetPositiveInt(args, "height");
@@ -98,7 +98,6 @@ class SplineWorker : public PromiseWorker {
   std::vector<uint8_t> valid_[2];
   bool masked_[2] = {false, false};
   int ny_ = 0, nx_ = 0, degree_ = 5;
-  int threads_;
 };
 
 Napi::Value SplinePair(const Napi::CallbackInfo& info) {
@@ -110,8 +109,7 @@ Napi::Value SplinePair(const Napi::CallbackInfo& info) {
 // pixels (im0, im1: prefiltered here) or as the result of splinePair (spline).
 class DeformWorker : public PromiseWorker {
  public:
-  DeformWorker(Napi::Env env, Napi::Object args, int threads)
-      : PromiseWorker(env), threads_(threads) {
+  DeformWorker(Napi::Env env, Napi::Object args, int threads) : PromiseWorker(env, threads) {
     Napi::Float32Array xs = Float32Arg(args, "xs");
     Napi::Float32Array ys = Float32Arg(args, "ys");
     Napi::Float32Array dx = Float32Arg(args, "dx");
@@ -208,7 +206,6 @@ class DeformWorker : public PromiseWorker {
   const uint8_t* valid_ptr_[2] = {nullptr, nullptr};
   float* dst_[2] = {nullptr, nullptr};
   int ny_ = 0, nx_ = 0;
-  int threads_;
 };
 
 Napi::Value DeformPair(const Napi::CallbackInfo& info) {
@@ -218,8 +215,7 @@ Napi::Value DeformPair(const Napi::CallbackInfo& info) {
 // Thin-plate-spline smoothing of a scattered field on libuv's pool (tps.h).
 class TpsWorker : public PromiseWorker {
  public:
-  TpsWorker(Napi::Env env, Napi::Object args, int threads)
-      : PromiseWorker(env), threads_(threads) {
+  TpsWorker(Napi::Env env, Napi::Object args, int threads) : PromiseWorker(env, threads) {
     auto f64 = [&](const char* name) { return GetTyped<Napi::Float64Array>(args, name, napi_float64_array, "Float64Array"); };
     Napi::Float64Array x = f64("x"), y = f64("y"), u = f64("u"), v = f64("v"), xn = f64("xNew"), yn = f64("yNew");
     const size_t n = x.ElementLength();
@@ -276,7 +272,6 @@ class TpsWorker : public PromiseWorker {
   const double *xn_ = nullptr, *yn_ = nullptr;
   double *un_ = nullptr, *vn_ = nullptr, *us_ = nullptr, *vs_ = nullptr;
   int m_ = 0;
-  int threads_;
 };
 
 Napi::Value TpsSmooth(const Napi::CallbackInfo& info) {

@@ -62,13 +62,15 @@ inline void RequireElements(const Napi::TypedArray& a, size_t n, const std::stri
 }
 
 // An AsyncWorker whose promise settles with a "result" object prepared on the JS thread
-// (typed arrays that Execute fills in place), keeping the inputs alive meanwhile.
+// (typed arrays that Execute fills in place), keeping the inputs alive meanwhile; Execute
+// may use up to `threads_` threads.
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
-  explicit PromiseWorker(Napi::Env env) : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)) {}
+  PromiseWorker(Napi::Env env, int threads)
+      : Napi::AsyncWorker(env), threads_(threads), deferred_(Napi::Promise::Deferred::New(env)) {}
   void Keep(Napi::Object args, Napi::Object result) {
     keep_ = Napi::Persistent(Napi::Object::New(Env()));
     keep_.Set("args", args);
@@ -88,6 +90,8 @@ class PromiseWorker : public Napi::AsyncWorker {
       SetError(std::string("native ") + what + " failed: " + e.what());
     }
   }
+
+  const int threads_;
 
  private:
   Napi::Promise::Deferred deferred_;
