@@ -7,7 +7,7 @@
  * Prints one JSON line per rank: { rank, seconds, items, latencies (ms, workers) }.
  */
 import { parseArgs } from 'node:util';
-import { runMpi, type Messenger } from '../executors/mpi.js';
+import { runDispatched, type Messenger } from '../executors/dispatch.js';
 import { messenger } from '../engine/messenger.js';
 import * as mpi from '../mpi/comm.js';
 
@@ -40,7 +40,7 @@ const busy = (ms: number) => {
 comm.barrier();
 const t0 = performance.now();
 let own = 0;
-await runMpi(timed, {
+await runDispatched(timed, {
   items,
   name: (i: number) => String(i),
   read: async (i: number) => i,

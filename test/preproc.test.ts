@@ -20,7 +20,7 @@ import {
   adaptiveThreshold, gammaCorrection, globalThreshold, rescaleIntensity, rescaleIntensityTanh, sharpen,
 } from '../works/preproc/intensity.js';
 import { gaussianFilter, uniformFilter } from '../works/preproc/linear.js';
-import { ThreadPool } from '../works/preproc/pool.js';
+import { preprocPool } from '../works/preproc/pool.js';
 import { minimumFilter, percentileRank, rankFilter } from '../works/preproc/rank.js';
 import { temporalStatistic } from '../works/preproc/temporal.js';
 import { makeStep, type ImageContext } from '../works/preproc/tools.js';
@@ -426,13 +426,13 @@ describe('preprocessing work: sequence and outputs', () => {
 
   it('the thread pool gives the results of the inline work', async () => {
     const tools = toolsWith({ sliding_median: { window_size: 5 }, sharpen: {} });
-    const pool = new ThreadPool(2, tools);
+    const pool = preprocPool(2, tools);
     try {
       const inputs = [0, 1, 2].map((s) => randomImage(nx, ny, 80 + s, 1000).data);
       const results = await Promise.all(inputs.map((d) => pool.run({ ...ctx, images: [d.slice()], outputs: [0] })));
       inputs.forEach((d, i) => assertExact(results[i]![0]!, new WorkPreproc(tools).calcul({ ...ctx, images: [d], outputs: [0] })[0]!, `item ${i}`));
       const bad = toolsWith({ temporal_median: {} });
-      const pool2 = new ThreadPool(1, bad);
+      const pool2 = preprocPool(1, bad);
       await assert.rejects(pool2.run({ ...ctx, images: [inputs[0]!.slice()], outputs: [0] }), /more than one image/);
       await pool2.close();
     } finally {

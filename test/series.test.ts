@@ -11,17 +11,10 @@ import {
   parseImageName,
   patternKey,
 } from '../series/filenames.js';
-import {
-  buildSeries,
-  compileIndexExpression,
-  defaultOutputDir,
-  discoverImages,
-  globToRegExp,
-  resultName,
-  SeriesError,
-  type Item,
-  type SeriesParams,
-} from '../series/series.js';
+import { globToRegExp, resolveSource } from '../series/discovery.js';
+import { compileIndexExpression } from '../series/index_expression.js';
+import { defaultOutputDir, resultName } from '../series/result_names.js';
+import { buildSeries, SeriesError, type Item, type SeriesParams } from '../series/series.js';
 import { SHARED_IMAGE_SAMPLES } from './helpers/shared.js';
 
 const tmpDirs: string[] = [];
@@ -175,31 +168,33 @@ describe('series/expressions and globs', () => {
   });
 });
 
-describe('series/discoverImages', () => {
+describe('series/resolveSource', () => {
   it('lists the images of a directory, naturally sorted, ignoring hidden files and non-images', async () => {
     const dir = makeDir(['im10.png', 'im9.png', 'im1.PNG', '.im2.png', 'notes.txt', 'im3.tiff', 'params.yml']);
     fs.mkdirSync(path.join(dir, 'sub.png'));
-    const found = await discoverImages(dir);
-    assert.deepEqual(found.map((p) => path.basename(p)), ['im1.PNG', 'im3.tiff', 'im9.png', 'im10.png']);
-    assert.ok(found.every((p) => path.isAbsolute(p)));
+    const found = await resolveSource(dir);
+    assert.equal(found.dir, dir);
+    assert.deepEqual(found.names, ['im1.PNG', 'im3.tiff', 'im9.png', 'im10.png']);
+    assert.equal(found.example, undefined);
   });
 
-  it('accepts one file and a glob', async () => {
+  it('accepts one file (its example among its directory) and a glob', async () => {
     const dir = makeDir(jet);
-    const one = await discoverImages(path.join(dir, 'c061a.png'));
-    assert.deepEqual(one.map((p) => path.basename(p)), ['c061a.png']);
-    const glob = await discoverImages(path.join(dir, 'c06?b.png'));
-    assert.deepEqual(glob.map((p) => path.basename(p)), ['c060b.png', 'c061b.png']);
+    const one = await resolveSource(path.join(dir, 'c061a.png'));
+    assert.equal(one.example, 'c061a.png');
+    assert.deepEqual(one.names, [...jet].sort(compareNatural));
+    const glob = await resolveSource(path.join(dir, 'c06?b.png'));
+    assert.deepEqual(glob.names, ['c060b.png', 'c061b.png']);
   });
 
   it('reports a missing path, an empty directory, a glob without match and a non-image file', async () => {
     const dir = makeDir(['readme.txt']);
-    await rejectsWith(discoverImages(path.join(dir, 'nope')), /series\.path does not exist: .*nope/);
-    await rejectsWith(discoverImages(path.join(dir, 'nope', '*.png')), /does not exist: .*nope \(the directory of the glob/);
-    await rejectsWith(discoverImages(dir), /no image files in .*Images/);
-    await rejectsWith(discoverImages(path.join(dir, '*.png')), /no image file matches .*\*\.png/);
-    await rejectsWith(discoverImages(path.join(dir, 'readme.txt')), /is not an image file/);
-    await rejectsWith(discoverImages(''), /series\.path is empty/);
+    await rejectsWith(resolveSource(path.join(dir, 'nope')), /series\.path does not exist: .*nope/);
+    await rejectsWith(resolveSource(path.join(dir, 'nope', '*.png')), /does not exist: .*nope \(the directory of the glob/);
+    await rejectsWith(resolveSource(dir), /no image files in .*Images/);
+    await rejectsWith(resolveSource(path.join(dir, '*.png')), /no image file matches .*\*\.png/);
+    await rejectsWith(resolveSource(path.join(dir, 'readme.txt')), /is not an image file/);
+    await rejectsWith(resolveSource(''), /series\.path is empty/);
   });
 });
 
@@ -401,8 +396,8 @@ describe('series/real image samples', () => {
       assert.deepEqual(pairs(items), expectedPairs);
       assert.deepEqual(items.map((it) => resultName(it, 'piv')), expectedNames);
       assert.equal(defaultOutputDir(dir, 'piv'), `${dir}.piv`);
-      const found = await discoverImages(dir);
-      assert.equal(found.length, expectedPairs.length + (name === 'Jet' ? 2 : 1));
+      const found = await resolveSource(dir);
+      assert.equal(found.names.length, expectedPairs.length + (name === 'Jet' ? 2 : 1));
     });
   }
 });

@@ -8,7 +8,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTopology } from '../engine/run_series.js';
-import { runMpi } from '../executors/mpi.js';
+import { runDispatched } from '../executors/dispatch.js';
 import { threadLayout, ThreadRanks } from '../executors/threads.js';
 import type { Job } from '../executors/types.js';
 import { readPivFile } from '../io/pivfile.js';
@@ -86,7 +86,7 @@ describe('local executor on threads', function () {
     // An unknown topology: the thread throws while building its job.
     const ranks = new ThreadRanks(2, new URL('../engine/thread_rank.js', import.meta.url), (rank) => ({ topology: 'no-such-topology', params: {}, outputDir: dir, lanes: 1, rank, size: 2 }));
     const outcomes: ItemOutcome[] = [];
-    await runMpi(ranks, job, { lanes: 1, onItem: (o) => outcomes.push(o) });
+    await runDispatched(ranks, job, { lanes: 1, onItem: (o) => outcomes.push(o) });
     await ranks.joined();
     assert.deepEqual(done.sort((a, b) => a - b), job.items);
     assert.equal(outcomes.length, 10);

@@ -51,7 +51,7 @@ type MeanPlan = { ok: true; files: string[]; ixvecs: number[]; iyvecs: number[] 
 
 async function runMeanMpi(o: MeanOptions): Promise<number> {
   const mpi = await import('../mpi/comm.js');
-  const { runMpi } = await import('../executors/mpi.js');
+  const { runDispatched } = await import('../executors/dispatch.js');
   const comm = mpi.world();
   mpi.checkLauncher(comm);
   mpi.installAbortHandlers();
@@ -86,7 +86,7 @@ async function runMeanMpi(o: MeanOptions): Promise<number> {
   const state: State = { grid, sums: new FieldSums(grid.ixvecs.length), used: [] };
   const progress = comm.rank === 0 ? new Progress('mean', plan.files.length, 0, process.stderr, o.quiet) : undefined;
   const { messenger } = await import('../engine/messenger.js');
-  const run = await runMpi(messenger(comm, mpi.ANY_SOURCE), meanJob(comm.rank === 0 ? plan.files : [], state), {
+  const run = await runDispatched(messenger(comm, mpi.ANY_SOURCE), meanJob(comm.rank === 0 ? plan.files : [], state), {
     lanes: o.workers ?? 1,
     onItem: (r) => progress?.record(r),
     liveness: liveness(timeout, hosts, (m) => process.stderr.write(`mean: ${m}\n`)),

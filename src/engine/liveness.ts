@@ -1,11 +1,11 @@
 /**
- * Lost ranks under MPI (executors/mpi.ts watches them): the time-out from the command line
+ * Lost ranks under MPI (executors/dispatch.ts watches them): the time-out from the command line
  * or the environment, the messages, and the end of a job that lost a rank. MPI_Finalize
  * would wait forever for a lost rank, so such a job ends with MPI_Abort once the others are
  * done, with a message naming the rank and host and a non-zero status (EXIT_RANK_LOST).
  */
 import { hostname } from 'node:os';
-import type { Liveness, LostRank, MpiRunResult } from '../executors/mpi.js';
+import type { Liveness, LostRank, DispatchResult } from '../executors/dispatch.js';
 import type { Comm } from '../mpi/comm.js';
 import { EXIT_RANK_LOST } from './exit_codes.js';
 
@@ -57,7 +57,7 @@ export function liveness(timeoutSeconds: number, hosts: readonly string[], log: 
  * that lost rank 0 abort at once; the other ranks wait for rank 0's abort, and abort
  * themselves if it does not come. Returns when nothing was lost.
  */
-export async function endIfLost(comm: Comm, r: MpiRunResult, timeoutSeconds: number, beforeAbort?: () => Promise<void>): Promise<void> {
+export async function endIfLost(comm: Comm, r: DispatchResult, timeoutSeconds: number, beforeAbort?: () => Promise<void>): Promise<void> {
   const lostHere = r.rootLost ? [r.rootLost] : r.lost;
   if (lostHere.length > 0) {
     await beforeAbort?.();

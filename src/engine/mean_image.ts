@@ -109,7 +109,7 @@ type MeanImageMessage = { ok: true; upToDate: boolean; width: number; height: nu
  */
 async function runMeanImageMpi(o: MeanImageOptions, params: ParamTree, stop: StopRequest): Promise<number> {
   const mpi = await import('../mpi/comm.js');
-  const { runMpi } = await import('../executors/mpi.js');
+  const { runDispatched } = await import('../executors/dispatch.js');
   const { messenger } = await import('./messenger.js');
   const comm = mpi.world();
   mpi.checkLauncher(comm);
@@ -147,7 +147,7 @@ async function runMeanImageMpi(o: MeanImageOptions, params: ParamTree, stop: Sto
   const geometry = { width: message.width, height: message.height, bitDepth: message.bitDepth };
   const acc = plan ? { partials: plan.partials, used: plan.used, job: () => plan!.job } : accumulator(options, geometry);
   const progress = plan ? new Progress('mean-image', plan.total, 0, process.stderr, o.quiet) : undefined;
-  const run = await runMpi(messenger(comm, mpi.ANY_SOURCE), acc.job([]), {
+  const run = await runDispatched(messenger(comm, mpi.ANY_SOURCE), acc.job([]), {
     lanes: o.workers ?? 1, stop, onItem: (r) => progress?.record(r),
     liveness: liveness(timeout, hosts, (m) => process.stderr.write(`mean-image: ${m}\n`)),
   });

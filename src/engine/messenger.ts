@@ -1,4 +1,4 @@
-import type { Messenger } from '../executors/mpi.js';
+import type { Messenger } from '../executors/dispatch.js';
 import type { Comm } from '../mpi/comm.js';
 
 /** The communicator as the MPI executor uses it: nonblocking calls awaited on the event loop. */

@@ -14,7 +14,7 @@ import type { PlannedJob, TopologySpec } from '../topologies/spec.js';
 import type { TopologyEntry } from '../topologies/registry.js';
 import { local } from '../executors/local.js';
 import { sequential } from '../executors/sequential.js';
-import { runMpi } from '../executors/mpi.js';
+import { runDispatched } from '../executors/dispatch.js';
 import { messenger } from './messenger.js';
 import { endIfLost, liveness, rankTimeoutSeconds, rootComputes, startTogether, underDeadline } from './liveness.js';
 import { threadLayout, ThreadRanks } from '../executors/threads.js';
@@ -169,7 +169,7 @@ async function runOnThreads<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamT
   }));
   log(`${layout.threads} threads x ${layout.lanes} lane(s)`);
   try {
-    await runMpi(ranks, plan.job, { lanes: layout.lanes, stop, onItem });
+    await runDispatched(ranks, plan.job, { lanes: layout.lanes, stop, onItem });
     await ranks.joined();
   } catch (e) {
     await ranks.terminate();
@@ -270,7 +270,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
   });
   const log = logs[logs.length - 1];
   try {
-    const run = await runMpi(messenger(comm, mpi.ANY_SOURCE), job, {
+    const run = await runDispatched(messenger(comm, mpi.ANY_SOURCE), job, {
       lanes,
       stop,
       onItem: stopOnFullDisk(stop, (r: ItemOutcome) => progress?.record(r), (m) => logs.forEach((l) => l(m))),

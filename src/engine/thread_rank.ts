@@ -4,7 +4,7 @@
  * handed out by thread 0. Outcomes go to thread 0, which records and reports them.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { runMpi } from '../executors/mpi.js';
+import { runDispatched } from '../executors/dispatch.js';
 import { parentMessenger, THREAD_FINISHED, type ThreadRankData } from '../executors/threads.js';
 import { loadTopology } from '../topologies/registry.js';
 import type { ParamTree } from '../works/piv/types.js';
@@ -14,7 +14,7 @@ async function main(port: NonNullable<typeof parentPort>, data: ThreadRankData):
   if (!spec.workerJob) throw new Error(`no worker job for topology ${data.topology}`);
   const job = await spec.workerJob(data.params as ParamTree, data.outputDir, data.lanes);
   try {
-    await runMpi(parentMessenger(port, data.rank, data.size), job, { lanes: data.lanes, onItem: () => undefined });
+    await runDispatched(parentMessenger(port, data.rank, data.size), job, { lanes: data.lanes, onItem: () => undefined });
   } finally {
     await job.close?.();
   }

@@ -7,13 +7,13 @@
  * queue behind each other (a result being written holds up the next pass of another pair),
  * and one JS thread caps a process at a few dozen pairs per second whatever its cores.
  * Here, thread 0 (the main thread) plans the job and hands items out exactly as rank 0 of
- * the MPI executor does (executors/mpi.ts, the same code), the other threads are its
+ * an MPI job does (executors/dispatch.ts, the same code), the other threads are its
  * "ranks": each builds the topology's job from the parameters and reads, computes and
  * writes its items itself. Messages go over MessagePorts instead of MPI.
  */
 import { Worker } from 'node:worker_threads';
-import type { Messenger } from './mpi.js';
-import { rankGoneRequest } from './mpi.js';
+import type { Messenger } from './dispatch.js';
+import { rankGoneRequest } from './dispatch.js';
 
 /**
  * Threads and lanes per thread for `workers` pairs at once, with at most `threads` threads.

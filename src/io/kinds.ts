@@ -4,12 +4,12 @@
  * and each dataset with its shape and the statistics of its finite values.
  */
 import { attrNames, childNames, getDataset, getGroup, isNumericDataset, readFloat32, readParamAttr, readStringAttr, readStrings, withH5File, type H5Group } from './h5.js';
-import { stats, type Stats } from './pivfile.js';
+import { CLASS_NAME as PIV_CLASS_NAME } from './pivfile_layout.js';
+import { stats, type Stats } from './stats.js';
 
 /** What each class of file is, and the command that made it. */
 export const RESULT_KINDS: Record<string, string> = {
-  // pivfile.ts's CLASS_NAME (not imported: pivfile.ts imports this module).
-  MultipassPIVResults: 'PIV result (fluidimage piv or bos)',
+  [PIV_CLASS_NAME]: 'PIV result (fluidimage piv or bos)',
   TimeAveragePIV: 'time average of PIV fields (fluidimage mean)',
   SurfaceTrackingResult: 'surface-tracking result (fluidimage surftrack)',
   MeanImage: 'mean image of a series (fluidimage mean-image)',

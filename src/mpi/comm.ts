@@ -447,9 +447,6 @@ export function world(): Comm {
   return theWorld;
 }
 
-/** Alias of world(). */
-export const getWorld = world;
-
 export function isInitialized(): boolean {
   return theWorld !== undefined && !native().mpiIsFinalized();
 }

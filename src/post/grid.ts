@@ -1,6 +1,6 @@
 /**
- * A vector field on a regular grid, the common input of post-processing (derivatives,
- * filters, spectra) and of the colour maps of `fluidimage view`.
+ * A vector field on a regular grid, the common input of post-processing (derivatives) and
+ * of the colour maps of `fluidimage view`.
  */
 import type { PassResult, PivResult } from '../works/piv/types.js';
 
@@ -62,11 +62,6 @@ function axisEvery(values: Float32Array, step: number, count: number): Float64Ar
   const out = new Float64Array(count);
   for (let j = 0; j < count; j++) out[j] = values[j * step];
   return out;
-}
-
-/** A new field with the same grid and other components. */
-export function withComponents(field: GridField, u: Float32Array, v: Float32Array): GridField {
-  return { ...field, u, v };
 }
 
 /** Magnitude sqrt(u² + v²) at each grid point (NaN stays NaN). */

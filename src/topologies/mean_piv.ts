@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { writeAtomic } from '../io/atomic.js';
 import { createGroup, withH5File, writeFloat32, writeInt64Attr, writeProgramAttrs, writeStrings } from '../io/h5.js';
 import { readPivFile } from '../io/pivfile.js';
-import { globToRegExp } from '../series/series.js';
+import { globToRegExp } from '../series/discovery.js';
 import { FieldSums } from '../works/mean_fields.js';
 import type { Job } from '../executors/types.js';
 

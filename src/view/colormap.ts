@@ -5,7 +5,7 @@
  * - coolwarm (diverging, white-ish centre): vorticity and divergence (symmetric range);
  * - bright (the upper part of plasma): arrow colours, light on dark images.
  */
-import { rgb, type Rgb } from './canvas.js';
+import { rgb } from './canvas.js';
 
 export type ColormapName = 'viridis' | 'coolwarm' | 'plasma' | 'bright' | 'grey';
 
@@ -37,13 +37,4 @@ export function colormap(name: ColormapName): Int32Array {
     cache.set(name, lut);
   }
   return lut;
-}
-
-/** Colour of `value` in [min, max] (clamped); NaN gives -1 (no colour). */
-export function colourOf(lut: Int32Array, value: number, min: number, max: number): Rgb {
-  if (Number.isNaN(value)) return -1;
-  const span = max > min ? max - min : 1;
-  let i = Math.round(((value - min) / span) * 255);
-  i = i < 0 ? 0 : i > 255 ? 255 : i;
-  return lut[i];
 }

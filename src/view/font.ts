@@ -5,7 +5,6 @@
  */
 
 export const GLYPH_WIDTH = 5;
-export const GLYPH_HEIGHT = 8;
 /** Horizontal distance between two characters, in font pixels. */
 export const ADVANCE = GLYPH_WIDTH + 1;
 
@@ -111,9 +110,4 @@ const UNKNOWN: Int8Array = Int8Array.from([0, 0, 4, 0, 0, 6, 4, 6, 0, 3, 4, 3]);
 /** Width in output pixels of `text` drawn at integer `scale`. */
 export function textWidth(text: string, scale: number): number {
   return text.length === 0 ? 0 : (text.length * ADVANCE - 1) * scale;
-}
-
-/** Height in output pixels of a line of text (without descenders) at `scale`. */
-export function textHeight(scale: number): number {
-  return 7 * scale;
 }

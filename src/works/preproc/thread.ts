@@ -3,24 +3,10 @@
  * parameters (workerData), then processes the items it is sent. Images travel as
  * transferred buffers, never copied.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
+import { serveTasks } from '../../executors/thread_pool.js';
 import type { ParamTree } from '../piv/types.js';
-import type { TaskMessage, ReplyMessage } from './pool.js';
-import { WorkPreproc } from './work.js';
+import { WorkPreproc, type PreprocInput } from './work.js';
 
-const port = parentPort;
-if (port === null) throw new Error('thread.js runs as a worker thread of the preprocessing pool');
 const work = new WorkPreproc(workerData as ParamTree);
-
-port.on('message', (task: TaskMessage) => {
-  let reply: ReplyMessage;
-  let transfer: ArrayBuffer[] = [];
-  try {
-    const images = work.calcul(task.input);
-    reply = { id: task.id, ok: true, images };
-    transfer = images.map((im) => im.buffer as ArrayBuffer);
-  } catch (e) {
-    reply = { id: task.id, ok: false, error: e instanceof Error ? e.message : String(e) };
-  }
-  port.postMessage(reply, transfer);
-});
+serveTasks('preprocessing', (input: PreprocInput) => work.calcul(input), (images) => images.map((im) => im.buffer as ArrayBuffer));

@@ -1,5 +1,7 @@
 /**
- * MPI executor: the ranks of an MPI job share the items of one series. Rank 0 holds
+ * Dynamic dispatch of a job's items over ranks: the ranks of an MPI job (the MPI executor),
+ * or the JS threads of the local executor (executors/threads.ts: MessagePorts stand for
+ * MPI), are reached through a Messenger and share the items of one series. Rank 0 holds
  * the list and hands items out dynamically, in small batches, to the ranks that ask
  * (fast ranks get more, a slow pair does not stall the others); rank 0 computes too.
  * Each rank reads its images and writes its results itself (shared file system). The
@@ -14,7 +16,7 @@
  * computations run in native threads; the JS thread stays free). Rank 0 declares a worker
  * silent for `timeoutMs` lost: its items in flight are reported as not done (atomic writes:
  * no file of theirs is partial), the others go on to the end. A worker that loses rank 0
- * takes no new item and finishes those it has. Either way runMpi resolves with what was
+ * takes no new item and finishes those it has. Either way runDispatched resolves with what was
  * lost, and the caller ends the job (MPI_Finalize would wait forever for the lost rank).
  */
 import type { ItemOutcome } from '../report/progress.js';
@@ -22,7 +24,7 @@ import { listSource, runLanes, type ItemSource } from './lanes.js';
 import type { Job } from './types.js';
 import type { StopRequest } from './stop.js';
 
-/** What the executor needs from a communicator (src/mpi/comm.ts provides it). */
+/** What dispatch needs from a communicator (src/mpi/comm.ts provides it; executors/threads.ts over MessagePorts). */
 export interface Messenger {
   readonly rank: number;
   readonly size: number;
@@ -78,7 +80,7 @@ export interface LostRank {
   items: string[];
 }
 
-export interface MpiRunOptions {
+export interface DispatchOptions {
   /** Items in flight per rank. */
   lanes: number;
   /** Called on rank 0 for every item of every rank. */
@@ -100,7 +102,7 @@ export interface MpiRunOptions {
 }
 
 /** What went missing; empty when every rank saw the job to its end. */
-export interface MpiRunResult {
+export interface DispatchResult {
   /** Rank 0: the workers it declared lost. */
   lost: LostRank[];
   /** A worker: rank 0, when this rank declared it lost. */
@@ -114,7 +116,7 @@ export interface MpiRunResult {
  * an empty list); items must survive JSON. Resolves on every rank when all items are done
  * (or, with liveness, lost); then no message of this executor is pending.
  */
-export async function runMpi<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiRunOptions): Promise<MpiRunResult> {
+export async function runDispatched<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: DispatchOptions): Promise<DispatchResult> {
   if (comm.size === 1) {
     await runLanes(job, listSource(job.items, opts.stop), opts.lanes, (o) => {
       opts.onLocalItem?.(o);
@@ -145,7 +147,7 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } 
   return { promise, resolve };
 }
 
-async function runRoot<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiRunOptions): Promise<MpiRunResult> {
+async function runRoot<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: DispatchOptions): Promise<DispatchResult> {
   const queue = [...job.items];
   const maxBatch = opts.maxBatch ?? 4;
   const live = opts.liveness;
@@ -252,7 +254,7 @@ async function runRoot<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiRun
   return { lost, lostElsewhere: 0 };
 }
 
-async function runWorker<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: MpiRunOptions): Promise<MpiRunResult> {
+async function runWorker<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: DispatchOptions): Promise<DispatchResult> {
   const pending: ItemOutcome[] = [];
   const buffer: I[] = [];
   const live = opts.liveness;

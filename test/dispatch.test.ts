@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { runMpi, type Messenger } from '../executors/mpi.js';
+import { runDispatched, type Messenger } from '../executors/dispatch.js';
 import type { Job } from '../executors/types.js';
 import type { ItemOutcome } from '../report/progress.js';
 
@@ -57,14 +57,14 @@ function job(items: number[], log: Map<number, number[]>, rank: number, failing:
   };
 }
 
-describe('MPI executor (dispatch logic, in-process ranks)', () => {
+describe('dispatch over ranks (in-process ranks)', () => {
   for (const size of [1, 2, 3]) {
     it(`processes every item exactly once over ${size} rank(s); rank 0 gets every outcome`, async () => {
       const world = fakeWorld(size);
       const items = Array.from({ length: 40 }, (_, i) => i);
       const written = new Map<number, number[]>();
       const outcomes: ItemOutcome[] = [];
-      await Promise.all(world.map((comm) => runMpi(comm, job(comm.rank === 0 ? items : [], written, comm.rank, [7]), {
+      await Promise.all(world.map((comm) => runDispatched(comm, job(comm.rank === 0 ? items : [], written, comm.rank, [7]), {
         lanes: 1,
         onItem: (o) => {
           assert.equal(comm.rank, 0, 'outcomes are reported on rank 0 only');
@@ -86,7 +86,7 @@ describe('MPI executor (dispatch logic, in-process ranks)', () => {
   it('ends cleanly with fewer items than ranks', async () => {
     const world = fakeWorld(3);
     const written = new Map<number, number[]>();
-    await Promise.all(world.map((comm) => runMpi(comm, job(comm.rank === 0 ? [1] : [], written, comm.rank), {
+    await Promise.all(world.map((comm) => runDispatched(comm, job(comm.rank === 0 ? [1] : [], written, comm.rank), {
       lanes: 2, onItem: () => {},
     })));
     assert.deepEqual([...written.values()].flat(), [1]);
@@ -103,7 +103,7 @@ function silencing(comm: Messenger, frozen: () => boolean): Messenger {
   };
 }
 
-describe('MPI executor: heartbeats and lost ranks (in-process ranks)', () => {
+describe('dispatch over ranks: heartbeats and lost ranks (in-process ranks)', () => {
   const liveness = { timeoutMs: 300, intervalMs: 20, hosts: ['h0', 'h1', 'h2'] };
 
   it('a worker that goes silent is declared lost: its items in flight fail, the others finish every other item', async () => {
@@ -125,7 +125,7 @@ describe('MPI executor: heartbeats and lost ranks (in-process ranks)', () => {
           return compute(d, i);
         };
       }
-      return runMpi(comm.rank === 2 ? silencing(comm, () => frozen) : comm, j, {
+      return runDispatched(comm.rank === 2 ? silencing(comm, () => frozen) : comm, j, {
         lanes: 1, onItem: (o) => outcomes.push(o),
         liveness: { ...liveness, onLost: (l) => lostSeen.push(`${comm.rank}:${l.rank}@${l.host}`) },
       });
@@ -159,7 +159,7 @@ describe('MPI executor: heartbeats and lost ranks (in-process ranks)', () => {
           return compute(d, i);
         };
       }
-      return runMpi(comm.rank === 0 ? silencing(comm, () => frozen) : comm, j, { lanes: 1, onItem: () => undefined, liveness });
+      return runDispatched(comm.rank === 0 ? silencing(comm, () => frozen) : comm, j, { lanes: 1, onItem: () => undefined, liveness });
     };
     void run(world[0]);
     const results = await Promise.all([run(world[1]), run(world[2])]);
@@ -174,7 +174,7 @@ describe('MPI executor: heartbeats and lost ranks (in-process ranks)', () => {
     const world = fakeWorld(3);
     const items = Array.from({ length: 20 }, (_, i) => i);
     const written = new Map<number, number[]>();
-    const results = await Promise.all(world.map((comm) => runMpi(comm, job(comm.rank === 0 ? items : [], written, comm.rank), {
+    const results = await Promise.all(world.map((comm) => runDispatched(comm, job(comm.rank === 0 ? items : [], written, comm.rank), {
       lanes: 1, onItem: () => undefined, liveness, rootComputes: false,
     })));
     assert.deepEqual(results.map((r) => [r.lost.length, r.lostElsewhere, r.rootLost]), [[0, 0, undefined], [0, 0, undefined], [0, 0, undefined]]);

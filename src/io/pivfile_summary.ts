@@ -1,0 +1,54 @@
+/** A small description of a PIV result file (for `fluidimage info`). */
+import type { PassResult } from '../works/piv/types.js';
+import { readPivFileWithInfo, type PivFileInfo } from './pivfile_read.js';
+import { stats, type Stats } from './stats.js';
+
+export interface PivPassSummary {
+  index: number;
+  nb_vectors: number;
+  /** Vectors whose deltaxs or deltays is NaN. */
+  nb_rejected: number;
+  nb_errors: number;
+  shape_grid: [number, number];
+  has_final: boolean;
+  deltaxs: Stats;
+  deltays: Stats;
+}
+
+export interface PivSummary extends PivFileInfo {
+  path: string;
+  nb_passes: number;
+  names: [string, string];
+  shape_images: [number, number];
+  passes: PivPassSummary[];
+}
+
+/** A small description of a PIV result file. */
+export async function readPivSummary(path: string): Promise<PivSummary> {
+  const { result, info } = await readPivFileWithInfo(path);
+  return {
+    path,
+    ...info,
+    nb_passes: result.passes.length,
+    names: result.names,
+    shape_images: result.shape_images,
+    passes: result.passes.map(summarizePass),
+  };
+}
+
+export function summarizePass(pass: PassResult, index: number): PivPassSummary {
+  let rejected = 0;
+  for (let i = 0; i < pass.deltaxs.length; i++) {
+    if (Number.isNaN(pass.deltaxs[i]) || Number.isNaN(pass.deltays[i])) rejected++;
+  }
+  return {
+    index,
+    nb_vectors: pass.xs.length,
+    nb_rejected: rejected,
+    nb_errors: pass.errors.keys.length,
+    shape_grid: pass.shape_grid,
+    has_final: pass.final !== undefined,
+    deltaxs: stats(pass.deltaxs),
+    deltays: stats(pass.deltays),
+  };
+}
