@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { derivative, divergence, vorticity } from '../post/derivatives.js';
+import { gaussianFilter, medianFilter } from '../post/filters.js';
 import { bestGrid, finalGrid, magnitude, passGrid, type GridField } from '../post/grid.js';
+import { spectrum1d } from '../post/spectra.js';
 import type { PivResult } from '../works/piv/types.js';
 
 /** A field on the grid x = xs, y = ys (x fastest) from a function of (x, y). */
@@ -93,5 +95,56 @@ describe('post-processing: grids of a result', () => {
 
   it('magnitude', () => {
     assert.deepEqual(Array.from(magnitude([3, Number.NaN], [4, 0])), [5, Number.NaN]);
+  });
+});
+
+describe('post-processing: filters', () => {
+  it('the median filter removes an isolated outlier and skips NaN', () => {
+    const nx = 5;
+    const ny = 5;
+    const f = new Float32Array(nx * ny).fill(1);
+    f[12] = 100;
+    f[6] = Number.NaN;
+    const m = medianFilter(f, nx, ny, 1);
+    assertAllClose(m, 1, 0, 'median');
+    const allNaN = medianFilter(new Float32Array(4).fill(Number.NaN), 2, 2);
+    assert.ok(allNaN.every(Number.isNaN));
+  });
+
+  it('the gaussian filter keeps constant and linear fields (normalised at borders) and fills holes', () => {
+    const nx = 9;
+    const ny = 7;
+    const constant = new Float32Array(nx * ny).fill(2);
+    constant[20] = Number.NaN;
+    assertAllClose(gaussianFilter(constant, nx, ny, 1.5), 2, 1e-6, 'constant');
+    const linear = Float32Array.from({ length: nx * ny }, (_, p) => 3 * (p % nx));
+    const g = gaussianFilter(linear, nx, ny, 1);
+    // Symmetric kernel: exact away from the x borders (3 sigma = 3 points).
+    for (let j = 0; j < ny; j++) for (let i = 3; i < nx - 3; i++) assert.ok(Math.abs(g[j * nx + i] - 3 * i) < 1e-5);
+    const spike = new Float32Array(nx * ny);
+    spike[3 * nx + 4] = 1;
+    const s = gaussianFilter(spike, nx, ny, 1);
+    assert.ok(s[3 * nx + 4] < 1 && s[3 * nx + 5] > 0, 'a spike is spread');
+    assert.throws(() => gaussianFilter(spike, nx, ny, 0), /sigma/);
+  });
+});
+
+describe('post-processing: spectra', () => {
+  it('a sinusoid of 3 periods along x gives a peak at k = 2 pi 3 / L, power = variance', () => {
+    const nx = 32;
+    const ny = 4;
+    const spacing = 8;
+    const amplitude = 2;
+    const f = Float32Array.from({ length: nx * ny }, (_, p) => 5 + amplitude * Math.cos((2 * Math.PI * 3 * (p % nx)) / nx));
+    const s = spectrum1d(f, nx, ny, spacing, 'x');
+    assert.equal(s.lines, ny);
+    assert.equal(s.k.length, nx / 2 + 1);
+    const peak = s.power.indexOf(Math.max(...s.power));
+    assert.equal(peak, 3);
+    assert.ok(Math.abs(s.k[3] - (2 * Math.PI * 3) / (nx * spacing)) < 1e-12);
+    const total = s.power.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(total - amplitude ** 2 / 2) < 1e-4, `Parseval: ${total}`);
+    const alongY = spectrum1d(f, nx, ny, spacing, 'y');
+    assert.ok(alongY.power.every((p) => p < 1e-8), 'constant along y');
   });
 });

@@ -1,6 +1,6 @@
 /**
- * A vector field on a regular grid, the common input of post-processing (derivatives) and
- * of the colour maps of `fluidimage view`.
+ * A vector field on a regular grid, the common input of post-processing (derivatives,
+ * filters, spectra) and of the colour maps of `fluidimage view`.
  */
 import type { PassResult, PivResult } from '../works/piv/types.js';
 
