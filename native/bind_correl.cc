@@ -62,6 +62,10 @@ class CorrelWorker : public PromiseWorker {
     Napi::Float32Array dy2 = Napi::Float32Array::New(env, n2);
     Napi::Float32Array correl2 = Napi::Float32Array::New(env, n2);
     out_ = {dx.Data(), dy.Data(), correl.Data(), code.Data(), dx2.Data(), dy2.Data(), correl2.Data()};
+    // Peak-to-mean ratios only when asked (fix.s2n_peak_to_mean_min: one more pass over each plane).
+    const bool peak_to_mean = args.Has("peakToMean") && args.Get("peakToMean").ToBoolean();
+    Napi::Float32Array p2m = Napi::Float32Array::New(env, peak_to_mean ? in_.n : 0);
+    if (peak_to_mean) out_.peak_to_mean = p2m.Data();
     Napi::Object result = Napi::Object::New(env);
     result.Set("dx", dx);
     result.Set("dy", dy);
@@ -70,6 +74,7 @@ class CorrelWorker : public PromiseWorker {
     result.Set("dx2", dx2);
     result.Set("dy2", dy2);
     result.Set("correl2", correl2);
+    if (peak_to_mean) result.Set("peakToMean", p2m);
     profile_ = args.Has("profile") && args.Get("profile").ToBoolean();
     // Keep inputs and outputs alive (and their memory in place) while the pool works.
     Keep(args, result);
