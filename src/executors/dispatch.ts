@@ -199,12 +199,13 @@ async function runRoot<I, D, R>(comm: Messenger, job: Job<I, D, R>, opts: Dispat
     w.lost = true;
     if (!w.done) active--;
     // Its items not reported yet: written before it went silent (whole: writes are atomic), or not done.
-    const unreported = [...w.items].filter(([, item]) => !job.exists?.(item));
-    const record: LostRank = { rank, host: live!.hosts[rank] ?? '?', silentSeconds: Math.round((now - w.seen) / 100) / 10, items: unreported.map(([name]) => name) };
+    const written = new Set([...w.items].filter(([, item]) => job.exists?.(item)).map(([name]) => name));
+    const record: LostRank = { rank, host: live!.hosts[rank] ?? '?', silentSeconds: Math.round((now - w.seen) / 100) / 10,
+      items: [...w.items.keys()].filter((name) => !written.has(name)) };
     lost.push(record);
     live!.onLost?.(record);
     for (const [name, item] of w.items) {
-      opts.onItem(job.exists?.(item)
+      opts.onItem(written.has(name)
         ? { name, ok: true, seconds: 0, output: job.output?.(item) }
         : { name, ok: false, error: `not done: rank ${rank} on ${record.host} was lost (no sign of life for ${record.silentSeconds} s)`, seconds: 0 });
     }
