@@ -71,6 +71,8 @@ export async function endIfLost(comm: Comm, r: DispatchResult, timeoutSeconds: n
 }
 
 const TAG_START = 100;
+/** Seconds the other ranks wait for a silent rank 0 while it plans the job. */
+export const PLANNING_TIMEOUT = 600;
 type StartMessage<T> = { kind: 'alive' } | { kind: 'result'; value: T };
 
 /**
@@ -79,6 +81,9 @@ type StartMessage<T> = { kind: 'alive' } | { kind: 'result'; value: T };
  * their JS thread, and end the job if rank 0 goes silent for `timeoutSeconds`.
  */
 export async function startTogether<T>(comm: Comm, timeoutSeconds: number, work: () => Promise<T>): Promise<T> {
+  // Planning may hold rank 0's JS thread for minutes (checking a million result files on a
+  // parallel file system), when it cannot send heartbeats: a longer allowance than in the run.
+  timeoutSeconds = Math.max(timeoutSeconds, PLANNING_TIMEOUT);
   const intervalMs = Math.min(5000, timeoutSeconds * 100);
   if (comm.rank === 0) {
     const others = Array.from({ length: comm.size - 1 }, (_, k) => k + 1);
