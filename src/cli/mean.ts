@@ -3,7 +3,7 @@
  * the files are read by `--workers` lanes; under mpirun/srun the ranks share them (rank 0
  * hands them out) and their partial sums are added by an MPI reduction on rank 0.
  */
-import { availableParallelism, hostname } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { local } from '../executors/local.js';
@@ -55,7 +55,7 @@ async function runMeanMpi(o: MeanOptions): Promise<number> {
   const comm = mpi.world();
   mpi.checkLauncher(comm);
   mpi.installAbortHandlers();
-  const { endIfLost, liveness, rankTimeoutSeconds, startTogether, underDeadline } = await import('../engine/liveness.js');
+  const { endIfLost, endTogether, gatherHosts, liveness, rankTimeoutSeconds, startTogether, underDeadline } = await import('../engine/liveness.js');
   const timeout = rankTimeoutSeconds(undefined);
   const plan = await startTogether<MeanPlan>(comm, timeout, async () => {
     try {
@@ -75,7 +75,7 @@ async function runMeanMpi(o: MeanOptions): Promise<number> {
       return { ok: false, error: (e as Error).message };
     }
   });
-  const hosts = underDeadline(comm, timeout, 'the start of the job', () => comm.bcastObject(comm.gatherObject(hostname(), 0) ?? [], 0));
+  const hosts = gatherHosts(comm, timeout);
   if (!plan.ok) {
     // Printed once; every rank ends MPI in order.
     if (comm.rank === 0) process.stderr.write(`fluidimage: error: ${plan.error}\n`);
@@ -103,9 +103,5 @@ async function runMeanMpi(o: MeanOptions): Promise<number> {
     process.stdout.write(`${out}\n`);
     status = summary.failed.length > 0 ? EXIT_ITEMS_FAILED : EXIT_OK;
   }
-  return underDeadline(comm, timeout, 'the end of the job (exit status, MPI_Finalize)', () => {
-    const agreed = comm.bcastObject(status, 0);
-    mpi.finalize();
-    return agreed;
-  });
+  return endTogether(comm, timeout, status, mpi.finalize);
 }

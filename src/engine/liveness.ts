@@ -122,3 +122,23 @@ export function underDeadline<T>(comm: Comm, timeoutSeconds: number, phase: stri
   return comm.withDeadline(timeoutSeconds, EXIT_RANK_LOST,
     `${phase} did not complete within ${timeoutSeconds} s: a rank or its host is lost (rank ${comm.rank} on ${hostname()}); ending the job`, fn);
 }
+
+/** Where each rank runs, known to every rank (to name a lost rank's host), under the start deadline. */
+export function gatherHosts(comm: Comm, timeoutSeconds: number): string[] {
+  return underDeadline(comm, timeoutSeconds, 'the start of the job (every rank saying where it runs)',
+    () => comm.bcastObject(comm.gatherObject(hostname(), 0) ?? [], 0));
+}
+
+/**
+ * The end of an MPI job: rank 0's exit status agreed by every rank (so that the launcher
+ * reports it), then `finalize` (MPI_Finalize: exiting non-zero is then an orderly end, not
+ * an abort), under the deadline. `onAgreed` runs in between (a last log line).
+ */
+export function endTogether(comm: Comm, timeoutSeconds: number, status: number, finalize: () => void, onAgreed?: () => void): number {
+  return underDeadline(comm, timeoutSeconds, 'the end of the job (exit status, MPI_Finalize)', () => {
+    const agreed = comm.bcastObject(status, 0);
+    onAgreed?.();
+    finalize();
+    return agreed;
+  });
+}

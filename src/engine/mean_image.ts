@@ -4,7 +4,7 @@
  * others are written, and the HDF5 file records the failures, so that `--how complete`
  * computes again next time.
  */
-import { availableParallelism, hostname } from 'node:os';
+import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
 import { local } from '../executors/local.js';
 import { sequential } from '../executors/sequential.js';
@@ -20,7 +20,7 @@ import type { ParamTree } from '../works/piv/types.js';
 import { PROGRAM, VERSION } from '../version.js';
 import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE } from './exit_codes.js';
 import { resolveParams } from '../params/resolve.js';
-import { endIfLost, liveness, rankTimeoutSeconds, startTogether, underDeadline } from './liveness.js';
+import { endIfLost, endTogether, gatherHosts, liveness, rankTimeoutSeconds, startTogether, underDeadline } from './liveness.js';
 import type { RunOptions } from './options.js';
 import { localExecutor } from './run_series.js';
 
@@ -130,7 +130,7 @@ async function runMeanImageMpi(o: MeanImageOptions, params: ParamTree, stop: Sto
       return { ok: false, error: err.message, code: typeof err.code === 'string' ? err.code : undefined };
     }
   });
-  const hosts = underDeadline(comm, timeout, 'the start of the job', () => comm.bcastObject(comm.gatherObject(hostname(), 0) ?? [], 0));
+  const hosts = gatherHosts(comm, timeout);
   if (!message.ok) {
     // Printed once; every rank ends MPI in order.
     if (comm.rank === 0) process.stderr.write(`fluidimage: error: ${message.error}\n`);
@@ -186,9 +186,5 @@ async function runMeanImageMpi(o: MeanImageOptions, params: ParamTree, stop: Sto
       status = summary.failed.length > 0 ? EXIT_ITEMS_FAILED : EXIT_OK;
     }
   }
-  return underDeadline(comm, timeout, 'the end of the job (exit status, MPI_Finalize)', () => {
-    const agreed = comm.bcastObject(status, 0);
-    mpi.finalize();
-    return agreed;
-  });
+  return endTogether(comm, timeout, status, mpi.finalize);
 }

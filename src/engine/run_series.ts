@@ -16,7 +16,7 @@ import { local } from '../executors/local.js';
 import { sequential } from '../executors/sequential.js';
 import { runDispatched } from '../executors/dispatch.js';
 import { messenger } from './messenger.js';
-import { endIfLost, liveness, rankTimeoutSeconds, rootComputes, startTogether, underDeadline } from './liveness.js';
+import { endIfLost, endTogether, gatherHosts, liveness, rankTimeoutSeconds, rootComputes, startTogether, underDeadline } from './liveness.js';
 import { threadLayout, ThreadRanks } from '../executors/threads.js';
 import type { Executor } from '../executors/types.js';
 import type { ParamTree } from '../works/piv/types.js';
@@ -242,8 +242,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
     }
   });
   // Where the ranks run: for the job's info file, and to name a lost rank's host on any rank.
-  const hosts = underDeadline(comm, timeout, 'the start of the job (every rank saying where it runs)',
-    () => comm.bcastObject(comm.gatherObject(hostname(), 0) ?? [], 0));
+  const hosts = gatherHosts(comm, timeout);
   if (!message.ok) {
     // Every rank stops with rank 0's error, printed once, and an orderly MPI end.
     if (comm.rank === 0) process.stderr.write(`fluidimage: error: ${message.error}\n`);
@@ -295,14 +294,8 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
     });
     await writeSummary();
     if (progress) process.stdout.write(`${message.outputDir}\n`);
-    // The same exit status on every rank, so that mpirun reports it; then finalise, so that
-    // exiting non-zero is an orderly end, not an abort.
-    return underDeadline(comm, timeout, 'the end of the job (exit status, MPI_Finalize)', () => {
-      const status = comm.bcastObject(summary ? exitStatus(summary) : 0, 0);
-      jobDir!.log(`rank ${comm.rank} done; peak memory ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`);
-      mpi.finalize();
-      return status;
-    });
+    return endTogether(comm, timeout, summary ? exitStatus(summary) : 0, mpi.finalize,
+      () => jobDir!.log(`rank ${comm.rank} done; peak memory ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`));
   } finally {
     lock?.release();
     await plan?.close?.();
