@@ -47,41 +47,31 @@ export async function runMean(o: MeanOptions): Promise<number> {
 }
 
 /** What rank 0 tells the others: the files and the grid every field must share. */
-type MeanPlan = { ok: true; files: string[]; ixvecs: number[]; iyvecs: number[] } | { ok: false; error: string };
-
 async function runMeanMpi(o: MeanOptions): Promise<number> {
   const mpi = await import('../mpi/comm.js');
   const { runDispatched } = await import('../executors/dispatch.js');
   const comm = mpi.world();
   mpi.checkLauncher(comm);
   mpi.installAbortHandlers();
-  const { endIfLost, endTogether, gatherHosts, liveness, rankTimeoutSeconds, startTogether, underDeadline } = await import('../engine/liveness.js');
+  const { endIfLost, endTogether, gatherHosts, liveness, planTogether, rankTimeoutSeconds, stopTogether, underDeadline } = await import('../engine/liveness.js');
   const timeout = rankTimeoutSeconds(undefined);
-  const plan = await startTogether<MeanPlan>(comm, timeout, async () => {
-    try {
-      const files = await listResultFiles(o.path);
-      // The reference grid: the first file that has a final field.
-      let grid: FinalGrid | undefined;
-      for (const f of files) {
-        const last = await readPivFile(f).then((r) => r.passes[r.passes.length - 1], () => undefined);
-        if (last?.final) {
-          grid = { ixvecs: last.final.ixvecs_final, iyvecs: last.final.iyvecs_final };
-          break;
-        }
+  const planned = await planTogether(comm, timeout, async () => {
+    const files = await listResultFiles(o.path);
+    // The reference grid: the first file that has a final field.
+    let grid: FinalGrid | undefined;
+    for (const f of files) {
+      const last = await readPivFile(f).then((r) => r.passes[r.passes.length - 1], () => undefined);
+      if (last?.final) {
+        grid = { ixvecs: last.final.ixvecs_final, iyvecs: last.final.iyvecs_final };
+        break;
       }
-      if (!grid) throw noResult(o, files.length);
-      return { ok: true, files, ixvecs: Array.from(grid.ixvecs), iyvecs: Array.from(grid.iyvecs) };
-    } catch (e) {
-      return { ok: false, error: (e as Error).message };
     }
+    if (!grid) throw noResult(o, files.length);
+    return { files, ixvecs: Array.from(grid.ixvecs), iyvecs: Array.from(grid.iyvecs) };
   });
   const hosts = gatherHosts(comm, timeout);
-  if (!plan.ok) {
-    // Printed once; every rank ends MPI in order.
-    if (comm.rank === 0) process.stderr.write(`fluidimage: error: ${plan.error}\n`);
-    underDeadline(comm, timeout, 'MPI_Finalize', () => mpi.finalize());
-    return 2;
-  }
+  if (!planned.ok) return stopTogether(comm, timeout, planned.error, mpi.finalize);
+  const plan = planned.value;
   const grid = { ixvecs: Float32Array.from(plan.ixvecs), iyvecs: Float32Array.from(plan.iyvecs) };
   const state: State = { grid, sums: new FieldSums(grid.ixvecs.length), used: [] };
   const progress = comm.rank === 0 ? new Progress('mean', plan.files.length, 0, process.stderr, o.quiet) : undefined;

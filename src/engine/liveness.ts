@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import type { Liveness, LostRank, DispatchResult } from '../executors/dispatch.js';
 import type { Comm } from '../mpi/comm.js';
-import { EXIT_RANK_LOST } from './exit_codes.js';
+import { EXIT_RANK_LOST, EXIT_USAGE } from './exit_codes.js';
 
 /** Default silence, seconds, after which a rank counts as lost (the job then ends within about a minute). */
 export const DEFAULT_RANK_TIMEOUT = 40;
@@ -141,4 +141,25 @@ export function endTogether(comm: Comm, timeoutSeconds: number, status: number, 
     finalize();
     return agreed;
   });
+}
+
+/** Rank 0's plan as every rank receives it: its value, or the error that stops everyone. */
+export type Planned<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** startTogether for a plan that may fail: rank 0's error travels to every rank instead of ending its process. */
+export function planTogether<T>(comm: Comm, timeoutSeconds: number, plan: () => Promise<T>): Promise<Planned<T>> {
+  return startTogether<Planned<T>>(comm, timeoutSeconds, async () => {
+    try {
+      return { ok: true, value: await plan() };
+    } catch (e) {
+      return { ok: false, error: e instanceof Error ? e.message : String(e) };
+    }
+  });
+}
+
+/** Every rank stops with rank 0's planning error, printed once, and an orderly MPI end (exit 2). */
+export function stopTogether(comm: Comm, timeoutSeconds: number, error: string, finalize: () => void): number {
+  if (comm.rank === 0) process.stderr.write(`fluidimage: error: ${error}\n`);
+  underDeadline(comm, timeoutSeconds, 'MPI_Finalize', finalize);
+  return EXIT_USAGE;
 }

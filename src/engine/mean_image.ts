@@ -18,9 +18,9 @@ import { accumulator, planMeanImage, statsOptions } from '../topologies/mean_ima
 import { ImageSums } from '../works/mean_image.js';
 import type { ParamTree } from '../works/piv/types.js';
 import { PROGRAM, VERSION } from '../version.js';
-import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE } from './exit_codes.js';
+import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED } from './exit_codes.js';
 import { resolveParams } from '../params/resolve.js';
-import { endIfLost, endTogether, gatherHosts, liveness, rankTimeoutSeconds, startTogether, underDeadline } from './liveness.js';
+import { endIfLost, endTogether, gatherHosts, liveness, planTogether, rankTimeoutSeconds, stopTogether, underDeadline } from './liveness.js';
 import type { RunOptions } from './options.js';
 import { localExecutor } from './run_series.js';
 
@@ -99,9 +99,6 @@ async function runWith(o: MeanImageOptions, stop: StopRequest, logs: ((m: string
   }
 }
 
-/** What rank 0 tells the others: the series' geometry, or why there is nothing to do. */
-type MeanImageMessage = { ok: true; upToDate: boolean; width: number; height: number; bitDepth: 8 | 16 | 32 } | { ok: false; error: string; code?: string };
-
 /**
  * Under mpirun/srun: rank 0 lists the images and hands them out; every rank sums what it
  * reads; the sums are then reduced on rank 0 (sum, sum of squares, min, max, count), which
@@ -118,25 +115,16 @@ async function runMeanImageMpi(o: MeanImageOptions, params: ParamTree, stop: Sto
   sharp.cache(false);
   let plan: Awaited<ReturnType<typeof planMeanImage>> | undefined;
   const timeout = rankTimeoutSeconds(o.rankTimeout);
-  const message = await startTogether<MeanImageMessage>(comm, timeout, async () => {
-    try {
-      plan = await planMeanImage(params);
-      checkResults('mean-image', params, plan.outputDir, o.quiet);
-      const g = plan.geometry();
-      if (!g) throw Object.assign(new Error('No readable image in the series: nothing written'), { code: 'ERR_INPUT' });
-      return { ok: true, upToDate: plan.upToDate, width: g.width, height: g.height, bitDepth: g.bitDepth };
-    } catch (e) {
-      const err = e as Error & { code?: unknown };
-      return { ok: false, error: err.message, code: typeof err.code === 'string' ? err.code : undefined };
-    }
+  const planned = await planTogether(comm, timeout, async () => {
+    plan = await planMeanImage(params);
+    checkResults('mean-image', params, plan.outputDir, o.quiet);
+    const g = plan.geometry();
+    if (!g) throw Object.assign(new Error('No readable image in the series: nothing written'), { code: 'ERR_INPUT' });
+    return { upToDate: plan.upToDate, width: g.width, height: g.height, bitDepth: g.bitDepth };
   });
   const hosts = gatherHosts(comm, timeout);
-  if (!message.ok) {
-    // Printed once; every rank ends MPI in order.
-    if (comm.rank === 0) process.stderr.write(`fluidimage: error: ${message.error}\n`);
-    underDeadline(comm, timeout, 'MPI_Finalize', () => mpi.finalize());
-    return EXIT_USAGE;
-  }
+  if (!planned.ok) return stopTogether(comm, timeout, planned.error, mpi.finalize);
+  const message = planned.value;
   if (message.upToDate) {
     if (comm.rank === 0 && !o.quiet) process.stderr.write(`mean-image: results exist in ${plan!.outputDir} (how: complete): nothing to do\n`);
     if (comm.rank === 0) process.stdout.write(`${plan!.outputDir}\n`);

@@ -16,12 +16,12 @@ import { local } from '../executors/local.js';
 import { sequential } from '../executors/sequential.js';
 import { runDispatched } from '../executors/dispatch.js';
 import { messenger } from './messenger.js';
-import { endIfLost, endTogether, gatherHosts, liveness, rankTimeoutSeconds, rootComputes, startTogether, underDeadline } from './liveness.js';
+import { endIfLost, endTogether, gatherHosts, liveness, planTogether, rankTimeoutSeconds, rootComputes, stopTogether } from './liveness.js';
 import { threadLayout, ThreadRanks } from '../executors/threads.js';
 import type { Executor } from '../executors/types.js';
 import type { ParamTree } from '../works/piv/types.js';
 import { PROGRAM, VERSION } from '../version.js';
-import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE } from './exit_codes.js';
+import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED } from './exit_codes.js';
 import { resolveParams } from '../params/resolve.js';
 import type { RunOptions } from './options.js';
 import { installStopSignals, StopRequest } from '../executors/stop.js';
@@ -201,9 +201,6 @@ export function lockScope(params: ParamTree): string | undefined {
   return `${String(series.ind_start)}-${String(series.ind_stop)}`;
 }
 
-/** What rank 0 tells the others after planning (or the error that stops everyone). */
-type PlanMessage = { ok: true; outputDir: string; jobDir: string } | { ok: false; error: string; code?: string };
-
 async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTree, o: RunOptions, stop: StopRequest,
   logs: ((m: string) => void)[]): Promise<number> {
   const mpi = await import('../mpi/comm.js');
@@ -227,28 +224,19 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
   let lock: OutputLock | undefined;
   let finish: ((ok: boolean) => Promise<void>) | undefined;
   // Rank 0 plans while the others wait for it (watching that it stays alive).
-  const message = await startTogether<PlanMessage>(comm, timeout, async () => {
-    try {
-      plan = await spec.plan(params, { threadsPerItem: 1, workers: lanes });
-      if (comm.size > plan.total) {
-        throw Object.assign(new Error(`${comm.size} MPI ranks for a series of ${plan.total} ${spec.itemLabel}(s): ${comm.size - plan.total} rank(s) ` +
-          `would have nothing to do; start at most ${plan.total} (e.g. mpirun -n ${plan.total})`), { code: 'ERR_RANKS' });
-      }
-      ({ jobDir, lock, finish } = await openJob(spec.name, params, plan.outputDir, o.quiet));
-      return { ok: true, outputDir: plan.outputDir, jobDir: jobDir.path };
-    } catch (e) {
-      const err = e as Error & { code?: unknown };
-      return { ok: false, error: err.message, code: typeof err.code === 'string' ? err.code : undefined };
+  const planned = await planTogether(comm, timeout, async () => {
+    plan = await spec.plan(params, { threadsPerItem: 1, workers: lanes });
+    if (comm.size > plan.total) {
+      throw Object.assign(new Error(`${comm.size} MPI ranks for a series of ${plan.total} ${spec.itemLabel}(s): ${comm.size - plan.total} rank(s) ` +
+        `would have nothing to do; start at most ${plan.total} (e.g. mpirun -n ${plan.total})`), { code: 'ERR_RANKS' });
     }
+    ({ jobDir, lock, finish } = await openJob(spec.name, params, plan.outputDir, o.quiet));
+    return { outputDir: plan.outputDir, jobDir: jobDir.path };
   });
   // Where the ranks run: for the job's info file, and to name a lost rank's host on any rank.
   const hosts = gatherHosts(comm, timeout);
-  if (!message.ok) {
-    // Every rank stops with rank 0's error, printed once, and an orderly MPI end.
-    if (comm.rank === 0) process.stderr.write(`fluidimage: error: ${message.error}\n`);
-    underDeadline(comm, timeout, 'MPI_Finalize', () => mpi.finalize());
-    return EXIT_USAGE;
-  }
+  if (!planned.ok) return stopTogether(comm, timeout, planned.error, mpi.finalize);
+  const message = planned.value;
   if (comm.rank !== 0) jobDir = new JobDir(message.outputDir, comm.rank, message.jobDir);
   const workerJob = plan ? undefined : await spec.workerJob!(params, message.outputDir, lanes);
   const job = plan?.job ?? workerJob!;
