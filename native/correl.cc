@@ -402,6 +402,21 @@ class PassCorrelator {
     }
   }
 
+  // Peaks of windows whose planes were summed over pairs (each plane normalised already).
+  void RunOnPlanes(const float* planes, const float* counts, int begin, int end) {
+    for (int k = begin; k < end; ++k) {
+      if (!(counts[k] > 0)) {
+        Reject(k, kNoTexture);
+        continue;
+      }
+      const int r0 = in_.starts0[2 * k], c0 = in_.starts0[2 * k + 1];
+      const int r1 = in_.starts1[2 * k], c1 = in_.starts1[2 * k + 1];
+      const Pending pd{k, 1.f / counts[k], static_cast<double>((r1 - oy1_) - (r0 - oy0_)),
+                       static_cast<double>((c1 - ox1_) - (c0 - ox0_)), false};
+      Finish(pd, planes + static_cast<size_t>(k) * nr_, nullptr, nullptr);
+    }
+  }
+
   void Run(int begin, int end, PassPhases* phases) {
     laps_ = Laps(phases);
     for (int k = begin; k < end; ++k) {
@@ -545,6 +560,13 @@ class PassCorrelator {
   // Peaks, sub-pixel positions and outputs of one window from its correlation plane.
   void Finish(const Pending& pd, const float* corr, const float* m0, const float* m1) {
     const int k = pd.k;
+    if (out_.planes) {
+      // Ensemble correlation: this pair's normalised plane joins the window's sum.
+      float* sum = out_.planes + static_cast<size_t>(k) * nr_;
+#pragma omp simd
+      for (size_t i = 0; i < nr_; ++i) sum[i] += corr[i] * pd.norm;
+      out_.planes_count[k] += 1.f;
+    }
     int fy[kMaxPeaks] = {0}, fx[kMaxPeaks] = {0};
     const float best = HighestPeak(corr, H_, W_, ly_max_, span_of_.data(), &fy[0], &fx[0]);
     out_.correl[k] = best * pd.norm;
@@ -673,6 +695,11 @@ class PassCorrelator {
 
 void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int end, PassPhases* phases) {
   PassCorrelator(in, out).Run(begin, end, phases);
+}
+
+void PeaksOnPlanes(const PassInput& in, const float* planes, const float* planes_count, const PassOutput& out, int begin,
+                   int end) {
+  PassCorrelator(in, out).RunOnPlanes(planes, planes_count, begin, end);
 }
 
 double TimeFftOnly(int ny, int nx, int count) {

@@ -56,6 +56,12 @@ struct PassOutput {
   // Optional (nullptr: not computed): the first peak over the mean of |correlation| over the
   // searched region (the peak-to-mean signal-to-noise ratio), NaN where no peak.
   float* peak_to_mean = nullptr;
+  // Optional (nullptr: not done), ensemble correlation: each window's normalised correlation
+  // plane (H*W values, H and W the larger window sides, zero lag at index 0, lags wrapped)
+  // is added to planes[k*H*W ...] and planes_count[k] incremented. Windows that cannot be
+  // correlated add nothing.
+  float* planes = nullptr;
+  float* planes_count = nullptr;
 };
 
 // Seconds spent in each phase of a pass (for the benchmark's stage shares): loading the
@@ -68,6 +74,14 @@ struct PassPhases {
 // Correlates windows [begin, end). Thread-safe; uses the shared FFTW plan cache. With
 // `phases`, adds the time of each phase to it (a few clock reads per window).
 void CorrelateRange(const PassInput& in, const PassOutput& out, int begin, int end, PassPhases* phases = nullptr);
+
+// Peaks and sub-pixel fits of windows [begin, end) on summed correlation planes (the
+// `planes` and `planes_count` of CorrelateRange over many pairs), written to `out` as
+// CorrelateRange would (correl: the mean normalised peak). `in` gives the windows'
+// geometry and the search; its images are not read. A window no pair could correlate is
+// kNoTexture.
+void PeaksOnPlanes(const PassInput& in, const float* planes, const float* planes_count, const PassOutput& out, int begin,
+                   int end);
 
 // FFT work only (one complex forward transform per window, one inverse per two), the
 // lower bound of a pass: returns seconds.

@@ -50,7 +50,17 @@ export interface PassArgs {
   profile?: boolean;
   /** Also return PassOut.peakToMean (one more pass over each correlation plane). */
   peakToMean?: boolean;
+  /**
+   * Ensemble correlation: each window's normalised correlation plane (max(h0,h1) x
+   * max(w0,w1) values, zero lag first, lags wrapped) is added to its place in `planes`
+   * and `planeCounts` (one per window) is incremented; windows not correlated add nothing.
+   */
+  planes?: Float32Array;
+  planeCounts?: Float32Array;
 }
+
+/** The peaks of planes summed over pairs (`correlatePass`'s `planes`): the pass's geometry without images. */
+export type PlanesArgs = Omit<PassArgs, 'im0' | 'im1' | 'profile' | 'planes' | 'planeCounts'> & { planes: Float32Array; planeCounts: Float32Array };
 
 /** Seconds in each phase of a pass, summed over its threads. */
 export interface PassPhases {
@@ -192,6 +202,11 @@ export interface TpsOut {
 export interface NativeCore {
   /** Correlates all windows on libuv's thread pool; `threads` splits the pass further. */
   correlatePass(args: PassArgs, threads?: number): Promise<PassOut>;
+  /**
+   * Peaks and sub-pixel fits on summed correlation planes, as correlatePass finds them on
+   * one pair's (`correl`: the mean normalised peak); a window no pair correlated is noTexture.
+   */
+  peaksOnPlanes(args: PlanesArgs, threads?: number): Promise<PassOut>;
   /**
    * Resamples image 0 at x - d(x)/2 and image 1 at x + d(x)/2 (B-splines of degree 5 or 7,
    * d interpolated bilinearly from the grid; NaN outside the image and on NaN pixels):

@@ -2,7 +2,7 @@
  * The PIV work: one image pair in, one multipass result out. Knows nothing of files,
  * series or executors: images arrive as Float32Array, the result is a PivResult.
  */
-import { native, SUBPIX_CODES, VEC_CODES, type PassPhases, type SplineDegree, type SplineImages, type SubpixMethod } from '../../native.js';
+import { native, SUBPIX_CODES, VEC_CODES, type PassOut, type PassPhases, type SplineDegree, type SplineImages, type SubpixMethod } from '../../native.js';
 import { ParamError } from '../../params/schema.js';
 import type { ParamTree, PassResult, PivResult } from './types.js';
 import { ERROR_CODES, ERROR_MESSAGES, VectorErrors } from './errors.js';
@@ -49,6 +49,19 @@ function applyMask(pair: PairImages, mask: ImageMask): PairImages {
     if (mask.data[i] === 0) im0[i] = im1[i] = Number.NaN;
   }
   return { ...pair, im0, im1, owned: true };
+}
+
+/** A displacement field on the grid of a pass: the predictor of the next pass, or the final field. */
+export interface Field {
+  grid: Grid;
+  dx: Float32Array;
+  dy: Float32Array;
+}
+
+/** Correlation planes summed over pairs (ensemble correlation): planeLayout's sizes. */
+export interface EnsemblePlanes {
+  sum: Float32Array;
+  count: Float32Array;
 }
 
 interface PassConfig {
@@ -272,7 +285,7 @@ export class WorkPIV {
     const pair = mask ? applyMask(input, mask) : input;
     const region = parseStrcrop(this.strcrop, [height, width]);
     const results: PassResult[] = [];
-    let prev: { grid: Grid; dx: Float32Array; dy: Float32Array } | undefined;
+    let prev: Field | undefined;
     // Spline coefficients of the pair: computed at the first deformation, reused by the next.
     const splines: { value?: SplineImages; scratch?: Scratch } = {};
     try {
@@ -280,23 +293,36 @@ export class WorkPIV {
         const grid = makeGrid(region, pass.shape0, this.overlap);
         const r = await this.onePass(pair, pass, grid, prev, splines);
         results.push(r.result);
-        prev = { grid, dx: r.filledDx, dy: r.filledDy };
-        const isLast = k === this.passes.length - 1;
-        // Thin-plate splines: for the predictor of the next pass (use_tps true), for the
-        // final field (true or "last"). The smoothed field replaces the filled one.
-        if (this.useTps === true || (this.useTps === 'last' && isLast)) {
-          const smooth = await this.timed('tps', () => this.tps(r.result, grid, r.filledDx, r.filledDy));
-          if (smooth) {
-            prev = { grid, dx: smooth.gridDx, dy: smooth.gridDy };
-            if (isLast) r.result.extra = { ...r.result.extra, ...smooth.stored };
-          }
-        }
+        prev = await this.passField(k, r, grid);
       }
     } finally {
       if (splines.scratch) this.spare.push(splines.scratch);
     }
-    const last = results[results.length - 1];
-    const lastGrid = prev!.grid;
+    return this.withFinalField({ names: pair.names, paths: pair.paths, shape_images: [height, width], passes: results, params: this.params },
+      prev!, mask);
+  }
+
+  /**
+   * The field a pass hands on (predictor of the next pass, or the final one): its vectors
+   * with holes filled, smoothed by thin-plate splines for the next pass (use_tps true) or
+   * the final field (true or "last"); the smoothed values are stored with the last pass.
+   */
+  private async passField(k: number, r: { result: PassResult; filledDx: Float32Array; filledDy: Float32Array }, grid: Grid): Promise<Field> {
+    const isLast = k === this.passes.length - 1;
+    if (this.useTps === true || (this.useTps === 'last' && isLast)) {
+      const smooth = await this.timed('tps', () => this.tps(r.result, grid, r.filledDx, r.filledDy));
+      if (smooth) {
+        if (isLast) r.result.extra = { ...r.result.extra, ...smooth.stored };
+        return { grid, dx: smooth.gridDx, dy: smooth.gridDy };
+      }
+    }
+    return { grid, dx: r.filledDx, dy: r.filledDy };
+  }
+
+  /** The result with its final field: `field` on integer pixel positions, NaN in the masked area. */
+  private withFinalField(result: PivResult, field: Field, mask: ImageMask | undefined): PivResult {
+    const last = result.passes[result.passes.length - 1];
+    const lastGrid = field.grid;
     const [ny, nx] = last.shape_grid;
     // Final grid: integer pixel positions nearest to the window centres.
     const ixs = lastGrid.xs.map(Math.round);
@@ -307,7 +333,7 @@ export class WorkPIV {
       ixvecs[j * nx + i] = ixs[i];
       iyvecs[j * nx + i] = iys[j];
     }
-    const [finalDx, finalDy] = interpToGrid(lastGrid.xs, lastGrid.ys, [prev!.dx, prev!.dy], ixs, iys);
+    const [finalDx, finalDy] = interpToGrid(lastGrid.xs, lastGrid.ys, [field.dx, field.dy], ixs, iys);
     last.final = {
       ixvecs_final: ixvecs,
       iyvecs_final: iyvecs,
@@ -316,17 +342,79 @@ export class WorkPIV {
     };
     if (mask) {
       // No flow there: the final field is NaN at grid points inside the masked area.
+      const width = result.shape_images[1];
       for (let k = 0; k < ixvecs.length; k++) {
         if (mask.data[iyvecs[k] * width + ixvecs[k]] === 0) last.final.deltaxs_final[k] = last.final.deltays_final[k] = Number.NaN;
       }
     }
+    return result;
+  }
+
+  /** Number of passes (ensemble correlation runs one sweep over the series per pass). */
+  get passCount(): number {
+    return this.passes.length;
+  }
+
+  /** The windows of pass k for images of this size: their count and the size of one correlation plane. */
+  planeLayout(k: number, height: number, width: number): { windows: number; planeSize: number } {
+    const pass = this.passes[k];
+    const grid = makeGrid(parseStrcrop(this.strcrop, [height, width]), pass.shape0, this.overlap);
     return {
-      names: pair.names,
-      paths: pair.paths,
-      shape_images: [height, width],
-      passes: results,
-      params: this.params,
+      windows: grid.ys.length * grid.xs.length,
+      planeSize: Math.max(pass.shape0[0], pass.shape1[0]) * Math.max(pass.shape0[1], pass.shape1[1]),
     };
+  }
+
+  /**
+   * Ensemble correlation, one pair: pass k with the ensemble's field of the previous pass
+   * as predictor (`field`, undefined for the first pass); each window's correlation plane
+   * is added to `planes` (planeLayout's sizes) instead of giving a vector.
+   */
+  async accumulatePlanes(input: PairImages, k: number, field: Field | undefined, planes: EnsemblePlanes): Promise<void> {
+    const { height, width } = input;
+    if (input.im0.length !== height * width || input.im1.length !== height * width) {
+      throw new Error(`Images of one pair must have the same size (${input.names[0]} and ${input.names[1]})`);
+    }
+    const mask = this.maskOf(input);
+    const pair = mask ? applyMask(input, mask) : input;
+    const pass = this.passes[k];
+    const grid = makeGrid(parseStrcrop(this.strcrop, [height, width]), pass.shape0, this.overlap);
+    const splines: { value?: SplineImages; scratch?: Scratch } = {};
+    try {
+      await this.onePass(pair, pass, grid, field, splines, planes);
+    } finally {
+      if (splines.scratch) this.spare.push(splines.scratch);
+    }
+  }
+
+  /**
+   * Ensemble correlation, after the sweep of pass k: the vectors from the planes summed
+   * over the pairs (peaks, sub-pixel fit, validation, secondary peaks as for one pair) and
+   * the field handed to the next pass (filled, smoothed as `multipass.use_tps` says).
+   */
+  async passFromPlanes(k: number, height: number, width: number, field: Field | undefined, planes: EnsemblePlanes): Promise<{ result: PassResult; field: Field }> {
+    const pass = this.passes[k];
+    const grid = makeGrid(parseStrcrop(this.strcrop, [height, width]), pass.shape0, this.overlap);
+    const placed = this.placeWindows(pass, grid, field, height, width);
+    const [h0, w0] = pass.shape0;
+    const [h1, w1] = pass.shape1;
+    const out = await this.timed('correlation', () => native().peaksOnPlanes({
+      height, width, h0, w0, h1, w1, starts0: placed.starts0, starts1: placed.starts1,
+      displacementMax: pass.searchMax, subpix: this.subpix, nsubpix: this.nsubpix, minValidFraction: this.minValidFraction,
+      nbPeaks: this.nativePeaks, particleRadius: this.particleRadius, windowSigma: this.windowSigma,
+      planes: planes.sum, planeCounts: planes.count,
+      ...(this.fixTests.peakToMeanMin > 0 ? { peakToMean: true } : {}),
+    }, this.threads));
+    const r = this.vectorsOfPass(out, pass, placed);
+    return { result: r.result, field: await this.passField(k, r, grid) };
+  }
+
+  /** Ensemble correlation: the result of the passes from planes, with the final field (static masks NaN). */
+  ensembleResult(passes: PassResult[], field: Field, height: number, width: number, names: [string, string], paths: [string, string]): PivResult {
+    const masks = [...(this.mask ? [this.mask] : [])];
+    if (this.polygons && this.polygons.length > 0) masks.push(polygonMask(this.polygons, height, width));
+    const mask = combineMasks(masks, height, width, 'the ensemble');
+    return this.withFinalField({ names, paths, shape_images: [height, width], passes, params: this.params }, field, mask);
   }
 
   /** The mask of a pair: the static one, the pair's own, the polygons (undefined: none). */
@@ -408,17 +496,17 @@ export class WorkPIV {
     return { size: npix, out0: new Float32Array(npix), out1: new Float32Array(npix) };
   }
 
-  private async onePass(pair: PairImages, pass: PassConfig, grid: Grid,
-    prev: { grid: Grid; dx: Float32Array; dy: Float32Array } | undefined, splines: { value?: SplineImages; scratch?: Scratch }) {
+  /**
+   * Where the windows of a pass go: their corners in both images, the vector positions,
+   * and the predictor at the window centres (interpolated from `prev`, smoothed first when
+   * multipass.smooth_predictor), which is also the field the images are deformed with.
+   */
+  private placeWindows(pass: PassConfig, grid: Grid, prev: Field | undefined, height: number, width: number) {
     const ny = grid.ys.length;
     const nx = grid.xs.length;
     const n = ny * nx;
     const xs = new Float32Array(n);
     const ys = new Float32Array(n);
-    for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
-      xs[j * nx + i] = grid.xs[i];
-      ys[j * nx + i] = grid.ys[j];
-    }
     if (pass.deform && prev && this.smoothPredictor) {
       // Deform with a smoothed predictor, and measure the residual against that same field.
       const [pny, pnx] = [prev.grid.ys.length, prev.grid.xs.length];
@@ -432,11 +520,36 @@ export class WorkPIV {
     const [h1, w1] = pass.shape1;
     const padY = Math.floor((h1 - h0) / 2);
     const padX = Math.floor((w1 - w0) / 2);
+    const deformed = pass.deform && prev !== undefined;
+    for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
+      const k = j * nx + i;
+      const sy = predY && !deformed ? roundHalfEven(predY[k]) : 0;
+      const sx = predX && !deformed ? roundHalfEven(predX[k]) : 0;
+      // Window 0 moves back by floor(s/2), window 1 forward by the rest, unless that
+      // pushes a window out of the image: then both slide (as Fluidimage) so that they
+      // stay inside. The vector is located midway between the two window centres.
+      const offY0 = shiftOffset(grid.startsY[j], h0, sy, height);
+      const offX0 = shiftOffset(grid.startsX[i], w0, sx, width);
+      starts0[2 * k] = grid.startsY[j] + offY0;
+      starts0[2 * k + 1] = grid.startsX[i] + offX0;
+      starts1[2 * k] = grid.startsY[j] - padY + offY0 + sy;
+      starts1[2 * k + 1] = grid.startsX[i] - padX + offX0 + sx;
+      ys[k] = grid.ys[j] + offY0 + sy / 2;
+      xs[k] = grid.xs[i] + offX0 + sx / 2;
+    }
+    return { ny, nx, n, xs, ys, starts0, starts1, predX, predY, field: deformed ? prev : undefined };
+  }
+
+  private async onePass(pair: PairImages, pass: PassConfig, grid: Grid, prev: Field | undefined,
+    splines: { value?: SplineImages; scratch?: Scratch }, planes?: EnsemblePlanes) {
+    const placed = this.placeWindows(pass, grid, prev, pair.height, pair.width);
+    const [h0, w0] = pass.shape0;
+    const [h1, w1] = pass.shape1;
     let images = { im0: pair.im0, im1: pair.im1 };
-    if (pass.deform && prev) {
+    if (placed.field) {
       // Both images deformed half-way each: windows stay centred on the grid and the
       // correlation measures what the previous field did not explain.
-      const field = prev;
+      const field = placed.field;
       images = await this.timed('deformation', async () => {
         const npix = pair.height * pair.width;
         const scratch = splines.scratch ??= this.takeScratch(npix);
@@ -455,34 +568,27 @@ export class WorkPIV {
         }, this.threads);
       });
     }
-    for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
-      const k = j * nx + i;
-      const deformed = pass.deform && prev;
-      const sy = predY && !deformed ? roundHalfEven(predY[k]) : 0;
-      const sx = predX && !deformed ? roundHalfEven(predX[k]) : 0;
-      // Window 0 moves back by floor(s/2), window 1 forward by the rest, unless that
-      // pushes a window out of the image: then both slide (as Fluidimage) so that they
-      // stay inside. The vector is located midway between the two window centres.
-      const offY0 = shiftOffset(grid.startsY[j], h0, sy, pair.height);
-      const offX0 = shiftOffset(grid.startsX[i], w0, sx, pair.width);
-      starts0[2 * k] = grid.startsY[j] + offY0;
-      starts0[2 * k + 1] = grid.startsX[i] + offX0;
-      starts1[2 * k] = grid.startsY[j] - padY + offY0 + sy;
-      starts1[2 * k + 1] = grid.startsX[i] - padX + offX0 + sx;
-      ys[k] = grid.ys[j] + offY0 + sy / 2;
-      xs[k] = grid.xs[i] + offX0 + sx / 2;
-    }
     const out = await this.timed('correlation', () => native().correlatePass({
       im0: images.im0, im1: images.im1, height: pair.height, width: pair.width,
-      h0, w0, h1, w1, starts0, starts1,
+      h0, w0, h1, w1, starts0: placed.starts0, starts1: placed.starts1,
       displacementMax: pass.searchMax, subpix: this.subpix, nsubpix: this.nsubpix, minValidFraction: this.minValidFraction,
       nbPeaks: this.nativePeaks, particleRadius: this.particleRadius, windowSigma: this.windowSigma, profile: this.profile,
       ...(this.fixTests.peakToMeanMin > 0 ? { peakToMean: true } : {}),
+      ...(planes ? { planes: planes.sum, planeCounts: planes.count } : {}),
     }, this.threads));
+    if (out.phases) for (const k of ['load', 'fft', 'spectra', 'peaks'] as const) this.correlationPhases[k] += out.phases[k];
+    return this.vectorsOfPass(out, pass, placed);
+  }
+
+  /**
+   * The vectors of a pass from its peaks: the predictor added back (deformed passes), the
+   * error codes, the validation (fix.*) and secondary peaks, and the field with holes filled.
+   */
+  private vectorsOfPass(out: PassOut, pass: PassConfig, placed: ReturnType<WorkPIV['placeWindows']>) {
+    const { ny, nx, n, xs, ys, predX, predY } = placed;
     if (this.fixTests.peakToMeanMin > 0 && !out.peakToMean) {
       throw new ParamError('fix.s2n_peak_to_mean_min', 'fix.s2n_peak_to_mean_min needs the peak-to-mean ratios of the native addon, which this build does not return: rebuild it (bash scripts/setup --force)');
     }
-    if (out.phases) for (const k of ['load', 'fft', 'spectra', 'peaks'] as const) this.correlationPhases[k] += out.phases[k];
     const extraPeaks = this.nativePeaks - 1;
     if (pass.deform && predX && predY) {
       for (let k = 0; k < n; k++) {
