@@ -15,6 +15,7 @@ import { readSurfFile, SURF_CLASS_NAME, type SurfFile } from './works/surftrack/
 import { applySets } from './params/load.js';
 import { defaults, type Defaults, type Group } from './params/schema.js';
 import { pivSchema } from './params/piv.js';
+import { ensembleSchema } from './params/ensemble.js';
 import { bosSchema } from './params/bos.js';
 import { surftrackSchema } from './params/surftrack.js';
 import { im2imSchema } from './params/im2im.js';
@@ -56,6 +57,7 @@ export { world, Comm } from './mpi/comm.js';
 const SCHEMAS = {
   piv: pivSchema,
   bos: bosSchema,
+  ensemble: ensembleSchema,
   surftrack: surftrackSchema,
   im2im: im2imSchema,
   preproc: preprocSchema,

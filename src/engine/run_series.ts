@@ -55,7 +55,7 @@ export async function localExecutor(requested: RunOptions['executor'] | undefine
 }
 
 /** Which executor: `auto` means MPI when a launcher started several ranks, else local. */
-async function chooseExecutor(requested: RunOptions['executor']): Promise<'local' | 'sequential' | 'mpi'> {
+export async function chooseExecutor(requested: RunOptions['executor']): Promise<'local' | 'sequential' | 'mpi'> {
   if (requested !== 'auto') return requested;
   const { envRankCount } = await import('../mpi/launcher.js');
   return (envRankCount() ?? 1) > 1 ? 'mpi' : 'local';
@@ -65,7 +65,10 @@ async function chooseExecutor(requested: RunOptions['executor']): Promise<'local
 export async function runTopology(name: string, o: RunOptions): Promise<number> {
   const { TOPOLOGIES, isTopologyName, loadTopology } = await import('../topologies/registry.js');
   const custom = isTopologyName(name) ? (TOPOLOGIES[name] as TopologyEntry).run : undefined;
-  return custom ? custom(o) : runSeries(await loadTopology(name), o);
+  if (custom) return custom(o);
+  const spec = await loadTopology(name);
+  if (spec.kind === 'reduce') return (await import('./run_reduction.js')).runReduction(spec, o);
+  return runSeries(spec, o);
 }
 
 export async function runSeries<I, D, R>(spec: TopologySpec<I, D, R>, o: RunOptions): Promise<number> {
@@ -98,7 +101,7 @@ async function runWith<I, D, R>(spec: TopologySpec<I, D, R>, o: RunOptions, stop
   return status;
 }
 
-function jobInfo(topology: string, executor: string, ranks: number, workers: number, outputDir: string,
+export function jobInfo(topology: string, executor: string, ranks: number, workers: number, outputDir: string,
   total: number, skipped: number, toCompute: number, mpiLibrary?: string, hosts: Record<string, number> = { [hostname()]: 1 }): JobInfo {
   return {
     command: process.argv.slice(1), topology, executor, ranks, workersPerRank: workers, mpiLibrary, hosts,
@@ -182,7 +185,7 @@ async function runOnThreads<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamT
   return ranks.failures.length === 0;
 }
 
-function countHosts(hosts: string[]): Record<string, number> {
+export function countHosts(hosts: string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const h of hosts) out[h] = (out[h] ?? 0) + 1;
   return out;

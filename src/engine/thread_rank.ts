@@ -11,7 +11,7 @@ import type { ParamTree } from '../works/piv/types.js';
 
 async function main(port: NonNullable<typeof parentPort>, data: ThreadRankData): Promise<void> {
   const spec = await loadTopology(data.topology);
-  if (!spec.workerJob) throw new Error(`no worker job for topology ${data.topology}`);
+  if (spec.kind === 'reduce' || !spec.workerJob) throw new Error(`no worker job for topology ${data.topology}`);
   const job = await spec.workerJob(data.params as ParamTree, data.outputDir, data.lanes);
   try {
     await runDispatched(parentMessenger(port, data.rank, data.size), job, { lanes: data.lanes, onItem: () => undefined });

@@ -218,3 +218,13 @@ export function* leaves(node: Group, prefix = ''): Generator<[string, Leaf]> {
     else yield* leaves(child, key);
   }
 }
+
+/** A copy of a group with some leaves replaced (dotted keys relative to the group; same value types). */
+export function withLeaves<G extends Group>(g: G, replace: Record<string, Node>, prefix = ''): G {
+  const children: Record<string, Node> = {};
+  for (const [name, child] of Object.entries(g.children)) {
+    const key = prefix ? `${prefix}.${name}` : name;
+    children[name] = replace[key] ?? (child.kind === 'group' ? withLeaves(child, replace, key) : child);
+  }
+  return group(g.doc, children) as Group as G;
+}

@@ -174,7 +174,7 @@ export async function readPair(item: PivItem): Promise<PairImages> {
  * pages of one TIFF: when the images have two pages and str_subset is "pairs", each
  * file is one pair (page 0, page 1).
  */
-async function pivItems(series: SeriesParams): Promise<PivItem[]> {
+export async function pivItems(series: SeriesParams): Promise<PivItem[]> {
   if (series.str_subset === 'pairs') {
     const singles = await buildSeries({ ...series, str_subset: 'all1by1' });
     const first = singles.find((it) => it.missing.length === 0);

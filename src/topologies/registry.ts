@@ -5,7 +5,7 @@
  * exporting a TopologySpec) and one entry here. Imports are lazy: run.ts reads this list
  * before anything heavy is loaded.
  */
-import type { AnyTopologySpec } from './spec.js';
+import type { AnyReduceSpec, AnyTopologySpec } from './spec.js';
 import type { RunOptions } from '../engine/options.js';
 import type { Group } from '../params/schema.js';
 
@@ -19,7 +19,7 @@ export interface TopologyEntry {
   /** The parameters (`fluidimage params NAME`). */
   schema(): Promise<Group>;
   /** The topology's spec (planning, worker job) for the engine's series runner. */
-  load?(): Promise<AnyTopologySpec>;
+  load?(): Promise<AnyTopologySpec | AnyReduceSpec>;
   /** Commands not run by the engine's series runner (yet): their own runner. */
   run?(o: RunOptions): Promise<number>;
 }
@@ -36,6 +36,13 @@ export const TOPOLOGIES = {
     output: 'Output directory (default: <input dir>.bos)',
     schema: async () => (await import('../params/bos.js')).bosSchema,
     load: async () => (await import('./bos.js')).bosTopology,
+  },
+  ensemble: {
+    describe: 'Ensemble correlation: correlation planes of all pairs summed pass by pass, one mean field (ensemble.h5)',
+    output: 'Output directory (default: <input dir>.ensemble)',
+    workers: 'Pairs correlated at once, each with its own plane sums (default: number of cores)',
+    schema: async () => (await import('../params/ensemble.js')).ensembleSchema,
+    load: async () => (await import('./ensemble.js')).ensembleTopology,
   },
   surftrack: {
     describe: 'Surface tracking: heights of a free surface by Fourier-transform profilometry of projected fringes (surf_<index>.h5)',
@@ -72,7 +79,7 @@ export function isTopologyName(name: string): name is TopologyName {
 }
 
 /** The spec of a topology by name, with a clear error for an unknown one. */
-export async function loadTopology(name: string): Promise<AnyTopologySpec> {
+export async function loadTopology(name: string): Promise<AnyTopologySpec | AnyReduceSpec> {
   if (!isTopologyName(name)) throw Object.assign(new Error(`Unknown topology ${JSON.stringify(name)}: expected one of ${Object.keys(TOPOLOGIES).join(', ')}`), { code: 'ERR_TOPOLOGY' });
   const entry: TopologyEntry = TOPOLOGIES[name];
   if (!entry.load) throw Object.assign(new Error(`${name} has no series runner spec`), { code: 'ERR_TOPOLOGY' });

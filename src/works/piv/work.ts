@@ -409,6 +409,11 @@ export class WorkPIV {
     return { result: r.result, field: await this.passField(k, r, grid) };
   }
 
+  /** The field of pass k given its values on the pass's grid (e.g. received from another process). */
+  fieldOf(k: number, height: number, width: number, dx: Float32Array, dy: Float32Array): Field {
+    return { grid: makeGrid(parseStrcrop(this.strcrop, [height, width]), this.passes[k].shape0, this.overlap), dx, dy };
+  }
+
   /** Ensemble correlation: the result of the passes from planes, with the final field (static masks NaN). */
   ensembleResult(passes: PassResult[], field: Field, height: number, width: number, names: [string, string], paths: [string, string]): PivResult {
     const masks = [...(this.mask ? [this.mask] : [])];
