@@ -4,38 +4,18 @@
  * singleton run without mpirun.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readPivFile } from '../io/pivfile.js';
 import { readFloat32, readStrings, withH5File } from '../io/h5.js';
 import { native } from '../native.js';
-import { lastLine, listDir, listJobDirs, makeTempDir, removeDir, RUN_JS, runCli, type CliResult } from './helpers/cli.js';
+import { HAS_MPIRUN, lastLine, launchMpirun, listDir, listJobDirs, makeTempDir, removeDir, runCli, type CliResult } from './helpers/cli.js';
 
-const HAS_MPIRUN = spawnSync('mpirun', ['--version'], { encoding: 'utf8' }).status === 0;
 const SMALL = ['--set', 'piv0.shape_crop_im0=32'];
 
 /** `mpirun -n N node dist/run.js ...args`, resolving with its output and status. */
-function mpirun(n: number, args: readonly string[], opts: { timeoutMs?: number; onStart?: (pid: number) => void } = {}): Promise<CliResult> {
-  const root = process.getuid?.() === 0 ? ['--allow-run-as-root'] : [];
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn('mpirun', [...root, '--oversubscribe', '-n', String(n), process.execPath, RUN_JS, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), seconds: (performance.now() - t0) / 1000 });
-    });
-  });
-}
+const mpirun = (n: number, args: readonly string[]): Promise<CliResult> => launchMpirun(n, args).done;
 
 /** Waits (up to 20 s) until the job that holds the output lock has exited. */
 async function waitForLockRelease(out: string): Promise<void> {

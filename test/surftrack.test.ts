@@ -5,7 +5,6 @@
  * corrupt image and `complete` reruns, the shipped samples, MPI against local).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,7 +20,7 @@ import { heightToPhase, phaseToHeight, type Geometry } from '../works/surftrack/
 import { unwrap, wrap } from '../works/surftrack/unwrap.js';
 import { prepareSetup, WorkSurfaceTracking, type Frame } from '../works/surftrack/work.js';
 import { sliceIndices } from '../topologies/surftrack.js';
-import { listJobDirs, makeTempDir, removeDir, RUN_JS, runCli, SHARED_SAMPLES, type CliResult } from './helpers/cli.js';
+import { HAS_MPIRUN, launchMpirun, listJobDirs, makeTempDir, removeDir, runCli, SHARED_SAMPLES, type CliResult } from './helpers/cli.js';
 
 // ------------------------------------------------------------------------------------------
 // Synthetic fringes
@@ -449,7 +448,7 @@ describe('surface tracking: command line', function () {
   });
 
   it('gives the same files under mpirun -n 2 as with the local executor', async function () {
-    if (spawnSync('mpirun', ['--version']).status !== 0 || !native().mpiAvailable()) {
+    if (!HAS_MPIRUN || !native().mpiAvailable()) {
       console.log('    (skipped: no mpirun or native core without MPI)');
       this.skip();
     }
@@ -471,20 +470,4 @@ describe('surface tracking: command line', function () {
 });
 
 /** `mpirun -n N node dist/run.js ...args`. */
-function mpirun(n: number, args: readonly string[]): Promise<CliResult> {
-  const root = process.getuid?.() === 0 ? ['--allow-run-as-root'] : [];
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn('mpirun', [...root, '--oversubscribe', '-n', String(n), process.execPath, RUN_JS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), seconds: (performance.now() - t0) / 1000 });
-    });
-  });
-}
+const mpirun = (n: number, args: readonly string[]): Promise<CliResult> => launchMpirun(n, args, { timeoutMs: 120_000 }).done;

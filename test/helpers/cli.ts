@@ -75,6 +75,15 @@ export function runCli(args: readonly string[], opts: { cwd?: string; timeoutMs?
   return launch(process.execPath, [RUN_JS, ...args], opts).done;
 }
 
+/** Whether `mpirun` is there (Open MPI's launcher; Debian: openmpi-bin). */
+export const HAS_MPIRUN = spawnSync('mpirun', ['--version'], { encoding: 'utf8' }).status === 0;
+
+/** `mpirun -n N node dist/run.js ...args` on this machine (oversubscribed; as root where needed); see launch. */
+export function launchMpirun(n: number, args: readonly string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Launched {
+  const root = process.getuid?.() === 0 ? ['--allow-run-as-root'] : [];
+  return launch('mpirun', [...root, '--oversubscribe', '-n', String(n), process.execPath, RUN_JS, ...args], opts);
+}
+
 /** A fresh synthetic double-frame series (`fluidimage synth KIND`) in `dir`/`name`; its path. */
 export async function synthSeries(dir: string, name: string, kind: string, pairs: number, size: number): Promise<string> {
   const images = join(dir, name);
