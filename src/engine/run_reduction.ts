@@ -26,7 +26,7 @@ import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED } from './exit_codes.js';
 import { resolveParams } from '../params/resolve.js';
 import type { RunOptions } from './options.js';
 import { OutputLock } from '../report/lock.js';
-import { openJob } from './job_start.js';
+import { checkResults, openJob } from './job_start.js';
 import { chooseExecutor, configureNative, countHosts, jobInfo, lockScope } from './run_series.js';
 
 /** Outcomes of the sweeps, as one summary: an item counts as failed when it failed in any sweep. */
@@ -110,6 +110,8 @@ async function runLocal<I, D>(spec: ReduceTopologySpec<I, D>, params: ParamTree,
   stop: StopRequest, logs: ((m: string) => void)[]): Promise<number> {
   const lanes = executor === 'sequential' ? 1 : o.workers ?? availableParallelism();
   const plan = await spec.plan(params, { lanes });
+  // The result there must come from the same parameters (else: an error naming what differs).
+  if (plan.upToDate) checkResults(spec.name, params, plan.outputDir, o.quiet);
   if (plan.upToDate) return nothingToDo(spec, plan, o);
   const { reduction } = plan;
   const { jobDir, lock, finish } = await openJob(spec.name, params, plan.outputDir, o.quiet);
@@ -172,7 +174,10 @@ async function runMpi<I, D>(spec: ReduceTopologySpec<I, D>, params: ParamTree, o
   let opened: Awaited<ReturnType<typeof openJob>> | undefined;
   const planned = await planTogether(comm, timeout, async () => {
     plan = await spec.plan(params, { lanes });
-    if (plan.upToDate) return { upToDate: true, outputDir: plan.outputDir, jobDir: '', shared: null };
+    if (plan.upToDate) {
+      checkResults(spec.name, params, plan.outputDir, o.quiet);
+      return { upToDate: true, outputDir: plan.outputDir, jobDir: '', shared: null };
+    }
     if (comm.size > plan.items.length) {
       throw Object.assign(new Error(`${comm.size} MPI ranks for a series of ${plan.items.length} ${spec.itemLabel}(s): ${comm.size - plan.items.length} rank(s) ` +
         `would have nothing to do; start at most ${plan.items.length} (e.g. mpirun -n ${plan.items.length})`), { code: 'ERR_RANKS' });

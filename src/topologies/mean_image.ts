@@ -15,7 +15,9 @@ import { ParamError } from '../params/schema.js';
 import { buildSeries, defaultOutputDir, type SeriesParams } from '../series/series.js';
 import type { Job } from '../executors/types.js';
 import type { ParamTree } from '../works/piv/types.js';
-import { ImageSums, type ImageStats, type StatsOptions } from '../works/mean_image.js';
+import { meanImageSchema } from '../params/mean_image.js';
+import type { PartialArray, ReducePlan, ReduceTopologySpec, Reduction } from './spec.js';
+import { ImageSums, type StatsOptions } from '../works/mean_image.js';
 import { prepareOutputDir, type HowMode } from './output.js';
 import { writeImageAs } from './preproc.js';
 
@@ -23,22 +25,6 @@ export const MEAN_IMAGE_H5 = 'mean.h5';
 
 /** Geometry every image must share: that of the first image whose header reads. */
 export type Reference = Pick<ImageInfo, 'width' | 'height' | 'bitDepth'>;
-
-export interface MeanImagePlan {
-  job: Job<string, ImageData, void>;
-  outputDir: string;
-  total: number;
-  /** True when `how: complete` found the results (nothing to compute). */
-  upToDate: boolean;
-  /** Paths of the files written by `finish`. */
-  outputs: string[];
-  /** Merges the partial sums and writes the results; returns the statistics. */
-  finish(failed: string[]): Promise<ImageStats>;
-  /** The partial sums of this process (rank 0 adds the other ranks' into the first). */
-  partials: ImageSums[];
-  used: string[];
-  geometry(): Reference | undefined;
-}
 
 /** Every existing image selected by the series, once, in series order. */
 async function seriesImages(series: SeriesParams): Promise<string[]> {
@@ -77,15 +63,57 @@ function float32(a: Float64Array | Float32Array): Float32Array {
   return a instanceof Float32Array ? a : Float32Array.from(a);
 }
 
-export async function planMeanImage(params: ParamTree): Promise<MeanImagePlan> {
+/**
+ * The sums of one process (its lanes merged) as the engine reduces them over ranks, and on
+ * rank 0 (or the only process) the total of every rank once combined.
+ */
+class MeanImageReduction implements Reduction<string, ImageData> {
+  readonly rounds = 1;
+  private readonly acc: ReturnType<typeof accumulator>;
+  total?: ImageSums;
+
+  constructor(private readonly options: StatsOptions, private readonly geometry: Reference) {
+    this.acc = accumulator(options, geometry);
+  }
+
+  job(_round: number, items: string[]): Job<string, ImageData, void> {
+    return this.acc.job(items);
+  }
+
+  partials(): Record<string, PartialArray> {
+    const mine = new ImageSums(this.geometry.width * this.geometry.height, this.options);
+    for (const p of this.acc.partials) mine.merge(p);
+    return {
+      sum: { data: mine.sum, op: 'sum' },
+      count: { data: Float64Array.of(mine.count), op: 'sum' },
+      ...(mine.sumSquares ? { squares: { data: mine.sumSquares, op: 'sum' as const } } : {}),
+      ...(mine.min ? { min: { data: mine.min, op: 'min' as const } } : {}),
+      ...(mine.max ? { max: { data: mine.max, op: 'max' as const } } : {}),
+    };
+  }
+
+  async combine(_round: number, totals: Record<string, Float32Array | Float64Array>): Promise<null> {
+    const total = new ImageSums(this.geometry.width * this.geometry.height, this.options);
+    total.sum.set(totals.sum!);
+    total.sumSquares?.set(totals.squares!);
+    total.min?.set(totals.min!);
+    total.max?.set(totals.max!);
+    total.count = totals.count![0]!;
+    this.total = total;
+    return null;
+  }
+
+  receive(): void {}
+}
+
+async function planMeanImage(params: ParamTree): Promise<ReducePlan<string, ImageData>> {
   const series = params.series as ParamTree;
   const saving = params.saving as ParamTree;
-  const stats = params.statistics as ParamTree;
   if (series.path === null || series.path === '') {
     throw new ParamError('series.path', 'Expected a directory, file or glob of images for series.path (the PATH argument)');
   }
   const wanted = saving.images as ImageStatistic[];
-  const options: StatsOptions = { min: stats.min === true, max: stats.max === true, std: stats.std === true };
+  const options = statsOptions(params);
   for (const s of wanted) {
     if (s !== 'mean' && !options[s]) {
       throw new ParamError('saving.images', `saving.images asks for the ${s} image but statistics.${s} is false`);
@@ -94,25 +122,21 @@ export async function planMeanImage(params: ParamTree): Promise<MeanImagePlan> {
   const paths = await seriesImages(series as unknown as SeriesParams);
   const outDir = (saving.path as string | null) ?? defaultOutputDir(series.path as string, saving.postfix as string);
   const outputDir = await prepareOutputDir(resolve(outDir), saving.how as HowMode);
-  const ref = await firstReadableHeader(paths);
+  const geometry = await firstReadableHeader(paths);
+  if (!geometry) throw Object.assign(new Error(`No readable image among the ${paths.length} of the series: nothing written`), { code: 'ERR_INPUT' });
   const inputExt = extname(paths[0]!).toLowerCase();
-  const ext = ['.png', '.tif', '.tiff', '.bmp'].includes(inputExt) && !(inputExt === '.bmp' && ref?.bitDepth === 16) ? inputExt : '.png';
+  const ext = ['.png', '.tif', '.tiff', '.bmp'].includes(inputExt) && !(inputExt === '.bmp' && geometry.bitDepth === 16) ? inputExt : '.png';
   // Float images have no integer bit depth: their statistics are in the HDF5 file only.
-  const imagePaths = ref?.bitDepth === 32 ? [] : wanted.map((s) => join(outputDir, `${s}${ext}`));
+  const imagePaths = geometry.bitDepth === 32 ? [] : wanted.map((s) => join(outputDir, `${s}${ext}`));
   const h5 = join(outputDir, MEAN_IMAGE_H5);
-  const upToDate = saving.how === 'complete' && (await resultsComplete(h5, imagePaths));
+  const shared = { width: geometry.width, height: geometry.height, bitDepth: geometry.bitDepth };
+  const reduction = new MeanImageReduction(options, shared);
 
-  const acc = accumulator(options, ref);
-  const { partials, used } = acc;
-  const job = acc.job(upToDate ? [] : paths);
-
-  const finish = async (failed: string[]): Promise<ImageStats> => {
-    const total = partials[0];
-    const geometry = acc.geometry();
-    if (total === undefined || geometry === undefined) throw Object.assign(new Error('No readable image in the series: nothing written'), { code: 'ERR_INPUT' });
-    for (const p of partials.slice(1)) total.merge(p);
-    const r = total.result();
-    const { width, height, bitDepth } = geometry;
+  const write = async (failed: string[]): Promise<string> => {
+    const r = reduction.total!.result();
+    const { width, height, bitDepth } = shared;
+    const left = new Set(failed);
+    const used = paths.map((p) => basename(p)).filter((n) => !left.has(n));
     await writeAtomic(h5, (tmp) => withH5File(tmp, 'w', (f) => {
       writeProgramAttrs(f, 'MeanImage');
       writeInt64Attr(f, 'nb_images', r.count);
@@ -124,7 +148,7 @@ export async function planMeanImage(params: ParamTree): Promise<MeanImagePlan> {
       }
       const sources = createGroup(f, 'sources');
       writeStringAttr(sources, 'directory', dirname(paths[0]!));
-      writeStrings(sources, 'names', [...used].sort());
+      writeStrings(sources, 'names', used.sort());
       if (failed.length > 0) writeStrings(sources, 'failed', failed);
       writeParamTree(f, 'params', params);
     }));
@@ -133,10 +157,22 @@ export async function planMeanImage(params: ParamTree): Promise<MeanImagePlan> {
       const data = stat === 'mean' ? r.mean : r[stat]!;
       return writeImageAs(p, width, height, data, bitDepth);
     }));
-    return r;
+    return `mean of ${r.count} image(s) written: ${[h5, ...imagePaths].join(', ')}`;
   };
-  return { job, outputDir, total: paths.length, upToDate, outputs: [h5, ...imagePaths], finish, partials, used, geometry: acc.geometry };
+  return {
+    outputDir, items: paths, shared, reduction, write,
+    upToDate: saving.how === 'complete' && (await resultsComplete(h5, imagePaths)),
+  };
 }
+
+export const meanImageTopology: ReduceTopologySpec<string, ImageData> = {
+  kind: 'reduce',
+  name: 'mean-image',
+  itemLabel: 'image',
+  schema: meanImageSchema,
+  plan: (params) => planMeanImage(params),
+  workerReduction: async (params, shared) => new MeanImageReduction(statsOptions(params), shared as Reference),
+};
 
 /**
  * The reading and summing steps: one set of partial sums per computation in flight

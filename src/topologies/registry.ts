@@ -68,7 +68,7 @@ export const TOPOLOGIES = {
     output: 'Output directory (default: <input dir>.mean_image)',
     workers: 'Images read at once (default: number of cores)',
     schema: async () => (await import('../params/mean_image.js')).meanImageSchema,
-    run: async (o) => (await import('../engine/mean_image.js')).runMeanImage(o),
+    load: async () => (await import('./mean_image.js')).meanImageTopology,
   },
 } satisfies Record<string, TopologyEntry>;
 
