@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeImage } from '../io/images.js';
@@ -80,6 +80,59 @@ describe('BOS topology', function () {
       const again = await runCli(['bos', dir, '-o', out, '--set', 'piv0.shape_crop_im0=32', '--set', 'multipass.number=2']);
       assert.equal(again.code, 0, again.stderr);
       assert.match(again.stderr, /3 image\(s\) in the series, 2 already done, 1 to compute/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('masks of each image (mask.folder, mask.module), not of the reference: NaN final vectors in the band of the image compared', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fi-bos-masks-'));
+    try {
+      const dots = renderPair(makeField({ kind: 'uniform' }, [n, n]), { shape: [n, n], density: 0.05, diameter: 3, bitDepth: 8, noise: 0, seed: 5 });
+      const ref = Float32Array.from(dots.im0);
+      await writeImage(join(dir, 'img_00.png'), n, n, dots.im0);
+      await writeImage(join(dir, 'img_01.png'), n, n, await distorted(ref, () => [1.2, 0.4]));
+      await writeImage(join(dir, 'img_02.png'), n, n, await distorted(ref, () => [1.2, 0.4]));
+      const masks = join(dir, 'masks');
+      mkdirSync(masks);
+      // Columns masked out per image; the reference's own mask must not be used.
+      const bands: Record<string, [number, number]> = { 'img_00.png': [130, 170], 'img_01.png': [20, 60], 'img_02.png': [100, 140] };
+      for (const [name, [x0, x1]] of Object.entries(bands)) {
+        await writeImage(join(masks, name), n, n, new Uint8Array(n * n).map((_, i) => (i % n >= x0 && i % n <= x1 ? 0 : 255)));
+      }
+      const checkBand = async (file: string, band: [number, number], label: string) => {
+        const f = (await readPivFile(file)).passes.at(-1)!.final!;
+        let inside = 0;
+        for (let k = 0; k < f.ixvecs_final.length; k++) {
+          const x = f.ixvecs_final[k]!;
+          const y = f.iyvecs_final[k]!;
+          if (x >= band[0] && x <= band[1]) {
+            inside++;
+            assert.ok(Number.isNaN(f.deltaxs_final[k]), `${label}: x=${x} is in the image's masked band`);
+          } else if ((x < band[0] - 16 || x > band[1] + 16) && x > 16 && x < n - 16 && y > 16 && y < n - 16) {
+            assert.ok(Math.abs(f.deltaxs_final[k]! - 1.2) < 0.2, `${label}: x=${x}, y=${y}: ${f.deltaxs_final[k]} (the reference's band is not masked)`);
+          }
+        }
+        assert.ok(inside > 0);
+      };
+      const common = ['--set', 'piv0.shape_crop_im0=32', '--set', 'multipass.number=2', '-q'];
+      const byFolder = await runCli(['bos', join(dir, '*.png'), '-o', join(dir, 'folder'), '--set', `mask.folder=${masks}`, ...common]);
+      assert.equal(byFolder.code, 0, byFolder.stderr);
+      await checkBand(join(dir, 'folder', 'bos_01.h5'), bands['img_01.png']!, 'folder img_01');
+      await checkBand(join(dir, 'folder', 'bos_02.h5'), bands['img_02.png']!, 'folder img_02');
+      // A module gets each image (not the reference) and its name.
+      const module = join(dir, 'band.mjs');
+      writeFileSync(module, [
+        `const bands = ${JSON.stringify(bands)};`,
+        'export default function (image, name) {',
+        '  const [x0, x1] = bands[name];',
+        '  return Uint8Array.from({ length: image.width * image.height }, (_, i) => (i % image.width >= x0 && i % image.width <= x1 ? 0 : 1));',
+        '}',
+      ].join('\n'));
+      const byModule = await runCli(['bos', join(dir, '*.png'), '-o', join(dir, 'module'), '--set', `mask.module=${module}`, ...common]);
+      assert.equal(byModule.code, 0, byModule.stderr);
+      await checkBand(join(dir, 'module', 'bos_01.h5'), bands['img_01.png']!, 'module img_01');
+      await checkBand(join(dir, 'module', 'bos_02.h5'), bands['img_02.png']!, 'module img_02');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
