@@ -45,7 +45,7 @@ export async function openJob(topology: string, params: ParamTree, outputDir: st
 const DISK_FULL = /ENOSPC|EDQUOT|no space left|disk quota exceeded|file too large|EFBIG/i;
 
 /** Consecutive failures for a full disk after which the job stops. */
-export const DISK_FULL_STOP = 3;
+const DISK_FULL_STOP = 3;
 
 /**
  * Wraps an item callback: after DISK_FULL_STOP consecutive items failed for lack of space,

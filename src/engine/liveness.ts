@@ -10,7 +10,7 @@ import type { Comm } from '../mpi/comm.js';
 import { EXIT_RANK_LOST, EXIT_USAGE } from './exit_codes.js';
 
 /** Default silence, seconds, after which a rank counts as lost (the job then ends within about a minute). */
-export const DEFAULT_RANK_TIMEOUT = 40;
+const DEFAULT_RANK_TIMEOUT = 40;
 
 /** The time-out in seconds: --rank-timeout, else FLUIDIMAGE_RANK_TIMEOUT, else the default. */
 export function rankTimeoutSeconds(option: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
@@ -35,10 +35,10 @@ export function rootComputes(size: number, env: NodeJS.ProcessEnv = process.env)
   if (v === '0' || v === 'no' || v === 'false') return false;
   return size <= ROOT_COMPUTES_UP_TO;
 }
-export const ROOT_COMPUTES_UP_TO = 16;
+const ROOT_COMPUTES_UP_TO = 16;
 
 /** What a lost rank is called in messages. */
-export function describeLost(l: LostRank): string {
+function describeLost(l: LostRank): string {
   return `rank ${l.rank} on ${l.host} was lost (no sign of life for ${l.silentSeconds} s)`;
 }
 
@@ -72,7 +72,7 @@ export async function endIfLost(comm: Comm, r: DispatchResult, timeoutSeconds: n
 
 const TAG_START = 100;
 /** Seconds the other ranks wait for a silent rank 0 while it plans the job. */
-export const PLANNING_TIMEOUT = 600;
+const PLANNING_TIMEOUT = 600;
 type StartMessage<T> = { kind: 'alive' } | { kind: 'result'; value: T };
 
 /**
@@ -80,7 +80,7 @@ type StartMessage<T> = { kind: 'alive' } | { kind: 'result'; value: T };
  * takes) while telling the others it is alive; they wait for its result without blocking
  * their JS thread, and end the job if rank 0 goes silent for `timeoutSeconds`.
  */
-export async function startTogether<T>(comm: Comm, timeoutSeconds: number, work: () => Promise<T>): Promise<T> {
+async function startTogether<T>(comm: Comm, timeoutSeconds: number, work: () => Promise<T>): Promise<T> {
   // Planning may hold rank 0's JS thread for minutes (checking a million result files on a
   // parallel file system), when it cannot send heartbeats: a longer allowance than in the run.
   timeoutSeconds = Math.max(timeoutSeconds, PLANNING_TIMEOUT);

@@ -45,7 +45,7 @@ export function configureNative(params: ParamTree): string | null {
 }
 
 /** The executor of a command without MPI support; refused under a parallel launch (each rank would redo the series). */
-export async function localExecutor(requested: RunOptions['executor'] | undefined, command: string): Promise<'local' | 'sequential'> {
+async function localExecutor(requested: RunOptions['executor'] | undefined, command: string): Promise<'local' | 'sequential'> {
   const { envRankCount } = await import('../mpi/launcher.js');
   if (requested === 'mpi' || (requested !== 'sequential' && requested !== 'local' && envRankCount() > 1)) {
     throw Object.assign(new Error(`${command} runs on one machine (all its cores, --workers); the MPI executor is not available for it: ` +
@@ -192,7 +192,7 @@ export function countHosts(hosts: string[]): Record<string, number> {
 }
 
 /** 1 when an item failed, else 3 when stopped early, else 0. */
-export function exitStatus(summary: Summary): number {
+function exitStatus(summary: Summary): number {
   if (summary.failed.length > 0) return EXIT_ITEMS_FAILED;
   return summary.stoppedBy ? EXIT_STOPPED : EXIT_OK;
 }

@@ -39,14 +39,14 @@ const H5T_ENUM = 8;
 const CSET_ASCII = 0;
 
 /** What Fluidimage (fluiddyn's ParamContainer) writes for a Python None. */
-export const NONE_STRING = 'None';
+const NONE_STRING = 'None';
 
 let h5Module: H5ModuleType | undefined;
 /** Nesting depth of withH5File calls, to switch the throwing error handler once. */
 let throwingDepth = 0;
 
 /** Wait for the WebAssembly module (once). */
-export async function h5Ready(): Promise<H5ModuleType> {
+async function h5Ready(): Promise<H5ModuleType> {
   h5Module ??= await h5wasm.ready;
   return h5Module;
 }
@@ -222,7 +222,7 @@ function describe(value: unknown): string {
  * like Fluidimage's) with one spare byte so NULLTERM readers (h5dump) see every character;
  * otherwise 'S' (UTF-8 charset, exact byte size, as h5wasm offers no NULLPAD UTF-8 type).
  */
-export function fixedStringDtype(values: readonly string[]): string {
+function fixedStringDtype(values: readonly string[]): string {
   const encoder = new TextEncoder();
   let maxBytes = 0;
   let ascii = true;
@@ -341,7 +341,7 @@ function fixCharset(s: string, metadata: Metadata): string {
 // Parameter trees
 
 /** True for a nested parameter object (a child container), false for a value. */
-export function isParamTree(value: ParamValue | ParamTree): value is ParamTree {
+function isParamTree(value: ParamValue | ParamTree): value is ParamTree {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

@@ -8,7 +8,7 @@ import { CLASS_NAME as PIV_CLASS_NAME } from './pivfile_layout.js';
 import { stats, type Stats } from './stats.js';
 
 /** What each class of file is, and the command that made it. */
-export const RESULT_KINDS: Record<string, string> = {
+const RESULT_KINDS: Record<string, string> = {
   [PIV_CLASS_NAME]: 'PIV result (fluidimage piv or bos)',
   TimeAveragePIV: 'time average of PIV fields (fluidimage mean)',
   SurfaceTrackingResult: 'surface-tracking result (fluidimage surftrack)',

@@ -5,7 +5,7 @@
 import { bool, custom, group, invalid, str, strOrNull } from './schema.js';
 import { seriesGroup } from './series.js';
 
-export const IMAGE_STATISTICS = ['mean', 'min', 'max', 'std'] as const;
+const IMAGE_STATISTICS = ['mean', 'min', 'max', 'std'] as const;
 export type ImageStatistic = (typeof IMAGE_STATISTICS)[number];
 
 function statisticList(v: unknown, key: string): string[] {

@@ -59,7 +59,7 @@ function polygons(v: unknown, key: string): number[][][] | null {
   throw invalid(key, 'a list of polygons, each a list of at least 3 vertices [x, y] in pixels (or null)', v);
 }
 
-export const SUBPIX_METHODS = ['2d_gaussian2', '2d_gaussian', 'centroid', 'no_subpix'] as const;
+const SUBPIX_METHODS = ['2d_gaussian2', '2d_gaussian', 'centroid', 'no_subpix'] as const;
 
 export const pivSchema = group('Parameters of the PIV topology', {
   series: seriesGroup('Which images and which pairs', 'pairs',

@@ -64,11 +64,6 @@ function axisEvery(values: Float32Array, step: number, count: number): Float64Ar
   return out;
 }
 
-/** A new field with the same grid and other components. */
-export function withComponents(field: GridField, u: Float32Array, v: Float32Array): GridField {
-  return { ...field, u, v };
-}
-
 /** Magnitude sqrt(u² + v²) at each grid point (NaN stays NaN). */
 export function magnitude(u: ArrayLike<number>, v: ArrayLike<number>): Float32Array {
   const out = new Float32Array(u.length);

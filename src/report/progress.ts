@@ -94,7 +94,7 @@ export class Progress {
   }
 }
 
-export function formatSummary(label: string, s: Summary): string {
+function formatSummary(label: string, s: Summary): string {
   const ok = s.done - s.failed.length;
   const per = s.done ? ` (${(s.seconds / s.done).toFixed(3)} s/item)` : '';
   let out = `${label}: ${ok} computed, ${s.failed.length} failed, ${s.skipped} already done (skipped); ` +

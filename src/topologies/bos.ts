@@ -38,7 +38,7 @@ async function referencePath(params: ParamTree): Promise<string> {
 }
 
 /** The steps over `items`; the reference is read once per process. */
-export function bosJob(work: WorkPIV, reference: string, outputDir: string, postfix: string, items: BosItem[],
+function bosJob(work: WorkPIV, reference: string, outputDir: string, postfix: string, items: BosItem[],
   filter?: (pair: PairImages) => Promise<PairImages>): Job<BosItem, PairImages, PivResult> {
   let refImage: ReturnType<typeof readImage> | undefined;
   const read = async (item: BosItem): Promise<PairImages> => {
@@ -69,7 +69,7 @@ export function bosJob(work: WorkPIV, reference: string, outputDir: string, post
   };
 }
 
-export async function planBos(params: ParamTree, opts: { threadsPerItem: number }): Promise<PlannedJob<BosItem, PairImages, PivResult>> {
+async function planBos(params: ParamTree, opts: { threadsPerItem: number }): Promise<PlannedJob<BosItem, PairImages, PivResult>> {
   const series = params.series as ParamTree;
   const saving = params.saving as ParamTree;
   if (series.path === null || series.path === '') {
@@ -98,7 +98,7 @@ export async function planBos(params: ParamTree, opts: { threadsPerItem: number 
 }
 
 /** The steps for MPI ranks other than 0. */
-export async function bosWorkerJob(params: ParamTree, outputDir: string): Promise<Job<BosItem, PairImages, PivResult>> {
+async function bosWorkerJob(params: ParamTree, outputDir: string): Promise<Job<BosItem, PairImages, PivResult>> {
   const work = new WorkPIV(params, 1, await loadMask(params));
   return bosJob(work, await referencePath(params), outputDir, (params.saving as ParamTree).postfix as string, [],
     chainSteps(await pairFilter(params), await pairMasker(params, 1)));

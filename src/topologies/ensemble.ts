@@ -24,7 +24,7 @@ import { prepareOutputDir, type HowMode } from './output.js';
 import { chainSteps, checkImageGeometry, checkMaskFolder, loadMask, pairFilter, pairMasker, pivItems, readPair, recyclePair, type PivItem } from './piv.js';
 import type { PartialArray, ReducePlan, ReduceTopologySpec, Reduction } from './spec.js';
 
-export const ENSEMBLE_FILE = 'ensemble.h5';
+const ENSEMBLE_FILE = 'ensemble.h5';
 
 /** What every rank needs besides the parameters: the images' size (the planes' layout follows). */
 interface Shared {

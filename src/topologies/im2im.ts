@@ -23,7 +23,7 @@ async function im2imFunction(params: ParamTree) {
 }
 
 /** The steps over `items` (empty on MPI ranks other than 0). */
-export function im2imJob(f: Awaited<ReturnType<typeof im2imFunction>>, outputDir: string, items: Item[]): Job<Item, Im2imInput, Im2imInput> {
+function im2imJob(f: Awaited<ReturnType<typeof im2imFunction>>, outputDir: string, items: Item[]): Job<Item, Im2imInput, Im2imInput> {
   return {
     items,
     name: (item) => item.names[0],
@@ -38,7 +38,7 @@ export function im2imJob(f: Awaited<ReturnType<typeof im2imFunction>>, outputDir
   };
 }
 
-export async function planIm2im(params: ParamTree): Promise<PlannedJob<Item, Im2imInput, Im2imInput>> {
+async function planIm2im(params: ParamTree): Promise<PlannedJob<Item, Im2imInput, Im2imInput>> {
   const series = params.series as ParamTree;
   const saving = params.saving as ParamTree;
   if (series.path === null || series.path === '') {
@@ -56,7 +56,7 @@ export async function planIm2im(params: ParamTree): Promise<PlannedJob<Item, Im2
   return { job: im2imJob(f, outputDir, todo), outputDir, skipped: items.length - todo.length, total: items.length };
 }
 
-export async function im2imWorkerJob(params: ParamTree, outputDir: string): Promise<Job<Item, Im2imInput, Im2imInput>> {
+async function im2imWorkerJob(params: ParamTree, outputDir: string): Promise<Job<Item, Im2imInput, Im2imInput>> {
   return im2imJob(await im2imFunction(params), outputDir, []);
 }
 

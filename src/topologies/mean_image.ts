@@ -21,7 +21,7 @@ import { ImageSums, type StatsOptions } from '../works/mean_image.js';
 import { prepareOutputDir, type HowMode } from './output.js';
 import { writeImageAs } from './preproc.js';
 
-export const MEAN_IMAGE_H5 = 'mean.h5';
+const MEAN_IMAGE_H5 = 'mean.h5';
 
 /** Geometry every image must share: that of the first image whose header reads. */
 export type Reference = Pick<ImageInfo, 'width' | 'height' | 'bitDepth'>;
@@ -179,7 +179,7 @@ export const meanImageTopology: ReduceTopologySpec<string, ImageData> = {
  * (`partials`), the names of the images added (`used`), the series' geometry (from the
  * first image unless given).
  */
-export function accumulator(options: StatsOptions, ref?: Reference) {
+function accumulator(options: StatsOptions, ref?: Reference) {
   const partials: ImageSums[] = [];
   const free: ImageSums[] = [];
   const used: string[] = [];
@@ -211,7 +211,7 @@ export function accumulator(options: StatsOptions, ref?: Reference) {
 }
 
 /** The statistics options of a parameter tree. */
-export function statsOptions(params: ParamTree): StatsOptions {
+function statsOptions(params: ParamTree): StatsOptions {
   const stats = params.statistics as ParamTree;
   return { min: stats.min === true, max: stats.max === true, std: stats.std === true };
 }

@@ -7,14 +7,14 @@ import { cleanStaleTemps } from '../io/atomic.js';
 export type HowMode = 'complete' | 'recompute' | 'new_dir';
 
 /** Below this much free space at the start, a job is refused (a result file or two would not fit). */
-export const MIN_FREE_BYTES = 1 << 20;
+const MIN_FREE_BYTES = 1 << 20;
 
 function outputError(dir: string, reason: string): Error {
   return Object.assign(new Error(`cannot write results to ${dir}: ${reason}`), { code: 'ERR_OUTPUT' });
 }
 
 /** What an errno code means for an output location, in words. */
-export function outputReason(code: string | undefined, where: string): string {
+function outputReason(code: string | undefined, where: string): string {
   switch (code) {
     case 'EROFS': return `read-only file system (${where})`;
     case 'EACCES':
@@ -33,7 +33,7 @@ export function outputReason(code: string | undefined, where: string): string {
  * writable (not a read-only file system, permission granted) and has some free space.
  * Throws a one-line error (code ERR_OUTPUT) naming the path and the reason.
  */
-export function checkOutputLocation(dir: string): void {
+function checkOutputLocation(dir: string): void {
   const target = resolve(dir);
   let existing = target;
   for (;;) {

@@ -249,7 +249,7 @@ export function recyclePair(pair: PairImages): void {
   imagePool.give(pair.im1);
 }
 
-export function pivJob(work: WorkPIV, outputDir: string, postfix: string, items: PivItem[],
+function pivJob(work: WorkPIV, outputDir: string, postfix: string, items: PivItem[],
   filter?: (pair: PairImages) => Promise<PairImages>): Job<PivItem, PairImages, PivResult> {
   const outPath = resultPathFor(outputDir, postfix);
   return {

@@ -178,7 +178,7 @@ export interface PreprocPlan extends PlannedJob<PreprocItem, PreprocInput, Prepr
  * (`how: complete`: those with an output missing), the output directory, and the
  * read/compute/write steps; `threads` > 1 computes in that many worker threads.
  */
-export async function planPreproc(params: ParamTree, opts: { threads: number }): Promise<PreprocPlan> {
+async function planPreproc(params: ParamTree, opts: { threads: number }): Promise<PreprocPlan> {
   const series = params.series as ParamTree;
   const saving = params.saving as ParamTree;
   if (series.path === null || series.path === '') {
@@ -209,7 +209,7 @@ function outputPathFor(outputDir: string, format: 'img' | 'hdf5'): (item: Prepro
  * The read/compute/write steps over `items` (on MPI ranks other than 0, items arrive from
  * rank 0 and `items` is empty); `close` stops the compute threads.
  */
-export function preprocJob(params: ParamTree, outputDir: string, items: PreprocItem[], threads: number, perItem: number):
+function preprocJob(params: ParamTree, outputDir: string, items: PreprocItem[], threads: number, perItem: number):
   { job: Job<PreprocItem, PreprocInput, PreprocOutput>; close: () => Promise<void> } {
   const tools = (params.preproc as ParamTree).tools as ParamTree;
   const format = (params.saving as ParamTree).format as 'img' | 'hdf5';
@@ -232,7 +232,7 @@ export function preprocJob(params: ParamTree, outputDir: string, items: PreprocI
 }
 
 /** The steps for MPI ranks other than 0 (one compute thread per lane). */
-export function preprocWorkerJob(params: ParamTree, outputDir: string, lanes: number): Job<PreprocItem, PreprocInput, PreprocOutput> & { close(): Promise<void> } {
+function preprocWorkerJob(params: ParamTree, outputDir: string, lanes: number): Job<PreprocItem, PreprocInput, PreprocOutput> & { close(): Promise<void> } {
   const work = new WorkPreproc((params.preproc as ParamTree).tools as ParamTree);
   const { job, close } = preprocJob(params, outputDir, [], lanes, work.needsStack ? 8 : 1);
   return { ...job, close };

@@ -62,7 +62,7 @@ export function paramDifferences(before: Record<string, unknown>, now: Record<st
 }
 
 /** Entries of an output directory that are results (not job directories, locks, hidden files). */
-export function hasResults(outputDir: string): boolean {
+function hasResults(outputDir: string): boolean {
   try {
     return readdirSync(outputDir).some((n) => !n.startsWith('.') && !n.startsWith('job_') && !isLockName(n));
   } catch {
@@ -71,7 +71,7 @@ export function hasResults(outputDir: string): boolean {
 }
 
 /** The record of a directory; for directories written before records existed, the latest job's params.yaml. */
-export function readRecord(outputDir: string, topology: string): ResultRecord | undefined {
+function readRecord(outputDir: string, topology: string): ResultRecord | undefined {
   try {
     return JSON.parse(readFileSync(join(outputDir, RECORD_NAME), 'utf8')) as ResultRecord;
   } catch {
@@ -127,7 +127,7 @@ export function checkResultParams(topology: string, params: ParamTree, outputDir
  * Records what makes the results of this job (at its start, before any result). A
  * recompute over results of other parameters is marked unfinished until `finish`.
  */
-export async function recordResultParams(topology: string, params: ParamTree, outputDir: string): Promise<{ finish(ok: boolean): Promise<void> }> {
+async function recordResultParams(topology: string, params: ParamTree, outputDir: string): Promise<{ finish(ok: boolean): Promise<void> }> {
   const relevant = relevantParams(params);
   const before = readRecord(outputDir, topology);
   const how = (params.saving as ParamTree | undefined)?.how ?? 'complete';

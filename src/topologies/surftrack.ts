@@ -48,7 +48,7 @@ export function sliceIndices(text: string, n: number): number[] {
 }
 
 /** The reference images: `images.path_ref` (or the series' images), then the selection. */
-export async function referencePaths(params: ParamTree): Promise<string[]> {
+async function referencePaths(params: ParamTree): Promise<string[]> {
   const images = params.images as ParamTree;
   const st = params.surface_tracking as ParamTree;
   const pathRef = images.path_ref as string | null;
@@ -80,7 +80,7 @@ export async function referencePaths(params: ParamTree): Promise<string[]> {
 }
 
 /** Reads the reference images and prepares the setup; an unreadable reference stops the job. */
-export async function loadSetup(params: ParamTree): Promise<SurfSetup> {
+async function loadSetup(params: ParamTree): Promise<SurfSetup> {
   const paths = await referencePaths(params);
   const refs: ImageData[] = [];
   for (const p of paths) {
@@ -94,7 +94,7 @@ export async function loadSetup(params: ParamTree): Promise<SurfSetup> {
 }
 
 /** The steps over `items`. */
-export function surftrackJob(setup: SurfSetup, compute: SurfCompute, params: ParamTree, outputDir: string, items: Item[]): Job<Item, ImageData, SurfResult> {
+function surftrackJob(setup: SurfSetup, compute: SurfCompute, params: ParamTree, outputDir: string, items: Item[]): Job<Item, ImageData, SurfResult> {
   const postfix = (params.saving as ParamTree).postfix as string;
   return {
     items,
@@ -110,7 +110,7 @@ export function surftrackJob(setup: SurfSetup, compute: SurfCompute, params: Par
   };
 }
 
-export async function planSurftrack(params: ParamTree, _opts: { threadsPerItem: number }): Promise<PlannedJob<Item, ImageData, SurfResult>> {
+async function planSurftrack(params: ParamTree, _opts: { threadsPerItem: number }): Promise<PlannedJob<Item, ImageData, SurfResult>> {
   const series = params.series as ParamTree;
   const saving = params.saving as ParamTree;
   if (series.path === null || series.path === '') {
@@ -129,7 +129,7 @@ export async function planSurftrack(params: ParamTree, _opts: { threadsPerItem: 
 }
 
 /** The steps for MPI ranks other than 0 (items come from rank 0). */
-export async function surftrackWorkerJob(params: ParamTree, outputDir: string): Promise<Job<Item, ImageData, SurfResult>> {
+async function surftrackWorkerJob(params: ParamTree, outputDir: string): Promise<Job<Item, ImageData, SurfResult>> {
   const setup = await loadSetup(params);
   return surftrackJob(setup, makeSurfCompute(setup, availableParallelism()), params, outputDir, []);
 }

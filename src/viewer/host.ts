@@ -17,7 +17,7 @@ function isIpv4(name: string): boolean {
 }
 
 /** The name of a Host header without its port (`[::1]` keeps its brackets); undefined when malformed. */
-export function hostName(header: string): string | undefined {
+function hostName(header: string): string | undefined {
   const m = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::\d{1,5})?$/i.exec(header);
   return m === null ? undefined : m[1].toLowerCase();
 }

@@ -94,7 +94,7 @@ export class ResultCache {
 }
 
 /** The float32 value as the shortest decimal that reads back to it (null for NaN): compact, exact JSON. */
-export function f32(v: number): number | null {
+function f32(v: number): number | null {
   if (!Number.isFinite(v)) return null;
   for (let p = 1; p < 9; p++) {
     const s = Number(v.toPrecision(p));
@@ -166,7 +166,7 @@ export interface FoundImage {
  * beside the result directory); frame 1 when both are frames of one double-frame file.
  * Only images of the series (`places`) are read: a result file cannot choose others.
  */
-export async function findImage(resultPath: string, result: PivResult, which: ImageChoice, places: SeriesPlaces): Promise<FoundImage> {
+async function findImage(resultPath: string, result: PivResult, which: ImageChoice, places: SeriesPlaces): Promise<FoundImage> {
   if (which === 'none') return {};
   const [pathA, pathB] = result.paths;
   const [nameA, nameB] = result.names;
@@ -194,7 +194,7 @@ export async function findImage(resultPath: string, result: PivResult, which: Im
  * The result with the vectors of its last pass removed but its field kept (the final grid,
  * else the pass's own grid as one), so that the renderer draws the background alone.
  */
-export function withoutVectors(result: PivResult): PivResult {
+function withoutVectors(result: PivResult): PivResult {
   const pass = lastPass(result);
   let final: FinalField | undefined = pass.final;
   const grid = final === undefined ? bestGrid(result) : undefined;

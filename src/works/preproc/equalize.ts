@@ -48,7 +48,7 @@ export function equalizeHistGlobal(data: Float32Array, nbins: number): Float32Ar
 }
 
 /** Half-widths of the rows of a disk of radius r (x^2 + y^2 <= r^2), dy = -r..r. */
-export function diskHalfWidths(r: number): Int32Array {
+function diskHalfWidths(r: number): Int32Array {
   const hw = new Int32Array(2 * r + 1);
   for (let dy = -r; dy <= r; dy++) hw[dy + r] = Math.floor(Math.sqrt(r * r - dy * dy));
   return hw;

@@ -6,7 +6,7 @@
 import { reach, sourceIndex, type Boundary, type Img } from './image.js';
 
 /** scipy's gaussian weights for one axis: radius int(truncate sigma + 0.5), sum 1. */
-export function gaussianKernel(sigma: number, truncate = 4): Float64Array {
+function gaussianKernel(sigma: number, truncate = 4): Float64Array {
   const radius = Math.floor(truncate * sigma + 0.5);
   const k = new Float64Array(2 * radius + 1);
   let sum = 0;

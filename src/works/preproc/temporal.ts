@@ -11,7 +11,7 @@ import { integerRange, minimumFilter, percentileRank, selectKth, slidingHistogra
 export type TemporalKind = 'median' | 'percentile' | 'minima';
 
 /** The rank (0-based) of the statistic among `count` values. */
-export function temporalRank(kind: TemporalKind, count: number, percentile: number): number {
+function temporalRank(kind: TemporalKind, count: number, percentile: number): number {
   if (kind === 'minima') return 0;
   if (kind === 'median') return count >> 1;
   return percentileRank(count, percentile);

@@ -218,7 +218,7 @@ function gainTable(n: number, k: number): { cos: Float64Array; sin: Float64Array
 }
 
 /** Every `red`-th pixel along both axes, starting at 0. */
-export function subsample(f: ComplexField, red: number): ComplexField {
+function subsample(f: ComplexField, red: number): ComplexField {
   if (red === 1) return f;
   const ny = Math.ceil(f.ny / red);
   const nx = Math.ceil(f.nx / red);

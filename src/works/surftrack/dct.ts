@@ -48,7 +48,7 @@ function unpermute(v: Float64Array, x: Float64Array, n: number): void {
 }
 
 /** DCT-II of a and b (same length n) into outA, outB (may be a, b). */
-export function dctPair(a: Float64Array, b: Float64Array, outA: Float64Array, outB: Float64Array): void {
+function dctPair(a: Float64Array, b: Float64Array, outA: Float64Array, outB: Float64Array): void {
   const { n, re, im, cr, ci } = dctPlan(a.length);
   permute(a, re, n);
   permute(b, im, n);
@@ -66,7 +66,7 @@ export function dctPair(a: Float64Array, b: Float64Array, outA: Float64Array, ou
 }
 
 /** Inverse of {@link dctPair}. */
-export function idctPair(A: Float64Array, B: Float64Array, outA: Float64Array, outB: Float64Array): void {
+function idctPair(A: Float64Array, B: Float64Array, outA: Float64Array, outB: Float64Array): void {
   const { n, re, im, cr, ci } = dctPlan(A.length);
   // V_k = exp(+i pi k / 2n) (X_k - i X_{n-k}), V_0 = X_0, for each input; the two
   // (Hermitian) spectra travel as Z = V1 + i V2, whose inverse FFT is v1 + i v2.

@@ -25,7 +25,7 @@ export function unwrap(psi: Float64Array, ny: number, nx: number, method: Unwrap
 }
 
 /** Least-squares unwrapping made congruent with psi; the result has the values of psi + 2 pi n. */
-export function unwrapLeastSquares(psi: Float64Array, ny: number, nx: number): Float64Array {
+function unwrapLeastSquares(psi: Float64Array, ny: number, nx: number): Float64Array {
   // Divergence of the wrapped gradients (zero gradient across the borders: Neumann).
   const rho = new Float64Array(ny * nx);
   for (let y = 0; y < ny; y++) {
@@ -59,7 +59,7 @@ export function unwrapLeastSquares(psi: Float64Array, ny: number, nx: number): F
 }
 
 /** np.unwrap along x (each row), then along y (each column) of the result. */
-export function unwrapRowsColumns(psi: Float64Array, ny: number, nx: number): Float64Array {
+function unwrapRowsColumns(psi: Float64Array, ny: number, nx: number): Float64Array {
   const out = Float64Array.from(psi);
   for (let y = 0; y < ny; y++) unwrapLine(out, y * nx, 1, nx);
   for (let x = 0; x < nx; x++) unwrapLine(out, x, nx, ny);

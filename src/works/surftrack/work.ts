@@ -78,7 +78,7 @@ export interface SurfResult {
 const TWO_PI = 2 * Math.PI;
 
 /** The crop of the surface_tracking parameters on an image of this size; errors name the key. */
-export function resolveCrop(st: ParamTree, width: number, height: number): Crop {
+function resolveCrop(st: ParamTree, width: number, height: number): Crop {
   const crop: Crop = {
     xmin: st.xmin as number,
     xmax: (st.xmax as number | null) ?? width,

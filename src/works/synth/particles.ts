@@ -46,7 +46,7 @@ function gauss(rand: () => number): number {
 }
 
 /** erf with |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit). */
-export function erf(x: number): number {
+function erf(x: number): number {
   const z = Math.abs(x);
   const t = 1 / (1 + 0.5 * z);
   const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
