@@ -24,7 +24,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { PairImages } from '../works/piv/work.js';
-import type { ParamTree, PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 
 const PARTS = ['cases', 'e2e', 'memory'] as const;
 const { values: cli } = parseArgs({ options: { only: { type: 'string' } } });

@@ -6,7 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { applySets, formatParams, loadParamsFile } from '../params/load.js';
 import { pivSchema } from '../params/piv.js';
 import { defaults, leaves, merge, ParamError } from '../params/schema.js';
-import type { ParamTree } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 
 const isParamError = (key: string, re: RegExp) => (e: unknown) =>
   e instanceof ParamError && e.code === 'ERR_PARAM' && e.key === key && re.test(e.message);

@@ -18,7 +18,8 @@ import {
   readPivSummary,
   writePivFile,
 } from '../io/pivfile.js';
-import type { ParamTree, PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 import { SHARED_IMAGE_SAMPLES } from './helpers/shared.js';
 
 const META = { program: 'fluidimage-ts', version: '0.1.0' };

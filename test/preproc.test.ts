@@ -12,7 +12,7 @@ import { readImage, toFloat32, writeImage } from '../io/images.js';
 import { PREPROC_TOOLS, preprocSchema, type PreprocToolName } from '../params/preproc.js';
 import { defaults } from '../params/schema.js';
 import { middleRange, outputIndices, outputName, toIntegers } from '../topologies/preproc.js';
-import type { ParamTree } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 import { clahe, clipHistogram } from '../works/preproc/clahe.js';
 import { equalizeHistGlobal, equalizeHistLocal } from '../works/preproc/equalize.js';
 import type { Boundary, Img } from '../works/preproc/image.js';

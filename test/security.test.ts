@@ -19,7 +19,7 @@ import { im2imSchema } from '../params/im2im.js';
 import { pivSchema } from '../params/piv.js';
 import { hostAllowed } from '../viewer/host.js';
 import { startViewer, type Viewer } from '../viewer/server.js';
-import type { ParamTree } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 import { describeRun, listJobDirs, makeTempDir, removeDir, RUN_JS, runCli } from './helpers/cli.js';
 import { CHROMIUM, CHROMIUM_ARGS, httpGet, json, printedUrl } from './helpers/viewer.js';
 

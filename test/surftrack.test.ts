@@ -12,7 +12,7 @@ import { writeImage } from '../io/images.js';
 import { native } from '../native.js';
 import { defaults } from '../params/schema.js';
 import { surftrackSchema } from '../params/surftrack.js';
-import type { ParamTree } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 import { dct, dct2, idct, idct2 } from '../works/surftrack/dct.js';
 import { fft2, plan } from '../works/surftrack/fft.js';
 import { readSurfFile } from '../works/surftrack/file.js';

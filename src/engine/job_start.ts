@@ -8,7 +8,7 @@ import { JobDir } from '../report/jobdir.js';
 import { OutputLock } from '../report/lock.js';
 import type { ItemOutcome } from '../report/progress.js';
 import { checkResultParams, startResults } from '../topologies/provenance.js';
-import type { ParamTree } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 import type { StopRequest } from '../executors/stop.js';
 import { lockScope } from './run_series.js';
 

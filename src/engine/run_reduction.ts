@@ -21,7 +21,7 @@ import { runDispatched } from '../executors/dispatch.js';
 import { installStopSignals, StopRequest } from '../executors/stop.js';
 import { messenger } from './messenger.js';
 import { endIfLost, endTogether, gatherHosts, liveness, planTogether, rankTimeoutSeconds, stopTogether, underDeadline } from './liveness.js';
-import type { ParamTree } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED } from './exit_codes.js';
 import { resolveParams } from '../params/resolve.js';
 import type { RunOptions } from './options.js';

@@ -19,7 +19,7 @@ import { messenger } from './messenger.js';
 import { endIfLost, endTogether, gatherHosts, liveness, planTogether, rankTimeoutSeconds, rootComputes, stopTogether } from './liveness.js';
 import { threadLayout, ThreadRanks } from '../executors/threads.js';
 import type { Executor } from '../executors/types.js';
-import type { ParamTree } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 import { PROGRAM, VERSION } from '../version.js';
 import { EXIT_ITEMS_FAILED, EXIT_OK, EXIT_STOPPED } from './exit_codes.js';
 import { resolveParams } from '../params/resolve.js';

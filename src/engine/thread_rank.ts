@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { runDispatched } from '../executors/dispatch.js';
 import { parentMessenger, THREAD_FINISHED, type ThreadRankData } from '../executors/threads.js';
 import { loadTopology } from '../topologies/registry.js';
-import type { ParamTree } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 
 async function main(port: NonNullable<typeof parentPort>, data: ThreadRankData): Promise<void> {
   const spec = await loadTopology(data.topology);

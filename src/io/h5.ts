@@ -17,7 +17,7 @@
  */
 import h5wasm, { dtype_to_metadata } from 'h5wasm/node';
 import type { Attribute, Dataset, File, Group, Metadata } from 'h5wasm/node';
-import type { ParamTree, ParamValue } from '../works/piv/types.js';
+import type { ParamTree, ParamValue } from '../params/tree.js';
 import { PROGRAM, VERSION } from '../version.js';
 
 export type H5File = File;

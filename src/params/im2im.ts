@@ -1,8 +1,8 @@
 /** Parameters of the image-to-image topology (`fluidimage im2im`). */
-import { custom, group, invalid, modulePath, str, strOrNull, type Group } from './schema.js';
+import { custom, group, invalid, modulePath, str, strOrNull } from './schema.js';
 import { pivSchema } from './piv.js';
 
-const series = pivSchema.children.series as Group;
+const series = pivSchema.children.series;
 
 export const im2imSchema = group('Parameters of the image-to-image topology (a user function applied to every image)', {
   im2im: modulePath('JavaScript module (path, or path#export): a function (image, name) => image or a class with calcul(image, name)'),

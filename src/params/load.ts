@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import type { ParamTree } from '../works/piv/types.js';
+import type { ParamTree } from './tree.js';
 import { moduleKeys, resolveModules, valueAt } from './modules.js';
 import { defaults, leafAt, merge, ParamError, setAt, type Group, type Node } from './schema.js';
 

@@ -8,7 +8,7 @@
 import { isMainThread } from 'node:worker_threads';
 import { resolve } from 'node:path';
 import { envLaunch } from '../mpi/launcher.js';
-import type { ParamTree } from '../works/piv/types.js';
+import type { ParamTree } from './tree.js';
 import { leaves, setAt, type Group } from './schema.js';
 
 /** "path/to/module.js#name" -> the path and the export (undefined without `#`: the default export). */

@@ -4,6 +4,7 @@
  * are checked against it.
  */
 import {
+  type Defaults,
   bool, custom, group, invalid, modulePath, num, numOrNull, str, strOrNull,
 } from './schema.js';
 import { seriesGroup } from './series.js';
@@ -133,3 +134,6 @@ export const pivSchema = group('Parameters of the PIV topology', {
     verbose: bool(false, 'Print one line per pair'),
   }),
 });
+
+/** The PIV parameter tree, typed from the schema. */
+export type PivParams = Defaults<typeof pivSchema>;

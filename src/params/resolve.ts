@@ -1,6 +1,6 @@
 /** One parameter tree from defaults, a params file, --set and the command line's PATH/-o/--how. */
 import { resolve } from 'node:path';
-import type { ParamTree } from '../works/piv/types.js';
+import type { ParamTree } from './tree.js';
 import { applySets, loadParamsFile } from './load.js';
 import { defaults, setAt, type Group } from './schema.js';
 

@@ -3,7 +3,7 @@
  * and its validation. Defaults, printed params files, loading and `--set` all derive
  * from the same declaration.
  */
-import type { ParamTree, ParamValue } from '../works/piv/types.js';
+import type { ParamTree, ParamValue } from './tree.js';
 
 /** Error on a user-supplied parameter; the message names the dotted key. */
 export class ParamError extends Error {
@@ -42,6 +42,14 @@ type NodeValue<N> = N extends Leaf<infer T> ? T : N extends Group<infer C> ? { [
  * is what `defaults(pivSchema)` returns (a key that is not declared is a compile error).
  */
 export type Defaults<G extends Group> = NodeValue<G>;
+
+/**
+ * A resolved tree seen with its schema's types: resolveParams built it from that schema
+ * (defaults, then checked values), so the shape holds and later code needs no casts.
+ */
+export function typedTree<G extends Group>(_schema: G, tree: ParamTree): Defaults<G> {
+  return tree as unknown as Defaults<G>;
+}
 
 function show(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);

@@ -7,13 +7,14 @@ import { basename, join, resolve } from 'node:path';
 import { readImage, readImageFloat32 } from '../io/images.js';
 import { imagePool } from '../io/pool.js';
 import { writePivFile } from '../io/pivfile.js';
-import { ParamError } from '../params/schema.js';
-import { buildSeries, defaultOutputDir, resultName, type Item, type SeriesParams } from '../series/series.js';
+import { ParamError, typedTree } from '../params/schema.js';
+import { buildSeries, resultName, type Item } from '../series/series.js';
 import { PROGRAM, VERSION } from '../version.js';
 import { WorkPIV, type PairImages } from '../works/piv/work.js';
-import type { ParamTree, PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 import type { Job } from '../executors/types.js';
-import { prepareOutputDir, type HowMode } from './output.js';
+import { seriesOutputDir, seriesParams } from './output.js';
 import { bosSchema } from '../params/bos.js';
 import { chainSteps, checkImageGeometry, checkMaskFolder, loadMask, pairFilter, pairMasker, recyclePair } from './piv.js';
 import type { PlannedJob, TopologySpec } from './spec.js';
@@ -23,14 +24,14 @@ export type BosItem = Item & { reference: string };
 
 /** The reference's path: an index into the (all-images) series, or a path. */
 async function referencePath(params: ParamTree): Promise<string> {
-  const ref = params.reference as number | string;
-  const series = params.series as ParamTree;
+  const p = typedTree(bosSchema, params);
+  const ref = p.reference;
   if (typeof ref === 'string') {
     const p = resolve(ref);
     if (!existsSync(p)) throw new ParamError('reference', `The reference image ${p} does not exist`);
     return p;
   }
-  const all = await buildSeries({ ...(series as unknown as SeriesParams), str_subset: 'all1by1', ind_start: 'first', ind_stop: null, ind_step: 1 });
+  const all = await buildSeries({ ...seriesParams(p), str_subset: 'all1by1', ind_start: 'first', ind_stop: null, ind_step: 1 });
   if (ref >= all.length) {
     throw new ParamError('reference', `Expected the index of an image of the series (0 to ${all.length - 1}) for reference but received ${ref}`);
   }
@@ -70,14 +71,11 @@ function bosJob(work: WorkPIV, reference: string, outputDir: string, postfix: st
 }
 
 async function planBos(params: ParamTree, opts: { threadsPerItem: number }): Promise<PlannedJob<BosItem, PairImages, PivResult>> {
-  const series = params.series as ParamTree;
-  const saving = params.saving as ParamTree;
-  if (series.path === null || series.path === '') {
-    throw new ParamError('series.path', 'Expected a directory, file or glob of images for series.path (the PATH argument)');
-  }
+  const p = typedTree(bosSchema, params);
+  const series = seriesParams(p);
   const reference = await referencePath(params);
   const work = new WorkPIV(params, opts.threadsPerItem, await loadMask(params));
-  const items = (await buildSeries(series as unknown as SeriesParams))
+  const items = (await buildSeries(series))
     .filter((it) => it.paths.length === 1 && it.paths[0] !== reference)
     .map((it) => ({ ...it, reference }));
   if (items.length === 0) {
@@ -90,17 +88,16 @@ async function planBos(params: ParamTree, opts: { threadsPerItem: number }): Pro
   }
   // The masks of mask.folder and mask.module are those of each image (not the reference's).
   const steps = chainSteps(filter, await pairMasker(params, 1));
-  const postfix = saving.postfix as string;
-  const outputDir = await prepareOutputDir((saving.path as string | null) ?? defaultOutputDir(series.path as string, postfix),
-    saving.how as HowMode);
-  const todo = saving.how === 'complete' ? items.filter((it) => !existsSync(join(outputDir, resultName(it, postfix)))) : items;
+  const postfix = p.saving.postfix;
+  const outputDir = await seriesOutputDir(p);
+  const todo = p.saving.how === 'complete' ? items.filter((it) => !existsSync(join(outputDir, resultName(it, postfix)))) : items;
   return { job: bosJob(work, reference, outputDir, postfix, todo, steps), outputDir, skipped: items.length - todo.length, total: items.length };
 }
 
 /** The steps for MPI ranks other than 0. */
 async function bosWorkerJob(params: ParamTree, outputDir: string): Promise<Job<BosItem, PairImages, PivResult>> {
   const work = new WorkPIV(params, 1, await loadMask(params));
-  return bosJob(work, await referencePath(params), outputDir, (params.saving as ParamTree).postfix as string, [],
+  return bosJob(work, await referencePath(params), outputDir, typedTree(bosSchema, params).saving.postfix, [],
     chainSteps(await pairFilter(params), await pairMasker(params, 1)));
 }
 

@@ -14,14 +14,14 @@ import { writeAtomic } from '../io/atomic.js';
 import { writePivFile } from '../io/pivfile.js';
 import { createGroup, withH5File, writeInt64Attr, writeStrings } from '../io/h5.js';
 import { ensembleSchema } from '../params/ensemble.js';
-import { ParamError } from '../params/schema.js';
-import { defaultOutputDir, type SeriesParams } from '../series/series.js';
+import { typedTree } from '../params/schema.js';
 import { PROGRAM, VERSION } from '../version.js';
 import { WorkPIV, type EnsemblePlanes, type Field, type PairImages } from '../works/piv/work.js';
-import type { ParamTree, PassResult } from '../works/piv/types.js';
+import type { PassResult } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 import type { Job } from '../executors/types.js';
-import { prepareOutputDir, type HowMode } from './output.js';
-import { chainSteps, checkImageGeometry, checkMaskFolder, loadMask, pairFilter, pairMasker, pivItems, readPair, recyclePair, type PivItem } from './piv.js';
+import { seriesOutputDir, seriesParams } from './output.js';
+import { chainSteps, checkImageGeometry, checkMaskFolder, loadMask, pairFilter, pairItems, pairMasker, readPair, recyclePair, type PivItem } from './piv.js';
 import type { PartialArray, ReducePlan, ReduceTopologySpec, Reduction } from './spec.js';
 
 const ENSEMBLE_FILE = 'ensemble.h5';
@@ -136,19 +136,12 @@ async function seriesShape(items: PivItem[], steps: PairSteps): Promise<Shared> 
 }
 
 async function planEnsemble(params: ParamTree): Promise<ReducePlan<PivItem, PairImages>> {
-  const series = params.series as ParamTree;
-  const saving = params.saving as ParamTree;
-  if (series.path === null || series.path === '') {
-    throw new ParamError('series.path', 'Expected a directory, file or glob of images for series.path (the PATH argument)');
-  }
+  const p = typedTree(ensembleSchema, params);
+  const series = seriesParams(p);
   const work = new WorkPIV(params, 1, await loadMask(params));
-  const items = await pivItems(series as unknown as SeriesParams);
-  const sizes = new Set(items.map((it) => it.paths.length));
-  if (!sizes.has(2) || sizes.size > 1) {
-    throw new ParamError('series.str_subset', `Ensemble correlation needs pairs of images, but series.str_subset ${JSON.stringify(series.str_subset)} selects ${[...sizes].join(' or ')} image(s) per item`);
-  }
+  const items = await pairItems(series, 'Ensemble correlation');
   if (items.length < 2) {
-    throw Object.assign(new Error(`Ensemble correlation sums the correlations of many pairs, but the series ${String(series.path)} gives ` +
+    throw Object.assign(new Error(`Ensemble correlation sums the correlations of many pairs, but the series ${series.path} gives ` +
       `${items.length} pair(s): use \`fluidimage piv\` for one pair, or select more (series.str_subset, series.ind_start/ind_stop)`), { code: 'ERR_INPUT' });
   }
   const filter = await pairFilter(params);
@@ -159,14 +152,13 @@ async function planEnsemble(params: ParamTree): Promise<ReducePlan<PivItem, Pair
   const steps = chainSteps(filter, await pairMasker(params, 0));
   const shape = await seriesShape(items, steps);
   if (filter) work.checkGeometry(shape.height, shape.width, 'after preproc.im2im');
-  const outputDir = await prepareOutputDir((saving.path as string | null) ?? defaultOutputDir(series.path as string, saving.postfix as string),
-    saving.how as HowMode);
+  const outputDir = await seriesOutputDir(p);
   const file = join(outputDir, ENSEMBLE_FILE);
   const reduction = new EnsembleReduction(work, shape, steps);
   return {
     outputDir,
     items,
-    upToDate: saving.how === 'complete' && existsSync(file),
+    upToDate: p.saving.how === 'complete' && existsSync(file),
     shared: shape,
     reduction,
     write: async (failed) => {

@@ -3,15 +3,15 @@
  * with the same name and bit depth in `<dir>.im2im`.
  */
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { readImage, toFloat32 } from '../io/images.js';
-import { ParamError } from '../params/schema.js';
+import { ParamError, typedTree } from '../params/schema.js';
 import { im2imSchema } from '../params/im2im.js';
-import { buildSeries, defaultOutputDir, type Item, type SeriesParams } from '../series/series.js';
+import { buildSeries, type Item } from '../series/series.js';
 import { loadIm2im, type FloatImage } from '../works/im2im.js';
-import type { ParamTree } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 import type { Job } from '../executors/types.js';
-import { prepareOutputDir, type HowMode } from './output.js';
+import { prepareOutputDir, seriesOutputPath, seriesParams } from './output.js';
 import type { PlannedJob, TopologySpec } from './spec.js';
 import { outputName, writeImageAs } from './preproc.js';
 
@@ -39,20 +39,17 @@ function im2imJob(f: Awaited<ReturnType<typeof im2imFunction>>, outputDir: strin
 }
 
 async function planIm2im(params: ParamTree): Promise<PlannedJob<Item, Im2imInput, Im2imInput>> {
-  const series = params.series as ParamTree;
-  const saving = params.saving as ParamTree;
-  if (series.path === null || series.path === '') {
-    throw new ParamError('series.path', 'Expected a directory, file or glob of images for series.path (the PATH argument)');
-  }
+  const p = typedTree(im2imSchema, params);
+  const series = seriesParams(p);
   const f = await im2imFunction(params);
-  const items = (await buildSeries(series as unknown as SeriesParams)).filter((it) => it.paths.length === 1);
+  const items = (await buildSeries(series)).filter((it) => it.paths.length === 1);
   if (items.length === 0) throw new ParamError('series.str_subset', 'im2im works on single images: use series.str_subset "all1by1"');
-  const outDir = (saving.path as string | null) ?? defaultOutputDir(series.path as string, saving.postfix as string);
-  if (resolve(outDir) === dirname(items[0].paths[0])) {
+  const outDir = seriesOutputPath(p);
+  if (outDir === dirname(items[0].paths[0])) {
     throw new ParamError('saving.path', `The output directory would be the input directory: the images would be overwritten; choose another (-o)`);
   }
-  const outputDir = await prepareOutputDir(outDir, saving.how as HowMode);
-  const todo = saving.how === 'complete' ? items.filter((it) => !existsSync(join(outputDir, outputName(it.names[0], 'img')))) : items;
+  const outputDir = await prepareOutputDir(outDir, p.saving.how);
+  const todo = p.saving.how === 'complete' ? items.filter((it) => !existsSync(join(outputDir, outputName(it.names[0], 'img')))) : items;
   return { job: im2imJob(f, outputDir, todo), outputDir, skipped: items.length - todo.length, total: items.length };
 }
 

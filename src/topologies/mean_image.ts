@@ -6,19 +6,19 @@
  * `saving.images` in the input bit depth.
  */
 import { existsSync } from 'node:fs';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import { writeAtomic } from '../io/atomic.js';
 import { createGroup, readNumberAttr, withH5File, writeInt64Attr, writeParamTree, writeStringAttr, writeStrings, writeProgramAttrs } from '../io/h5.js';
 import { imageInfo, readImage, type ImageData, type ImageInfo } from '../io/images.js';
 import type { ImageStatistic } from '../params/mean_image.js';
-import { ParamError } from '../params/schema.js';
-import { buildSeries, defaultOutputDir, type SeriesParams } from '../series/series.js';
+import { ParamError, typedTree } from '../params/schema.js';
+import { buildSeries, type SeriesParams } from '../series/series.js';
 import type { Job } from '../executors/types.js';
-import type { ParamTree } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 import { meanImageSchema } from '../params/mean_image.js';
 import type { PartialArray, ReducePlan, ReduceTopologySpec, Reduction } from './spec.js';
 import { ImageSums, type StatsOptions } from '../works/mean_image.js';
-import { prepareOutputDir, type HowMode } from './output.js';
+import { seriesOutputDir, seriesParams } from './output.js';
 import { writeImageAs } from './preproc.js';
 
 const MEAN_IMAGE_H5 = 'mean.h5';
@@ -107,21 +107,16 @@ class MeanImageReduction implements Reduction<string, ImageData> {
 }
 
 async function planMeanImage(params: ParamTree): Promise<ReducePlan<string, ImageData>> {
-  const series = params.series as ParamTree;
-  const saving = params.saving as ParamTree;
-  if (series.path === null || series.path === '') {
-    throw new ParamError('series.path', 'Expected a directory, file or glob of images for series.path (the PATH argument)');
-  }
-  const wanted = saving.images as ImageStatistic[];
+  const p = typedTree(meanImageSchema, params);
+  const wanted = p.saving.images as ImageStatistic[];
   const options = statsOptions(params);
   for (const s of wanted) {
     if (s !== 'mean' && !options[s]) {
       throw new ParamError('saving.images', `saving.images asks for the ${s} image but statistics.${s} is false`);
     }
   }
-  const paths = await seriesImages(series as unknown as SeriesParams);
-  const outDir = (saving.path as string | null) ?? defaultOutputDir(series.path as string, saving.postfix as string);
-  const outputDir = await prepareOutputDir(resolve(outDir), saving.how as HowMode);
+  const paths = await seriesImages(seriesParams(p));
+  const outputDir = await seriesOutputDir(p);
   const geometry = await firstReadableHeader(paths);
   if (!geometry) throw Object.assign(new Error(`No readable image among the ${paths.length} of the series: nothing written`), { code: 'ERR_INPUT' });
   const inputExt = extname(paths[0]!).toLowerCase();
@@ -161,7 +156,7 @@ async function planMeanImage(params: ParamTree): Promise<ReducePlan<string, Imag
   };
   return {
     outputDir, items: paths, shared, reduction, write,
-    upToDate: saving.how === 'complete' && (await resultsComplete(h5, imagePaths)),
+    upToDate: p.saving.how === 'complete' && (await resultsComplete(h5, imagePaths)),
   };
 }
 
@@ -212,6 +207,6 @@ function accumulator(options: StatsOptions, ref?: Reference) {
 
 /** The statistics options of a parameter tree. */
 function statsOptions(params: ParamTree): StatsOptions {
-  const stats = params.statistics as ParamTree;
-  return { min: stats.min === true, max: stats.max === true, std: stats.std === true };
+  const stats = typedTree(meanImageSchema, params).statistics;
+  return { min: stats.min, max: stats.max, std: stats.std };
 }

@@ -3,6 +3,9 @@ import { accessSync, constants, existsSync, statfsSync, statSync } from 'node:fs
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { cleanStaleTemps } from '../io/atomic.js';
+import { ParamError } from '../params/schema.js';
+import { defaultOutputDir } from '../series/result_names.js';
+import type { SeriesParams } from '../series/types.js';
 
 export type HowMode = 'complete' | 'recompute' | 'new_dir';
 
@@ -92,4 +95,35 @@ export async function prepareOutputDir(dir: string, how: HowMode): Promise<strin
   // Leftovers of killed runs: temp files of atomic writes never become results.
   await cleanStaleTemps(out);
   return out;
+}
+
+/** The series and saving parameters every series topology has (params/series.ts, the saving groups). */
+interface SeriesSaving {
+  series: { path: string | null };
+  saving: { path: string | null; how: HowMode; postfix: string };
+}
+
+/** series.path, which the command line's PATH sets; a ParamError when missing. */
+export function seriesPath(p: SeriesSaving): string {
+  if (p.series.path === null || p.series.path === '') {
+    throw new ParamError('series.path', 'Expected a directory, file or glob of images for series.path (the PATH argument)');
+  }
+  return p.series.path;
+}
+
+/** The series parameters for series/ (path required). */
+export function seriesParams(p: SeriesSaving & { series: { str_subset: string; ind_start: number | string; ind_stop: number | null; ind_step: number } }): SeriesParams {
+  const { str_subset, ind_start, ind_stop, ind_step } = p.series;
+  // ind_start's check (params/series.ts) admits an integer or "first" only.
+  return { path: seriesPath(p), str_subset, ind_start: ind_start as number | 'first', ind_stop, ind_step };
+}
+
+/** Where results go: saving.path, else `<input dir>.<postfix>` (absolute). */
+export function seriesOutputPath(p: SeriesSaving): string {
+  return resolve(p.saving.path ?? defaultOutputDir(seriesPath(p), p.saving.postfix));
+}
+
+/** The output directory (seriesOutputPath), prepared for saving.how. */
+export function seriesOutputDir(p: SeriesSaving): Promise<string> {
+  return prepareOutputDir(seriesOutputPath(p), p.saving.how);
 }

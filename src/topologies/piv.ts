@@ -7,18 +7,19 @@ import { basename, join } from 'node:path';
 import { imageInfo, readImage, readImageFloat32 } from '../io/images.js';
 import { imagePool } from '../io/pool.js';
 import { writePivFile } from '../io/pivfile.js';
-import { ParamError } from '../params/schema.js';
-import { buildSeries, defaultOutputDir, resultName, type Item, type SeriesParams } from '../series/series.js';
+import { ParamError, typedTree } from '../params/schema.js';
+import { buildSeries, resultName, type Item, type SeriesParams } from '../series/series.js';
 import { PROGRAM, VERSION } from '../version.js';
 import type { PairImages } from '../works/piv/work.js';
 import { WorkPIV, type ImageMask } from '../works/piv/work.js';
 import { maskFromValues } from '../works/piv/masks.js';
 import { loadIm2im, loadUserFunction } from '../works/im2im.js';
-import type { ParamTree, PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 import type { Job } from '../executors/types.js';
-import { prepareOutputDir, type HowMode } from './output.js';
+import { seriesOutputDir, seriesParams } from './output.js';
 import type { PlannedJob, TopologySpec } from './spec.js';
-import { pivSchema } from '../params/piv.js';
+import { pivSchema, type PivParams } from '../params/piv.js';
 
 /** A pair of the series: two files, or two frames of one multi-page file. */
 export type PivItem = Item & { frames?: [number, number] };
@@ -36,7 +37,7 @@ async function readMaskImage(path: string, key: string): Promise<ImageMask> {
 
 /** The mask image of `mask.image` (non-zero = flow), or undefined. */
 export async function loadMask(params: ParamTree): Promise<ImageMask | undefined> {
-  const path = (params.mask as ParamTree).image as string | null;
+  const path = typedTree(pivSchema, params).mask.image;
   return path ? readMaskImage(path, 'mask.image') : undefined;
 }
 
@@ -48,9 +49,10 @@ export type MaskedImage = 0 | 1;
  * pair, and what `mask.module` makes of that image (or undefined: neither is set).
  */
 export async function pairMasker(params: ParamTree, which: MaskedImage = 0): Promise<((pair: PairImages) => Promise<PairImages>) | undefined> {
-  const m = params.mask as ParamTree;
-  const folder = (m.folder as string | null | undefined) ?? null;
-  const module = (m.module as string | null | undefined) ?? null;
+  // A tree written before these keys (an older params file) lacks them: absent is none.
+  const m = typedTree(pivSchema, params).mask as Partial<PivParams['mask']>;
+  const folder = m.folder ?? null;
+  const module = m.module ?? null;
   if (!folder && !module) return undefined;
   if (folder && !statSync(folder, { throwIfNoEntry: false })?.isDirectory()) {
     throw new ParamError('mask.folder', `Expected a folder of mask images for mask.folder but ${folder} is not one`);
@@ -105,7 +107,7 @@ export function chainSteps(...steps: (((pair: PairImages) => Promise<PairImages>
  * items) must have its size (a mask of another size would fail every pair).
  */
 export async function checkMaskFolder(params: ParamTree, items: Item[], which: MaskedImage): Promise<void> {
-  const folder = ((params.mask as ParamTree).folder as string | null | undefined) ?? null;
+  const folder = (typedTree(pivSchema, params).mask as Partial<PivParams['mask']>).folder ?? null;
   if (!folder) return;
   for (const item of items) {
     if (item.missing.length > 0) continue;
@@ -122,9 +124,9 @@ export async function checkMaskFolder(params: ParamTree, items: Item[], which: M
 
 /** The preproc.im2im function of the parameters, applied to both images of a pair (or none). */
 export async function pairFilter(params: ParamTree): Promise<((pair: PairImages) => Promise<PairImages>) | undefined> {
-  const pre = params.preproc as ParamTree | undefined;
+  const pre = typedTree(pivSchema, params).preproc as PivParams['preproc'] | undefined;
   if (!pre?.im2im) return undefined;
-  const f = await loadIm2im(pre.im2im as string, pre.args_init as unknown[], 'preproc.im2im');
+  const f = await loadIm2im(pre.im2im, pre.args_init, 'preproc.im2im');
   return async (pair) => {
     const [a, b] = await Promise.all([
       f({ data: pair.im0, width: pair.width, height: pair.height }, pair.names[0]),
@@ -174,7 +176,7 @@ export async function readPair(item: PivItem): Promise<PairImages> {
  * pages of one TIFF: when the images have two pages and str_subset is "pairs", each
  * file is one pair (page 0, page 1).
  */
-export async function pivItems(series: SeriesParams): Promise<PivItem[]> {
+async function pivItems(series: SeriesParams): Promise<PivItem[]> {
   if (series.str_subset === 'pairs') {
     const singles = await buildSeries({ ...series, str_subset: 'all1by1' });
     const first = singles.find((it) => it.missing.length === 0);
@@ -188,33 +190,35 @@ export async function pivItems(series: SeriesParams): Promise<PivItem[]> {
   return buildSeries(series);
 }
 
+/** The pairs of a series for `what` (PIV, ensemble correlation): a ParamError unless every item is a pair. */
+export async function pairItems(series: SeriesParams, what: string): Promise<PivItem[]> {
+  const items = await pivItems(series);
+  const sizes = new Set(items.map((it) => it.paths.length));
+  if (!sizes.has(2) || sizes.size > 1) {
+    throw new ParamError('series.str_subset', `${what} needs pairs of images, but series.str_subset ${JSON.stringify(series.str_subset)} selects ${[...sizes].join(' or ')} image(s) per item`);
+  }
+  return items;
+}
+
 /**
  * Plans a PIV job from resolved parameters: the items still to compute, the output
  * directory, and the read/compute/write steps.
  */
 export async function planPiv(params: ParamTree, opts: { threadsPerItem: number }): Promise<PlannedJob<PivItem, PairImages, PivResult>> {
-  const series = params.series as ParamTree;
-  const saving = params.saving as ParamTree;
-  if (series.path === null || series.path === '') {
-    throw new ParamError('series.path', 'Expected a directory, file or glob of images for series.path (the PATH argument)');
-  }
+  const p = typedTree(pivSchema, params);
+  const series = seriesParams(p);
   const work = new WorkPIV(params, opts.threadsPerItem, await loadMask(params));
-  const items = await pivItems(series as unknown as SeriesParams);
-  const sizes = new Set(items.map((it) => it.paths.length));
-  if (!sizes.has(2) || sizes.size > 1) {
-    throw new ParamError('series.str_subset', `PIV needs pairs of images, but series.str_subset ${JSON.stringify(series.str_subset)} selects ${[...sizes].join(' or ')} image(s) per item`);
-  }
+  const items = await pairItems(series, 'PIV');
   const filter = await pairFilter(params);
   if (!filter) {
     await checkImageGeometry(work, items);
     await checkMaskFolder(params, items, 0);
   }
   const steps = chainSteps(filter, await pairMasker(params, 0));
-  const postfix = saving.postfix as string;
-  const outputDir = await prepareOutputDir((saving.path as string | null) ?? defaultOutputDir(series.path as string, postfix),
-    saving.how as HowMode);
+  const postfix = p.saving.postfix;
+  const outputDir = await seriesOutputDir(p);
   const outPath = resultPathFor(outputDir, postfix);
-  const todo = saving.how === 'complete' ? items.filter((it) => !existsSync(outPath(it))) : items;
+  const todo = p.saving.how === 'complete' ? items.filter((it) => !existsSync(outPath(it))) : items;
   return { job: pivJob(work, outputDir, postfix, todo, steps), outputDir, skipped: items.length - todo.length, total: items.length };
 }
 
@@ -271,6 +275,6 @@ export const pivTopology: TopologySpec<PivItem, PairImages, PivResult> = {
   schema: pivSchema,
   plan: planPiv,
   workerJob: async (params: ParamTree, outputDir: string) =>
-    pivJob(new WorkPIV(params, 1, await loadMask(params)), outputDir, (params.saving as ParamTree).postfix as string, [],
+    pivJob(new WorkPIV(params, 1, await loadMask(params)), outputDir, typedTree(pivSchema, params).saving.postfix, [],
       chainSteps(await pairFilter(params), await pairMasker(params, 0))),
 };

@@ -11,20 +11,20 @@
  */
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import { writeAtomic } from '../io/atomic.js';
 import { encodeBmp8 } from '../io/bmp.js';
 import { createGroup, withH5File, writeInt64Attr, writeParamTree, writeStringAttr, writeProgramAttrs } from '../io/h5.js';
 import { readImage, toFloat32, writeImage, type ImageData } from '../io/images.js';
-import { ParamError } from '../params/schema.js';
+import { ParamError, typedTree } from '../params/schema.js';
 import { preprocSchema } from '../params/preproc.js';
 import { parseImageName } from '../series/filenames.js';
-import { buildSeries, defaultOutputDir, type Item, type SeriesParams } from '../series/series.js';
+import { buildSeries, type Item, type SeriesParams } from '../series/series.js';
 import type { Job } from '../executors/types.js';
-import type { ParamTree } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 import { makeCompute, type PreprocCompute } from '../works/preproc/pool.js';
 import { WorkPreproc, type PreprocInput } from '../works/preproc/work.js';
-import { prepareOutputDir, type HowMode } from './output.js';
+import { prepareOutputDir, seriesOutputPath, seriesParams } from './output.js';
 import type { PlannedJob, TopologySpec } from './spec.js';
 
 /** An item and the images (indices into `paths`) it writes. */
@@ -179,23 +179,20 @@ export interface PreprocPlan extends PlannedJob<PreprocItem, PreprocInput, Prepr
  * read/compute/write steps; `threads` > 1 computes in that many worker threads.
  */
 async function planPreproc(params: ParamTree, opts: { threads: number }): Promise<PreprocPlan> {
-  const series = params.series as ParamTree;
-  const saving = params.saving as ParamTree;
-  if (series.path === null || series.path === '') {
-    throw new ParamError('series.path', 'Expected a directory, file or glob of images for series.path (the PATH argument)');
-  }
-  const tools = (params.preproc as ParamTree).tools as ParamTree;
+  const p = typedTree(preprocSchema, params);
+  const series = seriesParams(p);
+  const tools = p.preproc.tools as unknown as ParamTree;
   const work = new WorkPreproc(tools);
-  const items = await preprocItems(series as unknown as SeriesParams, work.needsStack);
-  const format = saving.format as 'img' | 'hdf5';
+  const items = await preprocItems(series, work.needsStack);
+  const format = p.saving.format;
   const inputDir = dirname(items[0]!.paths[0]!);
-  const outDir = (saving.path as string | null) ?? defaultOutputDir(series.path as string, saving.postfix as string);
-  if (resolve(outDir) === inputDir) {
+  const outDir = seriesOutputPath(p);
+  if (outDir === inputDir) {
     throw new ParamError('saving.path', `The output directory would be the input directory ${inputDir}: the images would be overwritten; choose another (-o)`);
   }
-  const outputDir = await prepareOutputDir(outDir, saving.how as HowMode);
+  const outputDir = await prepareOutputDir(outDir, p.saving.how);
   const outPath = outputPathFor(outputDir, format);
-  const todo = saving.how === 'complete' ? items.filter((it) => it.outputs.some((k) => !existsSync(outPath(it, k)))) : items;
+  const todo = p.saving.how === 'complete' ? items.filter((it) => it.outputs.some((k) => !existsSync(outPath(it, k)))) : items;
   const perItem = Math.max(...items.map((it) => it.paths.length));
   const { job, close } = preprocJob(params, outputDir, todo, opts.threads, perItem);
   return { job, outputDir, skipped: items.length - todo.length, total: items.length, close };
@@ -211,8 +208,9 @@ function outputPathFor(outputDir: string, format: 'img' | 'hdf5'): (item: Prepro
  */
 function preprocJob(params: ParamTree, outputDir: string, items: PreprocItem[], threads: number, perItem: number):
   { job: Job<PreprocItem, PreprocInput, PreprocOutput>; close: () => Promise<void> } {
-  const tools = (params.preproc as ParamTree).tools as ParamTree;
-  const format = (params.saving as ParamTree).format as 'img' | 'hdf5';
+  const p = typedTree(preprocSchema, params);
+  const tools = p.preproc.tools as unknown as ParamTree;
+  const format = p.saving.format;
   const outPath = outputPathFor(outputDir, format);
   const compute: PreprocCompute = makeCompute(tools, threads);
   // Temporal stacks overlap from one item to the next: keep recent images.
@@ -233,7 +231,7 @@ function preprocJob(params: ParamTree, outputDir: string, items: PreprocItem[], 
 
 /** The steps for MPI ranks other than 0 (one compute thread per lane). */
 function preprocWorkerJob(params: ParamTree, outputDir: string, lanes: number): Job<PreprocItem, PreprocInput, PreprocOutput> & { close(): Promise<void> } {
-  const work = new WorkPreproc((params.preproc as ParamTree).tools as ParamTree);
+  const work = new WorkPreproc(typedTree(preprocSchema, params).preproc.tools as unknown as ParamTree);
   const { job, close } = preprocJob(params, outputDir, [], lanes, work.needsStack ? 8 : 1);
   return { ...job, close };
 }

@@ -17,7 +17,7 @@ import { parse as parseYaml } from 'yaml';
 import { cleanStaleTemps, writeAtomic } from '../io/atomic.js';
 import { holderAlive, isLockName } from '../report/lock.js';
 import { PROGRAM, VERSION } from '../version.js';
-import type { ParamTree } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 
 export const RECORD_NAME = '.fluidimage-results.json';
 

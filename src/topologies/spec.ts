@@ -6,7 +6,7 @@
  */
 import type { Job } from '../executors/types.js';
 import type { Group } from '../params/schema.js';
-import type { ParamTree } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 
 export interface PlannedJob<I, D, R> {
   job: Job<I, D, R>;

@@ -12,15 +12,15 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readImage, type ImageData } from '../io/images.js';
 import { SLICE_RE, surftrackSchema } from '../params/surftrack.js';
-import { ParamError } from '../params/schema.js';
-import { buildSeries, defaultOutputDir, resultName, SeriesError, type Item, type SeriesParams } from '../series/series.js';
+import { ParamError, typedTree } from '../params/schema.js';
+import { buildSeries, resultName, SeriesError, type Item } from '../series/series.js';
 import { PROGRAM, VERSION } from '../version.js';
 import type { Job } from '../executors/types.js';
-import type { ParamTree } from '../works/piv/types.js';
+import type { ParamTree } from '../params/tree.js';
 import { writeSurfFile } from '../works/surftrack/file.js';
 import { makeSurfCompute, type SurfCompute } from '../works/surftrack/pool.js';
 import { prepareSetup, type SurfResult, type SurfSetup } from '../works/surftrack/work.js';
-import { prepareOutputDir, type HowMode } from './output.js';
+import { seriesOutputDir, seriesParams, seriesPath } from './output.js';
 import type { PlannedJob, TopologySpec } from './spec.js';
 
 /** Python's slice(start, stop, step).indices(n) as a list of indices. */
@@ -49,10 +49,10 @@ export function sliceIndices(text: string, n: number): number[] {
 
 /** The reference images: `images.path_ref` (or the series' images), then the selection. */
 async function referencePaths(params: ParamTree): Promise<string[]> {
-  const images = params.images as ParamTree;
-  const st = params.surface_tracking as ParamTree;
-  const pathRef = images.path_ref as string | null;
-  const source = pathRef ?? ((params.series as ParamTree).path as string);
+  const p = typedTree(surftrackSchema, params);
+  const { images, surface_tracking: st } = p;
+  const pathRef = images.path_ref;
+  const source = pathRef ?? seriesPath(p);
   let all: string[];
   try {
     const items = await buildSeries({ path: source, str_subset: 'all1by1', ind_start: 'first', ind_stop: null, ind_step: 1 });
@@ -61,13 +61,13 @@ async function referencePaths(params: ParamTree): Promise<string[]> {
     if (pathRef !== null && e instanceof SeriesError) throw new ParamError('images.path_ref', `images.path_ref: ${e.message}`);
     throw e;
   }
-  const slice = images.str_slice_ref as string | null;
+  const slice = images.str_slice_ref;
   let chosen: number[];
   if (slice !== null) {
     chosen = sliceIndices(slice, all.length);
   } else {
-    const first = st.startref_frame as number;
-    const last = Math.min(st.lastref_frame as number, all.length - 1);
+    const first = st.startref_frame;
+    const last = Math.min(st.lastref_frame, all.length - 1);
     chosen = [];
     for (let k = first; k <= last; k++) chosen.push(k);
   }
@@ -95,7 +95,7 @@ async function loadSetup(params: ParamTree): Promise<SurfSetup> {
 
 /** The steps over `items`. */
 function surftrackJob(setup: SurfSetup, compute: SurfCompute, params: ParamTree, outputDir: string, items: Item[]): Job<Item, ImageData, SurfResult> {
-  const postfix = (params.saving as ParamTree).postfix as string;
+  const postfix = typedTree(surftrackSchema, params).saving.postfix;
   return {
     items,
     name: (item) => item.names[0],
@@ -111,19 +111,16 @@ function surftrackJob(setup: SurfSetup, compute: SurfCompute, params: ParamTree,
 }
 
 async function planSurftrack(params: ParamTree, _opts: { threadsPerItem: number }): Promise<PlannedJob<Item, ImageData, SurfResult>> {
-  const series = params.series as ParamTree;
-  const saving = params.saving as ParamTree;
-  if (series.path === null || series.path === '') {
-    throw new ParamError('series.path', 'Expected a directory, file or glob of images for series.path (the PATH argument)');
-  }
-  const items = await buildSeries(series as unknown as SeriesParams);
+  const p = typedTree(surftrackSchema, params);
+  const series = seriesParams(p);
+  const items = await buildSeries(series);
   if (items.some((it) => it.paths.length !== 1)) {
     throw new ParamError('series.str_subset', `Surface tracking processes single images; series.str_subset ${JSON.stringify(series.str_subset)} gives several per item`);
   }
   const setup = await loadSetup(params);
-  const postfix = saving.postfix as string;
-  const outputDir = await prepareOutputDir((saving.path as string | null) ?? defaultOutputDir(series.path as string, postfix), saving.how as HowMode);
-  const todo = saving.how === 'complete' ? items.filter((it) => !existsSync(join(outputDir, resultName(it, postfix)))) : items;
+  const postfix = p.saving.postfix;
+  const outputDir = await seriesOutputDir(p);
+  const todo = p.saving.how === 'complete' ? items.filter((it) => !existsSync(join(outputDir, resultName(it, postfix)))) : items;
   const job = surftrackJob(setup, makeSurfCompute(setup, availableParallelism()), params, outputDir, todo);
   return { job, outputDir, skipped: items.length - todo.length, total: items.length };
 }

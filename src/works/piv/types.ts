@@ -1,3 +1,5 @@
+import type { ParamTree } from '../../params/tree.js';
+
 /**
  * Data types of a PIV result, shared by the PIV work (which fills them) and the
  * HDF5 writer/reader (which stores them in Fluidimage's MultipassPIVResults v1 layout).
@@ -58,6 +60,3 @@ export interface PivResult {
   params: ParamTree;
 }
 
-/** Parameter values; nested number lists (mask.polygons) are stored in result files as JSON text. */
-export type ParamValue = number | string | boolean | null | number[] | string[] | number[][][];
-export interface ParamTree { [key: string]: ParamValue | ParamTree }

@@ -5,7 +5,7 @@
  * Results are identical either way (same code, same order of operations).
  */
 import { ThreadPool } from '../../executors/thread_pool.js';
-import type { ParamTree } from '../piv/types.js';
+import type { ParamTree } from '../../params/tree.js';
 import { WorkPreproc, type PreprocInput } from './work.js';
 
 /** Computes items: `run` resolves to the images to write. */

@@ -5,7 +5,7 @@
  */
 import { workerData } from 'node:worker_threads';
 import { serveTasks } from '../../executors/thread_pool.js';
-import type { ParamTree } from '../piv/types.js';
+import type { ParamTree } from '../../params/tree.js';
 import { WorkPreproc, type PreprocInput } from './work.js';
 
 const work = new WorkPreproc(workerData as ParamTree);

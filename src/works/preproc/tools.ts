@@ -3,7 +3,7 @@
  * stack of images, built once from its (already validated) parameters.
  */
 import { PREPROC_TOOLS, type PreprocToolName } from '../../params/preproc.js';
-import type { ParamTree } from '../piv/types.js';
+import type { ParamTree } from '../../params/tree.js';
 import { shape2, type Boundary, type Img } from './image.js';
 import { clahe } from './clahe.js';
 import { equalizeHistGlobal, equalizeHistLocal } from './equalize.js';

@@ -3,7 +3,7 @@
  * order; the images to write are returned. Spatial tools after the last temporal tool
  * run only on the images that are written (for "i-2:i+3", one image in five).
  */
-import type { ParamTree } from '../piv/types.js';
+import type { ParamTree } from '../../params/tree.js';
 import { enabledSteps, type ImageContext, type Step } from './tools.js';
 
 /** The images of one item and which of them are written. */

@@ -16,7 +16,7 @@ import {
   getDataset, readFloat32, readNumberAttr, readStringAttr, withH5File, writeFloat32,
   writeParamAttr, writeParamTree, writeStringAttr, type H5Group,
 } from '../../io/h5.js';
-import type { ParamTree } from '../piv/types.js';
+import type { ParamTree } from '../../params/tree.js';
 import type { SurfResult, SurfSetup } from './work.js';
 
 export const SURF_CLASS_NAME = 'SurfaceTrackingResult';

@@ -18,7 +18,7 @@
  * Fluidimage's between consecutive frames when the anchor sits on a still part of the surface.
  */
 import { ParamError } from '../../params/schema.js';
-import type { ParamTree } from '../piv/types.js';
+import type { ParamTree } from '../../params/tree.js';
 import { bandFilter, demodulate, measureCarrier, normalizeCrop, type Carrier, type ComplexField, type Crop } from './carrier.js';
 import { correctPositions, phaseToHeight, type Geometry } from './height.js';
 import { unwrap, type UnwrapMethod } from './unwrap.js';
