@@ -7,6 +7,7 @@
 import { availableParallelism, hostname } from 'node:os';
 import sharp from 'sharp';
 import { native } from '../native.js';
+import { h5Ready } from '../io/h5.js';
 import { formatParams } from '../params/load.js';
 import { Progress, type ItemOutcome, type Summary } from '../report/progress.js';
 import { JobDir, type JobInfo } from '../report/jobdir.js';
@@ -86,6 +87,9 @@ export async function runSeries<I, D, R>(spec: TopologySpec<I, D, R>, o: RunOpti
 
 async function runWith<I, D, R>(spec: TopologySpec<I, D, R>, o: RunOptions, stop: StopRequest,
   logs: ((m: string) => void)[]): Promise<number> {
+  // The HDF5 library (WebAssembly, ~0.15 s to instantiate) readies while the job is planned,
+  // instead of delaying the first result of every process.
+  void h5Ready();
   const params = await resolveParams(spec.schema, o);
   const executor = spec.workerJob ? await chooseExecutor(o.executor) : await localExecutor(o.executor, spec.name);
   const wisdom = configureNative(params);
@@ -139,6 +143,7 @@ async function runLocalPlan<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamT
   try {
     await jobDir.writeStart(jobInfo(spec.name, executor, 1, sequentialRun ? 1 : workers, plan.outputDir, plan.total,
       plan.skipped, plan.job.items.length), formatParams(spec.schema, params, 'yaml'));
+    await h5Ready();
     const progress = new Progress(spec.name, plan.job.items.length, plan.skipped, process.stderr, o.quiet);
     const onItem = stopOnFullDisk(stop, (r: ItemOutcome) => {
       jobDir.record(r);
@@ -242,6 +247,7 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
   const message = planned.value;
   if (comm.rank !== 0) jobDir = new JobDir(message.outputDir, comm.rank, message.jobDir);
   const workerJob = plan ? undefined : await spec.workerJob!(params, message.outputDir, lanes);
+  await h5Ready();
   const job = plan?.job ?? workerJob!;
   let progress: Progress | undefined;
   if (comm.rank === 0 && plan) {

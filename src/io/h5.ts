@@ -45,8 +45,8 @@ let h5Module: H5ModuleType | undefined;
 /** Nesting depth of withH5File calls, to switch the throwing error handler once. */
 let throwingDepth = 0;
 
-/** Wait for the WebAssembly module (once). */
-async function h5Ready(): Promise<H5ModuleType> {
+/** Wait for the WebAssembly module (once); the engine starts it early, so the first result write does not pay for it. */
+export async function h5Ready(): Promise<H5ModuleType> {
   h5Module ??= await h5wasm.ready;
   return h5Module;
 }
