@@ -160,4 +160,42 @@ describe('Slurm batch templates on a 2-node Slurm (namespace hosts)', function (
     assert.deepEqual(hosts.map((h) => h.length), [1, 1], JSON.stringify(hosts));
     assert.deepEqual(hosts.flat().sort(), [...B().names].sort(), 'one task on each node');
   });
+
+  it('piv-multi-node.sbatch: a node whose link goes down mid-series ends the batch script within a minute naming it, the other node released; whole files; the resubmission completes', async function () {
+    this.timeout(240_000);
+    const images = await synth('down', 'vortex', 40);
+    const params = join(T(), 'heavy-down.yaml');
+    await writeFile(params, HEAVY_YAML);
+    const out = `${images}.piv`;
+    const sbatch = ['--nodes=2', '--ntasks-per-node=2'];
+    const id = await submit('piv-multi-node.sbatch', [images, params], sbatch, ['FLUIDIMAGE_RANK_TIMEOUT=10']);
+    await untilCount(S(), id, async () => (await results(out)).length, 3);
+    const [first, victim] = [B().names[0]!, B().names[1]!];
+    const downAt = Date.now();
+    B().linkDown(victim);
+    const outFile = join(T(), `fluidimage-piv-${id}.out`);
+    try {
+      // The batch script ends (its exit code set) while Slurm, which cannot reach the lost
+      // node, keeps the job COMPLETING on that node alone until it is back or declared down.
+      let rec = await S().job(id);
+      while (rec[0]?.exitCode === '0:0' && Date.now() - downAt < 90_000) {
+        await new Promise((r) => setTimeout(r, 500));
+        rec = await S().job(id);
+      }
+      const after = (Date.now() - downAt) / 1000;
+      const why = `${describeJob(rec)}\n${outText(outFile)}`;
+      assert.equal(rec[0]!.exitCode, '4:0', `exit status 4 (a rank lost)\n${why}`);
+      assert.ok(after < 60, `the batch script ended ${after.toFixed(1)} s after the link went down\n${why}`);
+      assert.ok((await readFile(outFile, 'utf8')).includes(victim), `the message names ${victim}\n${why}`);
+      assert.doesNotMatch(rec[0]!.raw, new RegExp(`NodeList=\\S*${first}`), `the healthy node ${first} is released\n${why}`);
+      for (const f of await results(out)) assert.equal((await readPivFile(join(out, f))).passes.length, 3, f);
+    } finally {
+      B().linkUp(victim);
+    }
+    await S().waitJob(id, 60_000);
+    const id2 = await submit('piv-multi-node.sbatch', [images, params], sbatch);
+    const rec2 = await S().waitJob(id2, 90_000);
+    assert.deepEqual([rec2[0]!.state, rec2[0]!.exitCode], ['COMPLETED', '0:0'], `${describeJob(rec2)}\n${outText(join(T(), `fluidimage-piv-${id2}.out`))}`);
+    assert.equal((await results(out)).length, 40);
+  });
 });
