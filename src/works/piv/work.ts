@@ -85,12 +85,22 @@ export function shiftOffset(start: number, size: number, shift: number, len: num
   return Math.min(hi, Math.max(lo, ideal));
 }
 
+/**
+ * Per-vector uncertainty: half-size of the neighbourhood of correlated contributions (0:
+ * Wieneke's sum of squares; larger ones overestimated on the synthetic cases), and the factor
+ * of the random part calibrated on the synthetic cases of scripts/bench-accuracy.ts (README).
+ */
+const UNCERTAINTY_NEIGHBOURHOOD = 0;
+const UNCERTAINTY_CALIBRATION = 0.8;
+
 /** Wall seconds spent in each stage of the PIV work (for benchmarks; sums over calls). */
 export interface StageSeconds {
   correlation: number;
   deformation: number;
   tps: number;
   validation: number;
+  /** Per-vector uncertainty of the last pass (piv0.uncertainty). */
+  uncertainty: number;
   total: number;
 }
 
@@ -119,7 +129,7 @@ export class WorkPIV {
   private readonly smoothPredictor: boolean;
   private readonly splineDegree: SplineDegree;
   /** Time per stage over all calls of this work (correlation, deformation, TPS, validation; the rest is JS glue). */
-  readonly stages: StageSeconds = { correlation: 0, deformation: 0, tps: 0, validation: 0, total: 0 };
+  readonly stages: StageSeconds = { correlation: 0, deformation: 0, tps: 0, validation: 0, uncertainty: 0, total: 0 };
   /**
    * Set to time the phases of the correlation (benchmarks): `correlationPhases` then sums
    * them over the calls (thread seconds).
@@ -131,6 +141,8 @@ export class WorkPIV {
   private readonly useTps: boolean | string;
   private readonly tpsParams: { subdomSize: number; smoothingCoef: number; threshold: number };
   private readonly strcrop: string | null;
+  /** piv0.uncertainty (absent from trees written before it: off). */
+  private readonly withUncertainty: boolean;
 
   /**
    * `threads` > 1 splits each pass over several native threads (one pair at a time);
@@ -206,6 +218,7 @@ export class WorkPIV {
     this.smoothPredictor = mp.smooth_predictor as boolean;
     this.splineDegree = mp.spline_degree as SplineDegree;
     this.useTps = mp.use_tps as boolean | string;
+    this.withUncertainty = (piv0.uncertainty as boolean | undefined) ?? false;
     this.tpsParams = {
       subdomSize: mp.subdom_size as number, smoothingCoef: mp.smoothing_coef as number, threshold: mp.threshold_tps as number,
     };
@@ -278,7 +291,7 @@ export class WorkPIV {
     try {
       for (const [k, pass] of this.passes.entries()) {
         const grid = makeGrid(region, pass.shape0, this.overlap);
-        const r = await this.onePass(pair, pass, grid, prev, splines);
+        const r = await this.onePass(pair, pass, grid, prev, splines, k === this.passes.length - 1);
         results.push(r.result);
         prev = { grid, dx: r.filledDx, dy: r.filledDy };
         const isLast = k === this.passes.length - 1;
@@ -320,6 +333,7 @@ export class WorkPIV {
         if (mask.data[iyvecs[k] * width + ixvecs[k]] === 0) last.final.deltaxs_final[k] = last.final.deltays_final[k] = Number.NaN;
       }
     }
+    if (last.extra?.uncertainty_x) Object.assign(last.extra, this.finalUncertainty(last, lastGrid, prev!, ixs, iys));
     return {
       names: pair.names,
       paths: pair.paths,
@@ -409,7 +423,7 @@ export class WorkPIV {
   }
 
   private async onePass(pair: PairImages, pass: PassConfig, grid: Grid,
-    prev: { grid: Grid; dx: Float32Array; dy: Float32Array } | undefined, splines: { value?: SplineImages; scratch?: Scratch }) {
+    prev: { grid: Grid; dx: Float32Array; dy: Float32Array } | undefined, splines: { value?: SplineImages; scratch?: Scratch }, isLast = false) {
     const ny = grid.ys.length;
     const nx = grid.xs.length;
     const n = ny * nx;
@@ -521,6 +535,71 @@ export class WorkPIV {
       shape_grid: [ny, nx],
     };
     this.stages.validation += (performance.now() - tFix) / 1000;
+    if (isLast && this.withUncertainty) {
+      result.extra = await this.timed('uncertainty', () => this.vectorUncertainty(pair, images, { starts0, starts1, h0, w0, padY, padX },
+        result, pass.deform && predX && predY ? [predX, predY] : undefined));
+    }
     return { result, filledDx: fillNaN(out.dx, ny, nx), filledDy: fillNaN(out.dy, ny, nx) };
+  }
+
+  // ---- Per-vector uncertainty (piv0.uncertainty; native/uncertainty.h) ----------------------
+
+  /**
+   * uncertainty_x, uncertainty_y of the last pass's vectors (px, 1 sigma): correlation
+   * statistics (Wieneke 2015) of its windows in the images it correlated (deformed by the
+   * predictor: they match up to the residual), around the measured vector, one native call
+   * for all windows. The random part (scaled by the calibrated factor) is combined with the
+   * offset between the statistics' own 3-point peak and the vector. NaN where the vector is
+   * NaN or that peak is more than a pixel away (the statistics then describe another peak).
+   */
+  private async vectorUncertainty(pair: PairImages, images: { im0: Float32Array; im1: Float32Array },
+    win: { starts0: Int32Array; starts1: Int32Array; h0: number; w0: number; padY: number; padX: number },
+    result: PassResult, pred: [Float32Array, Float32Array] | undefined) {
+    const n = result.deltaxs.length;
+    const rx = new Float32Array(n);
+    const ry = new Float32Array(n);
+    const startsB = new Int32Array(2 * n);
+    // Window 1 as large as window 0 (centred in it when larger), and the displacement left
+    // between the two: the residual of a deformed pass, the sub-window shift of another.
+    for (let k = 0; k < n; k++) {
+      startsB[2 * k] = win.starts1[2 * k] + win.padY;
+      startsB[2 * k + 1] = win.starts1[2 * k + 1] + win.padX;
+      rx[k] = result.deltaxs[k] - (pred ? pred[0][k] : 0) - (startsB[2 * k + 1] - win.starts0[2 * k + 1]);
+      ry[k] = result.deltays[k] - (pred ? pred[1][k] : 0) - (startsB[2 * k] - win.starts0[2 * k]);
+    }
+    const out = await native().correlationUncertainty({
+      im0: images.im0, im1: images.im1, height: pair.height, width: pair.width, h: win.h0, w: win.w0,
+      starts0: win.starts0, starts1: startsB, rx, ry, neighbourhood: UNCERTAINTY_NEIGHBOURHOOD, minValidFraction: this.minValidFraction,
+    }, this.threads);
+    // The random part (calibrated) and what the windows still disagree on, combined; NaN where
+    // the windows' correlation has no peak within a pixel of the vector (statistics meaningless).
+    const combine = (sigma: Float32Array, offset: Float32Array) => {
+      for (let k = 0; k < n; k++) {
+        const o = offset[k];
+        sigma[k] = Math.abs(o) <= 1 ? Math.hypot(UNCERTAINTY_CALIBRATION * sigma[k], o) : Number.NaN;
+      }
+      return sigma;
+    };
+    return { ...result.extra, uncertainty_x: combine(out.sigmaX, out.offsetX), uncertainty_y: combine(out.sigmaY, out.offsetY) };
+  }
+
+  /**
+   * uncertainty_x_final, uncertainty_y_final: the vectors' uncertainty interpolated to the
+   * final grid like the displacement, NaN where the final value is NaN (mask) or does not
+   * come from the vector there (rejected and filled, or replaced by the TPS smoothing).
+   */
+  private finalUncertainty(last: PassResult, grid: Grid, field: { dx: Float32Array; dy: Float32Array }, ixs: number[], iys: number[]) {
+    const [ny, nx] = last.shape_grid;
+    const ux = last.extra!.uncertainty_x;
+    const uy = last.extra!.uncertainty_y;
+    const [fx, fy] = interpToGrid(grid.xs, grid.ys, [fillNaN(ux, ny, nx), fillNaN(uy, ny, nx)], ixs, iys);
+    const final = last.final!;
+    const replaced = this.useTps === false ? Number.POSITIVE_INFINITY : this.tpsParams.threshold;
+    for (let k = 0; k < fx.length; k++) {
+      const notOwn = Number.isNaN(ux[k]) || Number.isNaN(uy[k]) || Number.isNaN(final.deltaxs_final[k]) ||
+        Math.abs(field.dx[k] - last.deltaxs[k]) > replaced || Math.abs(field.dy[k] - last.deltays[k]) > replaced;
+      if (notOwn) fx[k] = fy[k] = Number.NaN;
+    }
+    return { uncertainty_x_final: fx, uncertainty_y_final: fy };
   }
 }
