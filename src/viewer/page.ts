@@ -50,7 +50,7 @@ export const VIEWER_PAGE = String.raw`<!doctype html>
   <button id="next" type="button" title="Next pair (right arrow)">next &#9654;</button>
   <label title="Image of the pair (keys a, b)">image <select id="image"><option value="a">A</option><option value="b">B</option><option value="none">none</option></select></label>
   <label title="Key v"><input type="checkbox" id="vectors" checked> vectors</label>
-  <label>background <select id="background"><option value="none">none</option><option value="vorticity">vorticity</option><option value="divergence">divergence</option><option value="magnitude">magnitude</option></select></label>
+  <label>background <select id="background"><option value="none">none</option><option value="vorticity">vorticity</option><option value="divergence">divergence</option><option value="magnitude">magnitude</option><option value="uncertainty">uncertainty</option></select></label>
 </header>
 <main>
   <nav><h2>Results <span id="count"></span></h2><ul id="files"></ul></nav>

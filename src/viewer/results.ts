@@ -214,6 +214,10 @@ export function withoutVectors(result: PivResult): PivResult {
     shape_grid: [0, 0],
     final,
   };
+  // The uncertainty background: that of the grid kept (the pass's when it stands as the final one).
+  const ex = pass.extra ?? {};
+  const [ux, uy] = pass.final !== undefined ? [ex.uncertainty_x_final, ex.uncertainty_y_final] : [ex.uncertainty_x, ex.uncertainty_y];
+  if (ux !== undefined && uy !== undefined) stripped.extra = { uncertainty_x_final: ux, uncertainty_y_final: uy };
   return { ...result, passes: [...result.passes.slice(0, -1), stripped] };
 }
 

@@ -87,11 +87,14 @@ export function shiftOffset(start: number, size: number, shift: number, len: num
 
 /**
  * Per-vector uncertainty: half-size of the neighbourhood of correlated contributions (0:
- * Wieneke's sum of squares; larger ones overestimated on the synthetic cases), and the factor
- * of the random part calibrated on the synthetic cases of scripts/bench-accuracy.ts (README).
+ * Wieneke's sum of squares; larger ones overestimated on the synthetic cases), the factor
+ * of the random part calibrated on the synthetic cases of scripts/bench-accuracy.ts (README),
+ * and the largest offset (px) between the statistics' peak and the vector that still gives
+ * a value.
  */
 const UNCERTAINTY_NEIGHBOURHOOD = 0;
 const UNCERTAINTY_CALIBRATION = 0.8;
+const UNCERTAINTY_MAX_OFFSET = 1;
 
 /** Wall seconds spent in each stage of the PIV work (for benchmarks; sums over calls). */
 export interface StageSeconds {
@@ -576,7 +579,7 @@ export class WorkPIV {
     const combine = (sigma: Float32Array, offset: Float32Array) => {
       for (let k = 0; k < n; k++) {
         const o = offset[k];
-        sigma[k] = Math.abs(o) <= 1 ? Math.hypot(UNCERTAINTY_CALIBRATION * sigma[k], o) : Number.NaN;
+        sigma[k] = Math.abs(o) <= UNCERTAINTY_MAX_OFFSET ? Math.hypot(UNCERTAINTY_CALIBRATION * sigma[k], o) : Number.NaN;
       }
       return sigma;
     };
