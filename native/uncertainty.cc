@@ -7,13 +7,15 @@
 // S+_i = S-_i at every pixel and a symmetric peak; what differs between them (noise,
 // particles that left, interpolation) makes C+ - C- a sum of random contributions
 // dS_i = S+_i - S-_i whose standard deviation is estimated from their spread:
-//   sigma_dC^2 = sum_i sum_(j near i) (dS_i - mean dS)(dS_j - mean dS)
-// (j over the neighbourhood of i: contributions of neighbouring pixels come from the same
-// particle images and are correlated; neighbourhood 0 is Wieneke's sum of squares). The
+//   sigma_dC^2 = sum_i (dS_i - mean dS)^2
+// (Wieneke's sum of squares; summing products over a neighbourhood of each pixel too,
+// for the correlation of contributions of one particle image, overestimated on the
+// synthetic cases of scripts/bench-accuracy.ts). The
 // 3-point Gaussian fit then gives sigma_dx = |dx(C+ + s/2, C- - s/2) - dx(C+ - s/2, C- + s/2)| / 2
 // with s = sigma_dC. Same along y.
 #include "uncertainty.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -48,30 +50,54 @@ double GaussianPeak3(double c_minus, double c0, double c_plus) {
 }
 
 // Loads the (h+2) x (w+2) region of `im` whose top-left is (r, c) into `v` (mean of the
-// inner h x w valid pixels removed) and `valid`; false when the inner part has no valid pixel.
+// inner h x w valid pixels removed, 0 where invalid) and `m` (1 valid, 0 outside the image
+// or NaN); false when the inner part has no valid pixel.
 static bool LoadRegion(const float* im, int ny, int nx, long r, long c, int h, int w, std::vector<float>& v,
-                       std::vector<uint8_t>& valid) {
+                       std::vector<float>& m) {
   const int bw = w + 2;
   double sum = 0;
   size_t count = 0;
   for (int i = 0; i < h + 2; i++) {
     const long y = r + i;
-    for (int j = 0; j < bw; j++) {
-      const long x = c + j;
-      const size_t o = static_cast<size_t>(i) * bw + j;
-      float p = kNaN;
-      if (y >= 0 && y < ny && x >= 0 && x < nx) p = im[static_cast<size_t>(y) * nx + x];
-      valid[o] = p == p;
-      v[o] = p == p ? p : 0.f;
-      if (p == p && i >= 1 && i <= h && j >= 1 && j <= w) {
-        sum += p;
-        count++;
+    float* vr = v.data() + static_cast<size_t>(i) * bw;
+    float* mr = m.data() + static_cast<size_t>(i) * bw;
+    if (y < 0 || y >= ny) {
+      std::fill(vr, vr + bw, 0.f);
+      std::fill(mr, mr + bw, 0.f);
+      continue;
+    }
+    const float* src = im + static_cast<size_t>(y) * nx;
+    if (c >= 0 && c + bw <= nx) {
+      // Inside the image (the usual case): no column test, selects only (vectorised).
+#pragma omp simd
+      for (int j = 0; j < bw; j++) {
+        const float p = src[c + j];
+        vr[j] = p == p ? p : 0.f;
+        mr[j] = p == p ? 1.f : 0.f;
+      }
+    } else {
+      for (int j = 0; j < bw; j++) {
+        const long x = c + j;
+        const float p = x >= 0 && x < nx ? src[x] : kNaN;
+        vr[j] = p == p ? p : 0.f;
+        mr[j] = p == p ? 1.f : 0.f;
       }
     }
+    if (i < 1 || i > h) continue;
+    float rs = 0, rc = 0;
+#pragma omp simd reduction(+ : rs, rc)
+    for (int j = 1; j <= w; j++) {
+      rs += vr[j];
+      rc += mr[j];
+    }
+    sum += rs;
+    count += static_cast<size_t>(rc);
   }
   if (count == 0) return false;
   const float mean = static_cast<float>(sum / static_cast<double>(count));
-  for (size_t o = 0; o < v.size(); o++) v[o] = valid[o] ? v[o] - mean : 0.f;
+  const size_t n = v.size();
+#pragma omp simd
+  for (size_t o = 0; o < n; o++) v[o] = m[o] * (v[o] - mean);
   return true;
 }
 
@@ -79,10 +105,7 @@ void UncertaintyRange(const UncertaintyInput& in, const UncertaintyOutput& out, 
   const int h = in.h, w = in.w;
   const int bw = w + 2;
   const size_t ext = static_cast<size_t>(h + 2) * bw;
-  std::vector<float> a(ext), b(ext);
-  std::vector<uint8_t> av(ext), bv(ext), used(static_cast<size_t>(h) * w);
-  std::vector<double> dsx(used.size()), dsy(used.size());
-  const int L = in.neighbourhood;
+  std::vector<float> a(ext), b(ext), ma(ext), mb(ext);
   for (int k = begin; k < end; k++) {
     out.sigma_x[k] = out.sigma_y[k] = kNaN;
     if (out.offset_x) out.offset_x[k] = out.offset_y[k] = kNaN;
@@ -90,65 +113,49 @@ void UncertaintyRange(const UncertaintyInput& in, const UncertaintyOutput& out, 
     if (!(std::isfinite(rx) && std::isfinite(ry))) continue;
     const int px = static_cast<int>(std::lround(rx)), py = static_cast<int>(std::lround(ry));
     // Both windows with one pixel around; image 1's at the whole-pixel lag p.
-    if (!LoadRegion(in.im0, in.ny, in.nx, static_cast<long>(in.starts0[2 * k]) - 1, static_cast<long>(in.starts0[2 * k + 1]) - 1, h, w, a, av)) continue;
-    if (!LoadRegion(in.im1, in.ny, in.nx, static_cast<long>(in.starts1[2 * k]) + py - 1, static_cast<long>(in.starts1[2 * k + 1]) + px - 1, h, w, b, bv)) continue;
-    // Contributions of each usable pixel i: S0 = a_i b_i, along x S+ = a_i b_(i+1) and
-    // S- = a_(i+1) b_i (the same pair of pixels the other way round: identical windows give
-    // dS = S+ - S- = 0 at every pixel), the same along y.
-    double C0 = 0, Cxp = 0, Cxm = 0, Cyp = 0, Cym = 0, sdx = 0, sdy = 0;
-    size_t nv = 0;
+    if (!LoadRegion(in.im0, in.ny, in.nx, static_cast<long>(in.starts0[2 * k]) - 1, static_cast<long>(in.starts0[2 * k + 1]) - 1, h, w, a, ma)) continue;
+    if (!LoadRegion(in.im1, in.ny, in.nx, static_cast<long>(in.starts1[2 * k]) + py - 1, static_cast<long>(in.starts1[2 * k + 1]) + px - 1, h, w, b, mb)) continue;
+    // Contributions of each usable pixel i (it, its right and lower neighbours valid in both
+    // windows): S0 = a_i b_i; along x S+ = a_i b_(i+1) and S- = a_(i+1) b_i (the same pair of
+    // pixels the other way round: identical windows give dS = S+ - S- = 0 at every pixel);
+    // the same along y. Sums per row in float (vectorised), over rows in double.
+    double C0 = 0, Cxp = 0, Cxm = 0, Cyp = 0, Cym = 0, sdx = 0, sdy = 0, qdx = 0, qdy = 0, nv = 0;
     for (int r = 0; r < h; r++) {
+      const size_t q0 = static_cast<size_t>(r + 1) * bw + 1;
+      const float *A = a.data() + q0, *B = b.data() + q0, *MA = ma.data() + q0, *MB = mb.data() + q0;
+      float c0 = 0, cxp = 0, cxm = 0, cyp = 0, cym = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, cnt = 0;
+#pragma omp simd reduction(+ : c0, cxp, cxm, cyp, cym, s1, s2, s3, s4, cnt)
       for (int c = 0; c < w; c++) {
-        const size_t o = static_cast<size_t>(r) * w + c;
-        const size_t q = static_cast<size_t>(r + 1) * bw + (c + 1);
-        const bool ok = av[q] && bv[q] && av[q + 1] && bv[q + 1] && av[q + bw] && bv[q + bw];
-        used[o] = ok;
-        dsx[o] = dsy[o] = 0;
-        if (!ok) continue;
-        const double ai = a[q], bi = b[q];
-        const double sxp = ai * b[q + 1], sxm = a[q + 1] * bi;
-        const double syp = ai * b[q + bw], sym = a[q + bw] * bi;
-        C0 += ai * bi;
-        Cxp += sxp;
-        Cxm += sxm;
-        Cyp += syp;
-        Cym += sym;
-        dsx[o] = sxp - sxm;
-        dsy[o] = syp - sym;
-        sdx += dsx[o];
-        sdy += dsy[o];
-        nv++;
+        const float ok = MA[c] * MB[c] * MA[c + 1] * MB[c + 1] * MA[c + bw] * MB[c + bw];
+        const float ai = ok * A[c], bi = B[c];
+        const float sxp = ai * B[c + 1], sxm = ok * A[c + 1] * bi;
+        const float syp = ai * B[c + bw], sym = ok * A[c + bw] * bi;
+        const float ex = sxp - sxm, ey = syp - sym;
+        c0 += ai * bi;
+        cxp += sxp;
+        cxm += sxm;
+        cyp += syp;
+        cym += sym;
+        s1 += ex;
+        s2 += ex * ex;
+        s3 += ey;
+        s4 += ey * ey;
+        cnt += ok;
       }
+      C0 += c0;
+      Cxp += cxp;
+      Cxm += cxm;
+      Cyp += cyp;
+      Cym += cym;
+      sdx += s1;
+      qdx += s2;
+      sdy += s3;
+      qdy += s4;
+      nv += cnt;
     }
-    if (nv == 0 || static_cast<double>(nv) < in.min_valid_fraction * h * w) continue;
-    const double mdx = sdx / static_cast<double>(nv), mdy = sdy / static_cast<double>(nv);
-    for (size_t o = 0; o < used.size(); o++) {
-      if (!used[o]) continue;
-      dsx[o] -= mdx;
-      dsy[o] -= mdy;
-    }
-    // Variance of the sums: products of deviations over each pixel's neighbourhood (unused
-    // pixels hold 0).
-    double vx = 0, vy = 0, vx0 = 0, vy0 = 0;
-    for (int r = 0; r < h; r++) {
-      for (int c = 0; c < w; c++) {
-        const size_t o = static_cast<size_t>(r) * w + c;
-        if (!used[o]) continue;
-        const double ex = dsx[o], ey = dsy[o];
-        vx0 += ex * ex;
-        vy0 += ey * ey;
-        for (int dr = std::max(-L, -r); dr <= std::min(L, h - 1 - r); dr++) {
-          const size_t row = static_cast<size_t>(r + dr) * w;
-          for (int dc = std::max(-L, -c); dc <= std::min(L, w - 1 - c); dc++) {
-            vx += ex * dsx[row + c + dc];
-            vy += ey * dsy[row + c + dc];
-          }
-        }
-      }
-    }
-    // A neighbourhood sum is not guaranteed positive: the independent estimate then.
-    if (!(vx > 0)) vx = vx0;
-    if (!(vy > 0)) vy = vy0;
+    if (nv < 1 || nv < in.min_valid_fraction * h * w) continue;
+    // Sum over the pixels of the squared deviations of dS from its mean.
+    const double vx = std::max(0.0, qdx - sdx * sdx / nv), vy = std::max(0.0, qdy - sdy * sdy / nv);
     out.sigma_x[k] = static_cast<float>(SigmaOfFit(Cxm, C0, Cxp, std::sqrt(vx)));
     out.sigma_y[k] = static_cast<float>(SigmaOfFit(Cym, C0, Cyp, std::sqrt(vy)));
     if (out.offset_x) {

@@ -20,10 +20,6 @@ struct UncertaintyInput {
   const float* rx = nullptr;
   const float* ry = nullptr;
   int n = 0;
-  // Half-size of the neighbourhood over which products of deviations of contributions are
-  // summed (pixels; 0: contributions taken as independent). Particle images span a few
-  // pixels, so neighbouring contributions are correlated.
-  int neighbourhood = 1;
   // Windows with a smaller fraction of usable pixels give NaN.
   double min_valid_fraction = 0.5;
 };

@@ -30,7 +30,7 @@ const { values } = parseArgs({
 });
 const size = Number(values.size);
 const params = applySets(pivSchema, defaults(pivSchema), [
-  'piv0.shape_crop_im0=64', 'multipass.number=3', 'piv0.grid.overlap=0.5', ...(values.set ?? []),
+  'piv0.shape_crop_im0=64', 'multipass.number=3', 'piv0.grid.overlap=0.5', 'piv0.uncertainty=true', ...(values.set ?? []),
 ]);
 
 interface Errors { n: number; total: number; rms: number; biasX: number; biasY: number; over05: number; frac: number[]; rmsFinal: number; unc?: Calibration }

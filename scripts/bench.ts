@@ -136,7 +136,7 @@ interface CaseFigures {
   gflops: number;
   rms: number;
   valid: number;
-  /** Shares of the single-worker time: correlation, deformation, TPS, validation, other (JS glue). */
+  /** Shares of the single-worker time: correlation, deformation, TPS, validation, uncertainty, other (JS glue). */
   shares: Record<string, number>;
   /** The correlation's share split by phase: loading windows, FFTs, cross-spectra, peaks and sub-pixel fits. */
   phases: Record<string, number>;
@@ -153,9 +153,9 @@ async function benchCase(tree: ParamTree, pair: PairImages, bitDepth: 8 | 16): P
   const vectors = first.passes.map((p) => p.shape_grid[0] * p.shape_grid[1]);
   const oneWorker = await timeMedian(() => single.calcul(pair));
   const st = single.stages;
-  const other = st.total - st.correlation - st.deformation - st.tps - st.validation;
+  const other = st.total - st.correlation - st.deformation - st.tps - st.validation - st.uncertainty;
   const shares = Object.fromEntries(Object.entries({ correlation: st.correlation, deformation: st.deformation, tps: st.tps,
-    validation: st.validation, other }).map(([k, v]) => [k, v / st.total]));
+    validation: st.validation, uncertainty: st.uncertainty, other }).map(([k, v]) => [k, v / st.total]));
   // The correlation's phases, from a few profiled runs (the clock reads stay out of the timings above).
   single.profile = true;
   for (let i = 0; i < 3; i++) await single.calcul(pair);
@@ -361,6 +361,7 @@ if (runs('cases')) {
     ['share: deformation', (c) => `${(100 * c.shares.deformation).toFixed(0)}%`],
     ['share: TPS', (c) => `${(100 * c.shares.tps).toFixed(0)}%`],
     ['share: validation', (c) => `${(100 * c.shares.validation).toFixed(0)}%`],
+    ['share: uncertainty', (c) => `${(100 * c.shares.uncertainty).toFixed(1)}%`],
     ['share: other (JS)', (c) => `${(100 * c.shares.other).toFixed(0)}%`],
     ['decode 2 PNG (s)', (c) => s(c.decode)],
     ['HDF5 write (s)', (c) => s(c.write)],

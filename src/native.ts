@@ -104,8 +104,6 @@ export interface UncertaintyArgs {
   /** Displacement left between the windows (pixels), one per window; NaN: no vector (NaN out). */
   rx: Float32Array;
   ry: Float32Array;
-  /** Half-size of the neighbourhood of correlated contributions (0-8, default 1). */
-  neighbourhood?: number;
   /** Windows with a smaller fraction of usable pixels give NaN (default 0.5). */
   minValidFraction?: number;
 }

@@ -86,13 +86,10 @@ export function shiftOffset(start: number, size: number, shift: number, len: num
 }
 
 /**
- * Per-vector uncertainty: half-size of the neighbourhood of correlated contributions (0:
- * Wieneke's sum of squares; larger ones overestimated on the synthetic cases), the factor
- * of the random part calibrated on the synthetic cases of scripts/bench-accuracy.ts (README),
- * and the largest offset (px) between the statistics' peak and the vector that still gives
- * a value.
+ * Per-vector uncertainty: the factor of the random part calibrated on the synthetic cases
+ * of scripts/bench-accuracy.ts (README), and the largest offset (px) between the
+ * statistics' peak and the vector that still gives a value.
  */
-const UNCERTAINTY_NEIGHBOURHOOD = 0;
 const UNCERTAINTY_CALIBRATION = 0.8;
 const UNCERTAINTY_MAX_OFFSET = 1;
 
@@ -572,7 +569,7 @@ export class WorkPIV {
     }
     const out = await native().correlationUncertainty({
       im0: images.im0, im1: images.im1, height: pair.height, width: pair.width, h: win.h0, w: win.w0,
-      starts0: win.starts0, starts1: startsB, rx, ry, neighbourhood: UNCERTAINTY_NEIGHBOURHOOD, minValidFraction: this.minValidFraction,
+      starts0: win.starts0, starts1: startsB, rx, ry, minValidFraction: this.minValidFraction,
     }, this.threads);
     // The random part (calibrated) and what the windows still disagree on, combined; NaN where
     // the windows' correlation has no peak within a pixel of the vector (statistics meaningless).
