@@ -32,6 +32,9 @@ class UncertaintyWorker : public PromiseWorker {
     const std::string per = "one value per window = " + std::to_string(in_.n) + " elements";
     if (rx.ElementLength() != static_cast<size_t>(in_.n)) ThrowArg(env, "rx", per);
     if (ry.ElementLength() != static_cast<size_t>(in_.n)) ThrowArg(env, "ry", per);
+    const double nb = GetNumber(args, "neighbourhood", true, 0);
+    if (!(nb >= 0 && nb <= 4 && nb == static_cast<int>(nb))) ThrowArg(env, "neighbourhood", "an integer between 0 and 4");
+    in_.neighbourhood = static_cast<int>(nb);
     in_.min_valid_fraction = GetNumber(args, "minValidFraction", true, 0.5);
     if (!(in_.min_valid_fraction >= 0 && in_.min_valid_fraction <= 1)) ThrowArg(env, "minValidFraction", "a number between 0 and 1");
     in_.im0 = im0.Data();

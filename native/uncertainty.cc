@@ -7,10 +7,10 @@
 // S+_i = S-_i at every pixel and a symmetric peak; what differs between them (noise,
 // particles that left, interpolation) makes C+ - C- a sum of random contributions
 // dS_i = S+_i - S-_i whose standard deviation is estimated from their spread:
-//   sigma_dC^2 = sum_i (dS_i - mean dS)^2
-// (Wieneke's sum of squares; also summing products over a neighbourhood of each pixel, for
-// the correlation of the contributions of one particle image, overestimated on the
-// synthetic cases of scripts/bench-accuracy.ts). The 3-point Gaussian fit then gives
+//   sigma_dC^2 = sum_i sum_(j near i) (dS_i - mean dS)(dS_j - mean dS)
+// (j = i alone: Wieneke's sum of squares, for independent contributions; the pixels of one
+// particle image give correlated ones, hence the neighbourhood, |i - j| <= L along both
+// axes). The 3-point Gaussian fit then gives
 //   sigma_dx = |dx(C- - s/2, C0, C+ + s/2) - dx(C- + s/2, C0, C+ - s/2)| / 2,  s = sigma_dC.
 // Same along y.
 #include "uncertainty.h"
@@ -95,7 +95,8 @@ inline bool LoadRegion(const float* im, int ny, int nx, long r, long c, int h, i
 // The sums of window k at lag (py, px): S = {C0, C+x, C-x, C+y, C-y, sum dSx, sum dSx^2,
 // sum dSy, sum dSy^2, usable pixels}; false when a window has no valid pixel. `a`, `b`,
 // `ma`, `mb`: buffers of (h+2)*(w+2).
-bool WindowSums(const UncertaintyInput& in, int k, int px, int py, float* a, float* b, float* ma, float* mb, double* S) {
+bool WindowSums(const UncertaintyInput& in, int k, int px, int py, float* a, float* b, float* ma, float* mb, float* ex_out, float* ey_out,
+                float* ok_out, double* S) {
   const int h = in.h, w = in.w, bw = w + 2;
   // Both windows with one pixel around; image 1's at the whole-pixel lag p.
   if (!LoadRegion(in.im0, in.ny, in.nx, static_cast<long>(in.starts0[2 * k]) - 1, static_cast<long>(in.starts0[2 * k + 1]) - 1, h, w, a, ma)) return false;
@@ -126,6 +127,9 @@ bool WindowSums(const UncertaintyInput& in, int k, int px, int py, float* a, flo
       s3 += ey;
       s4 += ey * ey;
       cnt += ok;
+      ex_out[r * w + c] = ex;
+      ey_out[r * w + c] = ey;
+      ok_out[r * w + c] = ok;
     }
     S[0] += c0;
     S[1] += cxp;
@@ -154,6 +158,12 @@ double GaussianPeak3(double c_minus, double c0, double c_plus) {
 void UncertaintyRange(const UncertaintyInput& in, const UncertaintyOutput& out, int begin, int end) {
   const size_t ext = static_cast<size_t>(in.h + 2) * (in.w + 2);
   std::vector<float> a(ext), b(ext), ma(ext), mb(ext);
+  const int h = in.h, w = in.w, L = in.neighbourhood;
+  std::vector<float> ex(static_cast<size_t>(h) * w), ey(ex.size()), ok(ex.size());
+  // Deviations of dS from its mean, 0 on unused pixels, with L zero columns on both sides
+  // and L zero rows below (neighbours need no bounds test).
+  const int pw = w + 2 * L;
+  std::vector<float> devx(static_cast<size_t>(h + L) * pw, 0.f), devy(devx.size(), 0.f);
   double S[10];
   for (int k = begin; k < end; k++) {
     out.sigma_x[k] = out.sigma_y[k] = kNaN;
@@ -161,11 +171,49 @@ void UncertaintyRange(const UncertaintyInput& in, const UncertaintyOutput& out, 
     const float rx = in.rx[k], ry = in.ry[k];
     if (!(std::isfinite(rx) && std::isfinite(ry))) continue;
     const int px = static_cast<int>(std::lround(rx)), py = static_cast<int>(std::lround(ry));
-    if (!WindowSums(in, k, px, py, a.data(), b.data(), ma.data(), mb.data(), S)) continue;
+    if (!WindowSums(in, k, px, py, a.data(), b.data(), ma.data(), mb.data(), ex.data(), ey.data(), ok.data(), S)) continue;
     const double C0 = S[0], Cxp = S[1], Cxm = S[2], Cyp = S[3], Cym = S[4], nv = S[9];
     if (nv < 1 || nv < in.min_valid_fraction * in.h * in.w) continue;
     // Sums over the pixels of the squared deviations of dS from its mean.
-    const double vx = std::max(0.0, S[6] - S[5] * S[5] / nv), vy = std::max(0.0, S[8] - S[7] * S[7] / nv);
+    double vx = std::max(0.0, S[6] - S[5] * S[5] / nv), vy = std::max(0.0, S[8] - S[7] * S[7] / nv);
+    if (L > 0) {
+      // Plus twice the products of the deviations of the pairs of pixels less than L+1 apart
+      // along both axes (each pair once: the second pixel after the first in row-major order).
+      const float mx = static_cast<float>(S[5] / nv), my = static_cast<float>(S[7] / nv);
+      for (int r = 0; r < h; r++) {
+        float* dxr = devx.data() + static_cast<size_t>(r) * pw + L;
+        float* dyr = devy.data() + static_cast<size_t>(r) * pw + L;
+        const float *er = ex.data() + static_cast<size_t>(r) * w, *fr = ey.data() + static_cast<size_t>(r) * w;
+        const float* kr = ok.data() + static_cast<size_t>(r) * w;
+#pragma omp simd
+        for (int c = 0; c < w; c++) {
+          dxr[c] = kr[c] * (er[c] - mx);
+          dyr[c] = kr[c] * (fr[c] - my);
+        }
+      }
+      double cx = 0, cy = 0;
+      for (int r = 0; r < h; r++) {
+        const float* d0x = devx.data() + static_cast<size_t>(r) * pw + L;
+        const float* d0y = devy.data() + static_cast<size_t>(r) * pw + L;
+        for (int dr = 0; dr <= L; dr++) {
+          for (int dc = dr == 0 ? 1 : -L; dc <= L; dc++) {
+            const float* d1x = d0x + dr * pw + dc;
+            const float* d1y = d0y + dr * pw + dc;
+            float sx = 0, sy = 0;
+#pragma omp simd reduction(+ : sx, sy)
+            for (int c = 0; c < w; c++) {
+              sx += d0x[c] * d1x[c];
+              sy += d0y[c] * d1y[c];
+            }
+            cx += sx;
+            cy += sy;
+          }
+        }
+      }
+      // Not guaranteed positive: the sum of squares alone then.
+      if (vx + 2 * cx > 0) vx += 2 * cx;
+      if (vy + 2 * cy > 0) vy += 2 * cy;
+    }
     out.sigma_x[k] = static_cast<float>(SigmaOfFit(Cxm, C0, Cxp, std::sqrt(vx)));
     out.sigma_y[k] = static_cast<float>(SigmaOfFit(Cym, C0, Cyp, std::sqrt(vy)));
     if (out.offset_x) {

@@ -20,6 +20,9 @@ struct UncertaintyInput {
   const float* rx = nullptr;
   const float* ry = nullptr;
   int n = 0;
+  // Half-size L of the neighbourhood over which products of deviations of contributions
+  // are summed too (0: contributions taken as independent, Wieneke's sum of squares).
+  int neighbourhood = 0;
   // Windows with a smaller fraction of usable pixels give NaN.
   double min_valid_fraction = 0.5;
 };

@@ -104,6 +104,8 @@ export interface UncertaintyArgs {
   /** Displacement left between the windows (pixels), one per window; NaN: no vector (NaN out). */
   rx: Float32Array;
   ry: Float32Array;
+  /** Half-size of the neighbourhood whose products of contributions' deviations are summed too (0-4, default 0: independent). */
+  neighbourhood?: number;
   /** Windows with a smaller fraction of usable pixels give NaN (default 0.5). */
   minValidFraction?: number;
 }

@@ -86,11 +86,15 @@ export function shiftOffset(start: number, size: number, shift: number, len: num
 }
 
 /**
- * Per-vector uncertainty: the factor of the random part calibrated on the synthetic cases
- * of scripts/bench-accuracy.ts (README), and the largest offset (px) between the
- * statistics' peak and the vector that still gives a value.
+ * Per-vector uncertainty (README, "Uncertainty"), calibrated on the synthetic cases of
+ * scripts/bench-accuracy.ts: the half-size of the neighbourhood of correlated contributions
+ * (native/uncertainty.h), the factor of the random part, the largest offset (px) between
+ * the statistics' peak and the vector that still gives a value, and the cap of a sigma in
+ * medians of the pass's (sparse or edge windows whose statistics stand far off the field's).
  */
-const UNCERTAINTY_CALIBRATION = 0.8;
+const UNCERTAINTY_CALIBRATION = 0.95;
+const UNCERTAINTY_NEIGHBOURHOOD = 1;
+const UNCERTAINTY_CAP = 5;
 const UNCERTAINTY_MAX_OFFSET = 1;
 
 /** Wall seconds spent in each stage of the PIV work (for benchmarks; sums over calls). */
@@ -569,7 +573,7 @@ export class WorkPIV {
     }
     const out = await native().correlationUncertainty({
       im0: images.im0, im1: images.im1, height: pair.height, width: pair.width, h: win.h0, w: win.w0,
-      starts0: win.starts0, starts1: startsB, rx, ry, minValidFraction: this.minValidFraction,
+      starts0: win.starts0, starts1: startsB, rx, ry, neighbourhood: UNCERTAINTY_NEIGHBOURHOOD, minValidFraction: this.minValidFraction,
     }, this.threads);
     // The random part (calibrated) and what the windows still disagree on, combined; NaN where
     // the windows' correlation has no peak within a pixel of the vector (statistics meaningless).
@@ -580,7 +584,14 @@ export class WorkPIV {
       }
       return sigma;
     };
-    return { ...result.extra, uncertainty_x: combine(out.sigmaX, out.offsetX), uncertainty_y: combine(out.sigmaY, out.offsetY) };
+    const ux = combine(out.sigmaX, out.offsetX);
+    const uy = combine(out.sigmaY, out.offsetY);
+    const finite = [...ux, ...uy].filter(Number.isFinite).sort((a, b) => a - b);
+    if (finite.length > 0) {
+      const cap = UNCERTAINTY_CAP * finite[finite.length >> 1];
+      for (const u of [ux, uy]) for (let k = 0; k < n; k++) if (u[k] > cap) u[k] = cap;
+    }
+    return { ...result.extra, uncertainty_x: ux, uncertainty_y: uy };
   }
 
   /**
