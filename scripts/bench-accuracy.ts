@@ -33,7 +33,7 @@ const params = applySets(pivSchema, defaults(pivSchema), [
   'piv0.shape_crop_im0=64', 'multipass.number=3', 'piv0.grid.overlap=0.5', 'piv0.uncertainty=true', ...(values.set ?? []),
 ]);
 
-interface Errors { n: number; total: number; rms: number; biasX: number; biasY: number; over05: number; frac: number[]; rmsFinal: number; unc?: Calibration }
+interface Errors { n: number; total: number; rms: number; biasX: number; biasY: number; over05: number; frac: number[]; rmsFinal: number; unc?: Calibration; uncFinal?: Calibration }
 
 /** How the uncertainty matches the error: share of components within 1 sigma, RMS(sigma)/RMS(error). */
 interface Calibration { n: number; coverage: number; ratio: number; medianSigma: number }
@@ -104,15 +104,19 @@ function errorsOf(result: PivResult, field: DisplacementField): Errors {
   const ux = last.extra?.uncertainty_x;
   const uy = last.extra?.uncertainty_y;
   const unc = ux && uy ? calibrationOf([ux, uy], [last.deltaxs, last.deltays], last.xs, last.ys, field) : undefined;
+  const f = last.final;
+  const fx = last.extra?.uncertainty_x_final;
+  const fy = last.extra?.uncertainty_y_final;
+  const uncFinal = f && fx && fy ? calibrationOf([fx, fy], [f.deltaxs_final, f.deltays_final], f.ixvecs_final, f.iyvecs_final, field) : undefined;
   return { n, total: last.xs.length, rms: Math.sqrt(se / (2 * n)), biasX: bx / n, biasY: by / n, over05: over / n, frac,
-    rmsFinal: finalRms(result, field), unc };
+    rmsFinal: finalRms(result, field), unc, uncFinal };
 }
 
 const pad = (s: string | number, w: number) => String(s).padStart(w);
 console.log(`Accuracy on ${size}x${size} synthetic pairs (Gaussian particles d=2.5 px, 0.035 ppp), ` +
   `PIV ${(params.piv0 as { shape_crop_im0: number }).shape_crop_im0} px x ${(params.multipass as { number: number }).number} passes, ` +
   `deform=${String((params.multipass as { deform: boolean }).deform)}`);
-console.log(['case', 'passes', 'vectors', 'valid', 'RMS (px)', 'bias x', 'bias y', '>0.5px', 'final RMS', 's/pair', 'sigma med', 'in 1sigma', 'RMSs/RMSe']
+console.log(['case', 'passes', 'vectors', 'valid', 'RMS (px)', 'bias x', 'bias y', '>0.5px', 'final RMS', 's/pair', 'sigma med', 'in 1sigma', 'RMSs/RMSe', 'final in']
   .map((h, i) => pad(h, i === 0 ? 14 : 9)).join(' '));
 const all: Record<string, unknown> = {};
 for (const name of values.cases!.split(',')) {
@@ -136,13 +140,14 @@ for (const name of values.cases!.split(',')) {
     pad(e.rms.toFixed(4), 9), pad(e.biasX.toFixed(4), 9), pad(e.biasY.toFixed(4), 9),
     pad(`${(100 * e.over05).toFixed(2)}%`, 9), pad(e.rmsFinal.toFixed(4), 9), pad(seconds.toFixed(3), 9),
     pad(e.unc ? e.unc.medianSigma.toFixed(4) : '-', 9), pad(e.unc ? `${(100 * e.unc.coverage).toFixed(1)}%` : '-', 9),
-    pad(e.unc ? e.unc.ratio.toFixed(2) : '-', 9)].join(' '));
+    pad(e.unc ? e.unc.ratio.toFixed(2) : '-', 9), pad(e.uncFinal ? `${(100 * e.uncFinal.coverage).toFixed(1)}%` : '-', 9)].join(' '));
 }
 
 console.log('RMS: per component, over the valid vectors of the last pass; final RMS: per component over the final field\n' +
   '(TPS-smoothed and interpolated to integer positions, rejected vectors filled); bias: mean error of the valid vectors.\n' +
   'Uncertainty (piv0.uncertainty, uncertainty_x/_y of the last pass): sigma med: median sigma (px); in 1sigma: share of the\n' +
-  'components of the valid vectors whose true error is within 1 sigma (0.68 for a calibrated Gaussian); RMSs/RMSe: RMS(sigma)/RMS(error).');
+  'components of the valid vectors whose true error is within 1 sigma (0.68 for a calibrated Gaussian); RMSs/RMSe: RMS(sigma)/RMS(error);\n' +
+  'final in: the same share on the final grid (uncertainty_*_final against the TPS-smoothed final field).');
 
 // Peak locking: on a smooth range of displacements (the vortex), the fractional parts of
 // dx should be uniform; a histogram piling up near 0 and 1 means locking on integers.
