@@ -3,9 +3,10 @@
  * synthetic pairs, the uncertainty of the mean, and what view, export and info make of it.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exportFile } from '../export/formats.js';
+import { readFloat32, withH5File } from '../io/h5.js';
 import { readPivFile, writePivFile } from '../io/pivfile.js';
 import { native } from '../native.js';
 import { applySets } from '../params/load.js';
@@ -167,6 +168,29 @@ describe('per-vector uncertainty (correlation statistics)', function () {
     bare.add([1], [0]);
     bare.add([3], [0]);
     assert.ok(Math.abs(bare.result().uncertainty_mean_x[0] - Math.sqrt(2 / 2)) < 1e-6);
+  });
+
+  it('mean DIR.piv writes uncertainty_mean_x/_y from the results\' uncertainty_*_final', async () => {
+    const sub = join(dir, 'series.piv');
+    await mkdir(sub);
+    const last = uniform.result.passes[2];
+    const n = last.xs.length;
+    // Three copies of the field, shifted by 0, 0.01, 0.02 px: scatter 0.01 px, below the sigmas.
+    for (const k of [0, 1, 2]) {
+      const r = structuredClone(uniform.result);
+      const f = r.passes[2].final!;
+      f.deltaxs_final = f.deltaxs_final.map((v) => v + 0.01 * k);
+      await writePivFile(join(sub, `piv_0${k}-0${k + 1}.h5`), r, META);
+    }
+    const run = await runCli(['mean', sub, '-o', join(dir, 'mean.h5')]);
+    assert.equal(run.code, 0, run.stderr);
+    const m = await withH5File(join(dir, 'mean.h5'), 'r', (f) => ({ ux: readFloat32(f, 'uncertainty_mean_x')!, uy: readFloat32(f, 'uncertainty_mean_y')! }));
+    assert.equal(m.ux.length, n);
+    const k = last.extra!.uncertainty_x_final.findIndex((v) => v > 0.015);
+    assert.ok(k >= 0);
+    // Scatter below the sigmas: the mean sigma over sqrt(3).
+    assert.ok(Math.abs(m.ux[k] - last.extra!.uncertainty_x_final[k] / Math.sqrt(3)) < 1e-6, `${m.ux[k]}`);
+    assert.ok(Math.abs(m.uy[k] - last.extra!.uncertainty_y_final[k] / Math.sqrt(3)) < 1e-6, `${m.uy[k]}`);
   });
 
   it('is written and read back; info prints the medians; export has the columns; view draws it', async () => {

@@ -69,7 +69,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(formatParams(schema, defaults(schema), a.format as 'yaml' | 'json'));
       return EXIT_OK;
     })())
-    .command('mean <path>', 'Time average (mean and RMS fluctuations) of a series of PIV results', (y) => y
+    .command('mean <path>', 'Time average (mean, RMS fluctuations, uncertainty of the mean) of a series of PIV results', (y) => y
       .positional('path', { type: 'string', demandOption: true, describe: 'Directory (or glob) of PIV result files' })
       .option('output', { alias: 'o', type: 'string', describe: `Output file (default: <dir>/mean_piv.h5)` })
       .option('workers', { type: 'number', describe: 'Files read at once' })

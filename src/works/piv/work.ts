@@ -580,15 +580,22 @@ export class WorkPIV {
     const combine = (sigma: Float32Array, offset: Float32Array) => {
       for (let k = 0; k < n; k++) {
         const o = offset[k];
-        sigma[k] = Math.abs(o) <= UNCERTAINTY_MAX_OFFSET ? Math.hypot(UNCERTAINTY_CALIBRATION * sigma[k], o) : Number.NaN;
+        const r = UNCERTAINTY_CALIBRATION * sigma[k];
+        sigma[k] = Math.abs(o) <= UNCERTAINTY_MAX_OFFSET ? Math.sqrt(r * r + o * o) : Number.NaN;
       }
       return sigma;
     };
     const ux = combine(out.sigmaX, out.offsetX);
     const uy = combine(out.sigmaY, out.offsetY);
-    const finite = [...ux, ...uy].filter(Number.isFinite).sort((a, b) => a - b);
-    if (finite.length > 0) {
-      const cap = UNCERTAINTY_CAP * finite[finite.length >> 1];
+    // Typed-array sort: numeric, NaN last.
+    const all = new Float32Array(2 * n);
+    all.set(ux);
+    all.set(uy, n);
+    all.sort();
+    let finite = 0;
+    while (finite < all.length && !Number.isNaN(all[finite])) finite++;
+    if (finite > 0) {
+      const cap = UNCERTAINTY_CAP * all[finite >> 1];
       for (const u of [ux, uy]) for (let k = 0; k < n; k++) if (u[k] > cap) u[k] = cap;
     }
     return { ...result.extra, uncertainty_x: ux, uncertainty_y: uy };
