@@ -13,6 +13,7 @@ import { applySets } from '../params/load.js';
 import { pivSchema } from '../params/piv.js';
 import { defaults } from '../params/schema.js';
 import { renderFigure } from '../view/figure.js';
+import { resultJson, withoutVectors } from '../viewer/results.js';
 import { FieldSums } from '../works/mean_fields.js';
 import type { PivResult } from '../works/piv/types.js';
 import { WorkPIV } from '../works/piv/work.js';
@@ -211,6 +212,10 @@ describe('per-vector uncertainty (correlation statistics)', function () {
     assert.ok(figure.clim !== undefined && figure.clim[0] === 0 && figure.clim[1] > 0.005 && figure.clim[1] < 0.5, String(figure.clim));
     const view = await runCli(['view', file, '-o', join(dir, 'u.png'), '--background', 'uncertainty', '--quiet']);
     assert.equal(view.code, 0, view.stderr);
+    // The viewer: the clicked vector's sigmas, the background without the vectors.
+    const json = resultJson('piv_01-02.h5', back);
+    assert.equal(json.sigma_x?.length, back.passes[2].xs.length);
+    assert.deepEqual((await renderFigure(withoutVectors(back), undefined, { background: 'uncertainty' })).clim, figure.clim);
     // A result without the datasets: a clear refusal.
     const plain = await pivOf('uniform', []);
     await assert.rejects(renderFigure(plain.result, undefined, { background: 'uncertainty' }), /no per-vector uncertainty in this result/);

@@ -70,6 +70,7 @@ export const VIEWER_PAGE = String.raw`<!doctype html>
       <tr><th>dy (px)</th><td id="d-dy"></td></tr>
       <tr><th>|d| (px)</th><td id="d-mag"></td></tr>
       <tr><th>correlation peak</th><td id="d-correl"></td></tr>
+      <tr><th>uncertainty x, y (px, 1 sigma)</th><td id="d-sigma"></td></tr>
       <tr><th>error code</th><td id="d-code"></td></tr>
       <tr><th>error message</th><td id="d-message"></td></tr>
     </tbody></table>
@@ -252,6 +253,7 @@ function showDetails() {
   set('d-dy', fmt(dy));
   set('d-mag', dx === null || dy === null ? 'NaN' : Math.hypot(dx, dy).toPrecision(5));
   set('d-correl', fmt(r.correl[i]));
+  set('d-sigma', r.sigma_x ? fmt(r.sigma_x[i]) + ', ' + fmt(r.sigma_y[i]) : 'not computed');
   set('d-code', err ? String(err.code) : 'none');
   set('d-message', err ? err.message : '');
 }

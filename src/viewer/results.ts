@@ -120,6 +120,9 @@ export interface ResultJson {
   dx: (number | null)[];
   dy: (number | null)[];
   correl: (number | null)[];
+  /** Per-vector uncertainty (1 sigma, px) when the result holds it (piv0.uncertainty). */
+  sigma_x?: (number | null)[];
+  sigma_y?: (number | null)[];
   /** Errors of the last pass: vector index, code, message. */
   errors: { index: number[]; code: number[]; message: string[] };
 }
@@ -140,6 +143,8 @@ export function resultJson(file: string, result: PivResult): ResultJson {
     dx: list(pass.deltaxs),
     dy: list(pass.deltays),
     correl: list(pass.correls_max),
+    ...(pass.extra?.uncertainty_x && pass.extra.uncertainty_y
+      ? { sigma_x: list(pass.extra.uncertainty_x), sigma_y: list(pass.extra.uncertainty_y) } : {}),
     errors: { index: Array.from(pass.errors.keys), code: Array.from(pass.errors.codes), message: pass.errors.values },
   };
 }
