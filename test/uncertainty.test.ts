@@ -107,7 +107,7 @@ describe('per-vector uncertainty (correlation statistics)', function () {
   });
 
   it('is calibrated on synthetic pairs: about 68% of the true errors within 1 sigma, RMS(sigma) ~ RMS(error)', async () => {
-    for (const [name, run] of [['uniform', uniform], ['vortex', await pivOf('vortex')], ['noisy16', await pivOf('noisy16')]] as const) {
+    for (const [name, run] of [['uniform', uniform], ['vortex', await pivOf('vortex')], ['shear128', await pivOf('shear128')], ['noisy16', await pivOf('noisy16')]] as const) {
       const c = calibration(run.result, run.field);
       assert.ok(c.n > 1000, `${name}: ${c.n} components`);
       assert.ok(c.coverage > 0.5 && c.coverage < 0.85, `${name}: coverage ${c.coverage}`);
