@@ -14,7 +14,8 @@
  *    resident memory over 8 pairs of 2048x2048 16-bit, and its growth over 1,000 pairs.
  *
  * A readable table, then one line of JSON with all the figures.
- * `--only cases|e2e|memory` runs one part (e.g. `npm run bench -- --only e2e`).
+ * `--only cases|e2e|memory` runs one part (e.g. `npm run bench -- --only e2e`); `--uncertainty`
+ * computes the per-vector uncertainty too (piv0.uncertainty; its share among the stages).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -27,7 +28,7 @@ import type { PairImages } from '../works/piv/work.js';
 import type { ParamTree, PivResult } from '../works/piv/types.js';
 
 const PARTS = ['cases', 'e2e', 'memory'] as const;
-const { values: cli } = parseArgs({ options: { only: { type: 'string' } } });
+const { values: cli } = parseArgs({ options: { only: { type: 'string' }, uncertainty: { type: 'boolean', default: false } } });
 if (cli.only !== undefined && !(PARTS as readonly string[]).includes(cli.only)) {
   console.error(`bench: --only must be one of ${PARTS.join(', ')} (got ${JSON.stringify(cli.only)})`);
   process.exit(2);
@@ -97,10 +98,11 @@ async function timeMedian(fn: () => Promise<unknown>): Promise<number> {
   return median(times);
 }
 
-/** Default PIV parameters with some dotted keys set. */
+/** Default PIV parameters with some dotted keys set (and piv0.uncertainty with --uncertainty). */
 function params(sets: Record<string, number>): ParamTree {
   let tree = defaults(pivSchema);
   for (const [k, v] of Object.entries(sets)) tree = setAt(pivSchema, tree, k, v);
+  if (cli.uncertainty) tree = setAt(pivSchema, tree, 'piv0.uncertainty', true);
   return tree;
 }
 

@@ -10,6 +10,7 @@ import { applyFix, replaceBySecondaryPeaks, type FixParams } from './fix.js';
 import { combineMasks, polygonMask, type ImageMask } from './masks.js';
 import { makeGrid, parseStrcrop, roundHalfEven, type Grid } from './grid.js';
 import { fillNaN, interpToGrid, smooth3 } from './interp.js';
+import { finalUncertainty, vectorUncertainty } from './uncertainty.js';
 
 export type { ImageMask } from './masks.js';
 
@@ -84,18 +85,6 @@ export function shiftOffset(start: number, size: number, shift: number, len: num
   if (lo > hi) return ideal;
   return Math.min(hi, Math.max(lo, ideal));
 }
-
-/**
- * Per-vector uncertainty (README, "Uncertainty"), calibrated on the synthetic cases of
- * scripts/bench-accuracy.ts: the half-size of the neighbourhood of correlated contributions
- * (native/uncertainty.h), the factor of the random part, the largest offset (px) between
- * the statistics' peak and the vector that still gives a value, and the cap of a sigma in
- * medians of the pass's (sparse or edge windows whose statistics stand far off the field's).
- */
-const UNCERTAINTY_CALIBRATION = 0.95;
-const UNCERTAINTY_NEIGHBOURHOOD = 1;
-const UNCERTAINTY_CAP = 5;
-const UNCERTAINTY_MAX_OFFSET = 1;
 
 /** Wall seconds spent in each stage of the PIV work (for benchmarks; sums over calls). */
 export interface StageSeconds {
@@ -337,7 +326,9 @@ export class WorkPIV {
         if (mask.data[iyvecs[k] * width + ixvecs[k]] === 0) last.final.deltaxs_final[k] = last.final.deltays_final[k] = Number.NaN;
       }
     }
-    if (last.extra?.uncertainty_x) Object.assign(last.extra, this.finalUncertainty(last, lastGrid, prev!, ixs, iys));
+    if (last.extra?.uncertainty_x) {
+      Object.assign(last.extra, finalUncertainty(last, lastGrid, prev!, ixs, iys, this.useTps === false ? Number.POSITIVE_INFINITY : this.tpsParams.threshold));
+    }
     return {
       names: pair.names,
       paths: pair.paths,
@@ -540,84 +531,11 @@ export class WorkPIV {
     };
     this.stages.validation += (performance.now() - tFix) / 1000;
     if (isLast && this.withUncertainty) {
-      result.extra = await this.timed('uncertainty', () => this.vectorUncertainty(pair, images, { starts0, starts1, h0, w0, padY, padX },
-        result, pass.deform && predX && predY ? [predX, predY] : undefined));
+      // Per-vector uncertainty from the windows just correlated (uncertainty.ts).
+      const u = await this.timed('uncertainty', () => vectorUncertainty({ ...images, height: pair.height, width: pair.width,
+        starts0, starts1, h0, w0, padY, padX }, result, pass.deform && predX && predY ? [predX, predY] : undefined, this.minValidFraction, this.threads));
+      result.extra = { ...result.extra, ...u };
     }
     return { result, filledDx: fillNaN(out.dx, ny, nx), filledDy: fillNaN(out.dy, ny, nx) };
-  }
-
-  // ---- Per-vector uncertainty (piv0.uncertainty; native/uncertainty.h) ----------------------
-
-  /**
-   * uncertainty_x, uncertainty_y of the last pass's vectors (px, 1 sigma): correlation
-   * statistics (Wieneke 2015) of its windows in the images it correlated (deformed by the
-   * predictor: they match up to the residual), around the measured vector, one native call
-   * for all windows. The random part (scaled by the calibrated factor) is combined with the
-   * offset between the statistics' own 3-point peak and the vector. NaN where the vector is
-   * NaN or that peak is more than a pixel away (the statistics then describe another peak).
-   */
-  private async vectorUncertainty(pair: PairImages, images: { im0: Float32Array; im1: Float32Array },
-    win: { starts0: Int32Array; starts1: Int32Array; h0: number; w0: number; padY: number; padX: number },
-    result: PassResult, pred: [Float32Array, Float32Array] | undefined) {
-    const n = result.deltaxs.length;
-    const rx = new Float32Array(n);
-    const ry = new Float32Array(n);
-    const startsB = new Int32Array(2 * n);
-    // Window 1 as large as window 0 (centred in it when larger), and the displacement left
-    // between the two: the residual of a deformed pass, the sub-window shift of another.
-    for (let k = 0; k < n; k++) {
-      startsB[2 * k] = win.starts1[2 * k] + win.padY;
-      startsB[2 * k + 1] = win.starts1[2 * k + 1] + win.padX;
-      rx[k] = result.deltaxs[k] - (pred ? pred[0][k] : 0) - (startsB[2 * k + 1] - win.starts0[2 * k + 1]);
-      ry[k] = result.deltays[k] - (pred ? pred[1][k] : 0) - (startsB[2 * k] - win.starts0[2 * k]);
-    }
-    const out = await native().correlationUncertainty({
-      im0: images.im0, im1: images.im1, height: pair.height, width: pair.width, h: win.h0, w: win.w0,
-      starts0: win.starts0, starts1: startsB, rx, ry, neighbourhood: UNCERTAINTY_NEIGHBOURHOOD, minValidFraction: this.minValidFraction,
-    }, this.threads);
-    // The random part (calibrated) and what the windows still disagree on, combined; NaN where
-    // the windows' correlation has no peak within a pixel of the vector (statistics meaningless).
-    const combine = (sigma: Float32Array, offset: Float32Array) => {
-      for (let k = 0; k < n; k++) {
-        const o = offset[k];
-        const r = UNCERTAINTY_CALIBRATION * sigma[k];
-        sigma[k] = Math.abs(o) <= UNCERTAINTY_MAX_OFFSET ? Math.sqrt(r * r + o * o) : Number.NaN;
-      }
-      return sigma;
-    };
-    const ux = combine(out.sigmaX, out.offsetX);
-    const uy = combine(out.sigmaY, out.offsetY);
-    // Typed-array sort: numeric, NaN last.
-    const all = new Float32Array(2 * n);
-    all.set(ux);
-    all.set(uy, n);
-    all.sort();
-    let finite = 0;
-    while (finite < all.length && !Number.isNaN(all[finite])) finite++;
-    if (finite > 0) {
-      const cap = UNCERTAINTY_CAP * all[finite >> 1];
-      for (const u of [ux, uy]) for (let k = 0; k < n; k++) if (u[k] > cap) u[k] = cap;
-    }
-    return { ...result.extra, uncertainty_x: ux, uncertainty_y: uy };
-  }
-
-  /**
-   * uncertainty_x_final, uncertainty_y_final: the vectors' uncertainty interpolated to the
-   * final grid like the displacement, NaN where the final value is NaN (mask) or does not
-   * come from the vector there (rejected and filled, or replaced by the TPS smoothing).
-   */
-  private finalUncertainty(last: PassResult, grid: Grid, field: { dx: Float32Array; dy: Float32Array }, ixs: number[], iys: number[]) {
-    const [ny, nx] = last.shape_grid;
-    const ux = last.extra!.uncertainty_x;
-    const uy = last.extra!.uncertainty_y;
-    const [fx, fy] = interpToGrid(grid.xs, grid.ys, [fillNaN(ux, ny, nx), fillNaN(uy, ny, nx)], ixs, iys);
-    const final = last.final!;
-    const replaced = this.useTps === false ? Number.POSITIVE_INFINITY : this.tpsParams.threshold;
-    for (let k = 0; k < fx.length; k++) {
-      const notOwn = Number.isNaN(ux[k]) || Number.isNaN(uy[k]) || Number.isNaN(final.deltaxs_final[k]) ||
-        Math.abs(field.dx[k] - last.deltaxs[k]) > replaced || Math.abs(field.dy[k] - last.deltays[k]) > replaced;
-      if (notOwn) fx[k] = fy[k] = Number.NaN;
-    }
-    return { uncertainty_x_final: fx, uncertainty_y_final: fy };
   }
 }
