@@ -144,6 +144,26 @@ describe('per-vector uncertainty (correlation statistics)', function () {
     assert.ok(Number.isNaN(flat.sigmaX[0]) && Number.isNaN(flat.sigmaY[1]));
   });
 
+  it('native call: the statistics\' own peak sits at the displacement left between the windows (sign and axes)', async () => {
+    const shape: [number, number] = [128, 128];
+    const r = renderPair(makeField({ kind: 'uniform', dx: 0.3, dy: -1.2 }, shape), { shape, density: 0.05, diameter: 2.5, bitDepth: 16, noise: 0, seed: 2 });
+    const starts = new Int32Array([32, 32, 48, 64, 64, 40]);
+    const args = {
+      im0: Float32Array.from(r.im0), im1: Float32Array.from(r.im1), height: 128, width: 128, h: 32, w: 32, starts0: starts, starts1: starts,
+      rx: new Float32Array(3), ry: new Float32Array(3).fill(-1.2),
+    };
+    const out = await native().correlationUncertainty(args);
+    for (let k = 0; k < 3; k++) {
+      // Given (0, -1.2), taken around lag (0, -1): the peak at (0.3, -1.2), offsets (0.3, 0).
+      assert.ok(Math.abs(out.offsetX[k] - 0.3) < 0.06, `offset x ${out.offsetX[k]}`);
+      assert.ok(Math.abs(out.offsetY[k]) < 0.06, `offset y ${out.offsetY[k]}`);
+      assert.ok(out.sigmaX[k] > 0 && out.sigmaX[k] < 0.2 && out.sigmaY[k] > 0 && out.sigmaY[k] < 0.2, `${out.sigmaX[k]} ${out.sigmaY[k]}`);
+    }
+    // Told the truth, the windows agree: the offsets vanish.
+    const told = await native().correlationUncertainty({ ...args, rx: new Float32Array(3).fill(0.3) });
+    for (let k = 0; k < 3; k++) assert.ok(Math.abs(told.offsetX[k]) < 0.06, `offset x ${told.offsetX[k]}`);
+  });
+
   it('mean: uncertainty_mean_x/_y from the scatter and the per-vector sigmas, shrinking as 1/sqrt(N)', () => {
     const n = 50;
     const rand = rng(9);
