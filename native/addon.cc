@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   binding::InitDeformBindings(env, exports);
   binding::InitPngBindings(env, exports);
   binding::InitRuntimeBindings(env, exports);
+  binding::InitUncertaintyBindings(env, exports);
   InitMpi(env, exports);
   return exports;
 }

@@ -18,6 +18,7 @@ void InitCorrelBindings(Napi::Env env, Napi::Object exports);
 void InitDeformBindings(Napi::Env env, Napi::Object exports);
 void InitPngBindings(Napi::Env env, Napi::Object exports);
 void InitRuntimeBindings(Napi::Env env, Napi::Object exports);
+void InitUncertaintyBindings(Napi::Env env, Napi::Object exports);
 
 // Error with a Node-style `code`, thrown back to JS as an exception.
 inline Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& msg, bool type = false) {

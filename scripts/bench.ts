@@ -14,7 +14,8 @@
  *    resident memory over 8 pairs of 2048x2048 16-bit, and its growth over 1,000 pairs.
  *
  * A readable table, then one line of JSON with all the figures.
- * `--only cases|e2e|memory` runs one part (e.g. `npm run bench -- --only e2e`).
+ * `--only cases|e2e|memory` runs one part (e.g. `npm run bench -- --only e2e`); `--uncertainty`
+ * computes the per-vector uncertainty too (piv0.uncertainty; its share among the stages).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -28,7 +29,7 @@ import type { PivResult } from '../works/piv/types.js';
 import type { ParamTree } from '../params/tree.js';
 
 const PARTS = ['cases', 'e2e', 'memory'] as const;
-const { values: cli } = parseArgs({ options: { only: { type: 'string' } } });
+const { values: cli } = parseArgs({ options: { only: { type: 'string' }, uncertainty: { type: 'boolean', default: false } } });
 if (cli.only !== undefined && !(PARTS as readonly string[]).includes(cli.only)) {
   console.error(`bench: --only must be one of ${PARTS.join(', ')} (got ${JSON.stringify(cli.only)})`);
   process.exit(2);
@@ -98,10 +99,11 @@ async function timeMedian(fn: () => Promise<unknown>): Promise<number> {
   return median(times);
 }
 
-/** Default PIV parameters with some dotted keys set. */
+/** Default PIV parameters with some dotted keys set (and piv0.uncertainty with --uncertainty). */
 function params(sets: Record<string, number>): ParamTree {
   let tree = defaults(pivSchema);
   for (const [k, v] of Object.entries(sets)) tree = setAt(pivSchema, tree, k, v);
+  if (cli.uncertainty) tree = setAt(pivSchema, tree, 'piv0.uncertainty', true);
   return tree;
 }
 
@@ -137,7 +139,7 @@ interface CaseFigures {
   gflops: number;
   rms: number;
   valid: number;
-  /** Shares of the single-worker time: correlation, deformation, TPS, validation, other (JS glue). */
+  /** Shares of the single-worker time: correlation, deformation, TPS, validation, uncertainty, other (JS glue). */
   shares: Record<string, number>;
   /** The correlation's share split by phase: loading windows, FFTs, cross-spectra, peaks and sub-pixel fits. */
   phases: Record<string, number>;
@@ -154,9 +156,9 @@ async function benchCase(tree: ParamTree, pair: PairImages, bitDepth: 8 | 16): P
   const vectors = first.passes.map((p) => p.shape_grid[0] * p.shape_grid[1]);
   const oneWorker = await timeMedian(() => single.calcul(pair));
   const st = single.stages;
-  const other = st.total - st.correlation - st.deformation - st.tps - st.validation;
+  const other = st.total - st.correlation - st.deformation - st.tps - st.validation - st.uncertainty;
   const shares = Object.fromEntries(Object.entries({ correlation: st.correlation, deformation: st.deformation, tps: st.tps,
-    validation: st.validation, other }).map(([k, v]) => [k, v / st.total]));
+    validation: st.validation, uncertainty: st.uncertainty, other }).map(([k, v]) => [k, v / st.total]));
   // The correlation's phases, from a few profiled runs (the clock reads stay out of the timings above).
   single.profile = true;
   for (let i = 0; i < 3; i++) await single.calcul(pair);
@@ -362,6 +364,7 @@ if (runs('cases')) {
     ['share: deformation', (c) => `${(100 * c.shares.deformation).toFixed(0)}%`],
     ['share: TPS', (c) => `${(100 * c.shares.tps).toFixed(0)}%`],
     ['share: validation', (c) => `${(100 * c.shares.validation).toFixed(0)}%`],
+    ['share: uncertainty', (c) => `${(100 * c.shares.uncertainty).toFixed(1)}%`],
     ['share: other (JS)', (c) => `${(100 * c.shares.other).toFixed(0)}%`],
     ['decode 2 PNG (s)', (c) => s(c.decode)],
     ['HDF5 write (s)', (c) => s(c.write)],

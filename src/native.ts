@@ -95,6 +95,43 @@ export interface PassOut {
   phases?: PassPhases;
 }
 
+/**
+ * Per-vector uncertainty from correlation statistics (Wieneke 2015): windows of the same
+ * shape in two images that match (deformed by the measured displacement), the displacement
+ * left between them per window.
+ */
+export interface UncertaintyArgs {
+  im0: Float32Array;
+  im1: Float32Array;
+  height: number;
+  width: number;
+  /** Window shape (both images). */
+  h: number;
+  w: number;
+  /** (row, col) of each window's top-left corner in image 0 and image 1, interleaved. */
+  starts0: Int32Array;
+  starts1: Int32Array;
+  /** Displacement left between the windows (pixels), one per window; NaN: no vector (NaN out). */
+  rx: Float32Array;
+  ry: Float32Array;
+  /** Half-size of the neighbourhood whose products of contributions' deviations are summed too (0-4, default 0: independent). */
+  neighbourhood?: number;
+  /** Windows with a smaller fraction of usable pixels give NaN (default 0.5). */
+  minValidFraction?: number;
+}
+
+/** One standard deviation of dx and dy per window (pixels), NaN where unknown. */
+export interface UncertaintyOut {
+  sigmaX: Float32Array;
+  sigmaY: Float32Array;
+  /**
+   * Where the 3-point Gaussian fit of the windows' correlation puts the peak, minus the
+   * displacement given (rx, ry): what the windows still disagree on; NaN where the fit fails.
+   */
+  offsetX: Float32Array;
+  offsetY: Float32Array;
+}
+
 /** A displacement field on a rectilinear grid, to deform a pair of images with. */
 /** B-spline degree of the deformation's image interpolation. */
 export type SplineDegree = 5 | 7;
@@ -202,6 +239,8 @@ export interface TpsOut {
 export interface NativeCore {
   /** Correlates all windows on libuv's thread pool; `threads` splits the pass further. */
   correlatePass(args: PassArgs, threads?: number): Promise<PassOut>;
+  /** Per-vector uncertainty of all windows of a pass (correlation statistics), on libuv's pool. */
+  correlationUncertainty(args: UncertaintyArgs, threads?: number): Promise<UncertaintyOut>;
   /**
    * Peaks and sub-pixel fits on summed correlation planes, as correlatePass finds them on
    * one pair's (`correl`: the mean normalised peak); a window no pair correlated is noTexture.

@@ -35,6 +35,11 @@ export async function runInfo(path: string, json: boolean): Promise<number> {
       `${p.nb_rejected} rejected (${pct}%)${p.has_final ? ', final field' : ''}`);
     lines.push(`    dx: ${fmt(p.deltaxs)}`);
     lines.push(`    dy: ${fmt(p.deltays)}`);
+    if (p.uncertainty) {
+      const u = p.uncertainty;
+      const f = (v: number | null) => (v === null ? 'none' : v.toFixed(4));
+      lines.push(`    uncertainty (px, 1 sigma): median x ${f(u.median_x)}, y ${f(u.median_y)}; final grid: median x ${f(u.median_x_final)}, y ${f(u.median_y_final)}`);
+    }
   }
   process.stdout.write(lines.join('\n') + '\n');
   return 0;

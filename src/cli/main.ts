@@ -69,7 +69,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(formatParams(schema, defaults(schema), a.format as 'yaml' | 'json'));
       return EXIT_OK;
     })())
-    .command('mean <path>', 'Time average (mean and RMS fluctuations) of a series of PIV results', (y) => y
+    .command('mean <path>', 'Time average (mean, RMS fluctuations, uncertainty of the mean) of a series of PIV results', (y) => y
       .positional('path', { type: 'string', demandOption: true, describe: 'Directory (or glob) of PIV result files' })
       .option('output', { alias: 'o', type: 'string', describe: `Output file (default: <dir>/mean_piv.h5)` })
       .option('workers', { type: 'number', describe: 'Files read at once' })
@@ -82,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
     .command('view <path>', 'Figure (PNG) of a PIV result: image, vectors, optional vorticity/magnitude map; a directory gives one per file', (y) => y
       .positional('path', { type: 'string', demandOption: true, describe: 'Result file, directory or glob of result files' })
       .option('output', { alias: 'o', type: 'string', describe: 'PNG file (one result) or directory (default: beside the file; <dir>/figures)' })
-      .option('background', { type: 'string', choices: ['none', 'vorticity', 'divergence', 'magnitude'] as const, default: 'none' as const, describe: 'Colour map under the vectors, with a colour bar' })
+      .option('background', { type: 'string', choices: ['none', 'vorticity', 'divergence', 'magnitude', 'uncertainty'] as const, default: 'none' as const, describe: 'Colour map under the vectors, with a colour bar (uncertainty: sqrt(sigma_x^2 + sigma_y^2) of the per-vector uncertainty, px)' })
       .option('scale', { type: 'number', describe: 'Arrow length in image pixels per pixel of displacement (default: from the data; in a directory, from the first file)' })
       .option('image', { type: 'boolean', default: true, describe: 'Draw the first image of the pair (--no-image: dark background)' })
       .option('index', { type: 'number', describe: 'With a directory: only the figure of its k-th result file (from 0)' })

@@ -4,7 +4,7 @@
  * attribute ('single', 'double', 'logical', 'char'), dimensions stored in reverse order
  * (an ny x nx MATLAB matrix is an HDF5 dataset of shape [nx, ny] in column-major order),
  * char arrays as uint16 with MATLAB_int_decode = 2. `load('piv.mat')` gives x, y, dx, dy
- * (or u, v), valid, correl as ny x nx matrices (rows = image rows), plus the units and
+ * (or u, v), valid, correl (and uncertainty_x, uncertainty_y when the result holds them) as ny x nx matrices (rows = image rows), plus the units and
  * a description.
  */
 import { readFile, rm, writeFile } from 'node:fs/promises';
@@ -69,6 +69,8 @@ export async function writeMat(path: string, field: ExportField): Promise<void> 
         writeMatrix(file, field.vName, field.v, ny, nx, 'single');
         if (field.valid !== undefined) writeMatrix(file, 'valid', field.valid, ny, nx, 'logical');
         if (field.correl !== undefined) writeMatrix(file, 'correl', field.correl, ny, nx, 'single');
+        if (field.sigmaX !== undefined) writeMatrix(file, 'uncertainty_x', field.sigmaX, ny, nx, 'single');
+        if (field.sigmaY !== undefined) writeMatrix(file, 'uncertainty_y', field.sigmaY, ny, nx, 'single');
         writeChar(file, 'units_position', field.positionUnit);
         writeChar(file, 'units_vector', field.vectorUnit);
         writeChar(file, 'description', field.description.join('\n'));

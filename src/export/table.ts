@@ -33,6 +33,9 @@ export interface ExportField {
   correl?: Float32Array;
   /** Error code of the first reason of rejection, 0 when none (pass only). */
   code?: Int32Array;
+  /** Per-vector uncertainty of u and v (1 sigma, in the vectors' unit), when the result holds it. */
+  sigmaX?: Float32Array;
+  sigmaY?: Float32Array;
   /** Names of the vector components: dx, dy (displacements) or u, v (velocities, with dt). */
   uName: 'dx' | 'u';
   vName: 'dy' | 'v';
@@ -69,6 +72,7 @@ export function exportField(result: PivResult, source: string, choice: FieldChoi
   let dy: Float32Array;
   let shape: [number, number];
   let extra: Pick<ExportField, 'valid' | 'correl' | 'code'> = {};
+  let sigmas: [Float32Array | undefined, Float32Array | undefined];
   if (choice.final) {
     if (choice.pass !== undefined && passIndex !== nbPasses - 1) throw exportError('--final is the field of the last pass: do not give --pass');
     const grid = finalGrid(result);
@@ -76,7 +80,9 @@ export function exportField(result: PivResult, source: string, choice: FieldChoi
     if (grid === undefined || final === undefined) throw exportError(`${basename(source)} has no final grid (ixvecs_final, ...)`);
     ({ ixvecs_final: x, iyvecs_final: y, deltaxs_final: dx, deltays_final: dy } = final);
     shape = [grid.ny, grid.nx];
+    sigmas = [pass.extra?.uncertainty_x_final, pass.extra?.uncertainty_y_final];
   } else {
+    sigmas = [pass.extra?.uncertainty_x, pass.extra?.uncertainty_y];
     ({ xs: x, ys: y, deltaxs: dx, deltays: dy } = pass);
     shape = pass.shape_grid;
     const n = x.length;
@@ -101,6 +107,8 @@ export function exportField(result: PivResult, source: string, choice: FieldChoi
     u: scaled(dx, vectorFactor),
     v: scaled(dy, vectorFactor),
     ...extra,
+    ...(sigmas[0]?.length === x.length && sigmas[1]?.length === x.length
+      ? { sigmaX: scaled(sigmas[0], vectorFactor), sigmaY: scaled(sigmas[1], vectorFactor) } : {}),
     uName: calibration.dt === undefined ? 'dx' : 'u',
     vName: calibration.dt === undefined ? 'dy' : 'v',
     positionUnit: calibration.pxPerM === undefined ? 'px' : 'm',
@@ -142,6 +150,9 @@ function describe(f: ExportField): string[] {
   ];
   if (f.kind === 'pass') {
     lines.push(`valid: 1 for a measured vector, 0 for a rejected one (${f.uName}, ${f.vName} NaN); correl: normalised correlation peak`);
+  }
+  if (f.sigmaX !== undefined) {
+    lines.push(`uncertainty_x, uncertainty_y: uncertainty of ${f.uName}, ${f.vName} (1 sigma, correlation statistics), in ${f.vectorUnit}; NaN where unknown`);
   }
   return lines;
 }

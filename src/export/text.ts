@@ -26,6 +26,7 @@ export function formatDelimited(field: ExportField, separator: ',' | '\t'): stri
   ];
   if (field.valid !== undefined) columns.push(['valid', field.valid, true]);
   if (field.correl !== undefined) columns.push(['correl', field.correl, false]);
+  if (field.sigmaX !== undefined && field.sigmaY !== undefined) columns.push(['uncertainty_x', field.sigmaX, false], ['uncertainty_y', field.sigmaY, false]);
   const lines = field.description.map((line) => `# ${line}`);
   lines.push(columns.map(([name]) => name).join(separator));
   const n = field.x.length;

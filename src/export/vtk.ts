@@ -1,7 +1,8 @@
 /**
  * Legacy ASCII VTK (ParaView, VisIt): STRUCTURED_POINTS when the grid is uniform (origin
  * and spacing), else STRUCTURED_GRID with explicit points (z = 0). Point data: the vector
- * field (3 components, z = 0) and, for a pass, `valid` and `correl`. VTK's ASCII reader
+ * field (3 components, z = 0), for a pass `valid` and `correl`, and `uncertainty_x`,
+ * `uncertainty_y` when the result holds them (-1 where unknown). VTK's ASCII reader
  * does not accept NaN, so rejected vectors are written as 0 with valid = 0.
  * Coordinates are those of the result (y downwards): ParaView shows the field upside down
  * unless the camera looks from -z.
@@ -55,6 +56,12 @@ export function formatVtk(field: ExportField): string {
   if (field.correl !== undefined) {
     out.push('SCALARS correl float 1', 'LOOKUP_TABLE default');
     for (let i = 0; i < n; i++) out.push(finiteOr0(field.correl[i]));
+  }
+  // Uncertainty: -1 where unknown (VTK's ASCII reader takes no NaN).
+  for (const [name, data] of [['uncertainty_x', field.sigmaX], ['uncertainty_y', field.sigmaY]] as const) {
+    if (data === undefined) continue;
+    out.push(`SCALARS ${name} float 1`, 'LOOKUP_TABLE default');
+    for (let i = 0; i < n; i++) out.push(Number.isFinite(data[i]) ? formatFloat32(data[i]) : '-1');
   }
   return `${out.join('\n')}\n`;
 }

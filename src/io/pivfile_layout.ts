@@ -9,7 +9,9 @@
  *                xs, ys, deltaxs, deltays, correls_max (float32), shape_grid = [ny, nx],
  *                errors/{keys int32, values strings, codes int32},
  *                last pass: ixvecs_final, iyvecs_final, deltaxs_final, deltays_final (float32,
- *                flattened regular grid, x fastest), plus any `extra` float32 datasets.
+ *                flattened regular grid, x fastest), plus any `extra` float32 datasets
+ *                (TPS: xs_smooth, ...; piv0.uncertainty: uncertainty_x, uncertainty_y,
+ *                uncertainty_x_final, uncertainty_y_final; optional on read).
  *
  * The reader also takes Fluidimage's own files (int64/float64 datasets, no codes, no
  * shape_grid, grids stored y fastest): see pivfile_read.ts.

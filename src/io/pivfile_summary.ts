@@ -1,7 +1,7 @@
 /** A small description of a PIV result file (for `fluidimage info`). */
 import type { PassResult } from '../works/piv/types.js';
 import { readPivFileWithInfo, type PivFileInfo } from './pivfile_read.js';
-import { stats, type Stats } from './stats.js';
+import { median, stats, type Stats } from './stats.js';
 
 export interface PivPassSummary {
   index: number;
@@ -13,6 +13,11 @@ export interface PivPassSummary {
   has_final: boolean;
   deltaxs: Stats;
   deltays: Stats;
+  /**
+   * Per-vector uncertainty (px, 1 sigma), when the pass holds it: medians of uncertainty_x,
+   * uncertainty_y (the pass's vectors) and of uncertainty_x_final, uncertainty_y_final.
+   */
+  uncertainty?: { median_x: number | null; median_y: number | null; median_x_final: number | null; median_y_final: number | null };
 }
 
 export interface PivSummary extends PivFileInfo {
@@ -50,5 +55,13 @@ export function summarizePass(pass: PassResult, index: number): PivPassSummary {
     has_final: pass.final !== undefined,
     deltaxs: stats(pass.deltaxs),
     deltays: stats(pass.deltays),
+    ...uncertaintyOf(pass),
   };
+}
+
+function uncertaintyOf(pass: PassResult): Pick<PivPassSummary, 'uncertainty'> {
+  const e = pass.extra ?? {};
+  if (e.uncertainty_x === undefined && e.uncertainty_x_final === undefined) return {};
+  const med = (a: Float32Array | undefined) => (a === undefined ? null : median(a));
+  return { uncertainty: { median_x: med(e.uncertainty_x), median_y: med(e.uncertainty_y), median_x_final: med(e.uncertainty_x_final), median_y_final: med(e.uncertainty_y_final) } };
 }

@@ -24,3 +24,13 @@ export function stats(data: ArrayLike<number>): Stats {
   }
   return count === 0 ? { count, mean: null, min: null, max: null } : { count, mean: sum / count, min, max };
 }
+
+/** Median of the finite values of `data` (null when there is none). */
+export function median(data: ArrayLike<number>): number | null {
+  const finite: number[] = [];
+  for (let i = 0; i < data.length; i++) if (Number.isFinite(data[i])) finite.push(data[i]);
+  if (finite.length === 0) return null;
+  finite.sort((a, b) => a - b);
+  const m = finite.length >> 1;
+  return finite.length % 2 === 1 ? finite[m] : (finite[m - 1] + finite[m]) / 2;
+}

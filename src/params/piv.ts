@@ -75,6 +75,7 @@ export const pivSchema = group('Parameters of the PIV topology', {
     nb_peaks_to_search: num(1, 'Correlation peaks searched per window: with 2 or more, a rejected vector is replaced by the secondary peak closest to its neighbours when that one passes the tests', { integer: true, min: 1, max: 8 }),
     particle_radius: num(3, 'Half-size (pixels) of the square around a peak where the next peak may not be', { integer: true, min: 0, max: 64 }),
     window_sigma: numOrNull(null, 'Gaussian weighting of the interrogation windows: its standard deviation as a fraction of the window size (e.g. 0.4); null: uniform weights, as Fluidimage', { above: 0, max: 10 }),
+    uncertainty: bool(false, 'Per-vector uncertainty of the last pass from correlation statistics (Wieneke 2015): datasets uncertainty_x, uncertainty_y (px, 1 sigma) and uncertainty_x_final, uncertainty_y_final in the last piv group (off by default: about a quarter more time per pair with 3 passes)'),
     min_valid_fraction: num(0.75, 'Windows with a smaller fraction of pixels inside the image (and the mask) give no vector (error code 6)', { min: 0, max: 1 }),
     grid: group('Grid of interrogation windows', {
       overlap: num(0.5, 'Overlap of neighbouring windows, fraction of the window size', { min: 0, max: 0.95 }),

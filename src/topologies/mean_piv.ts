@@ -1,6 +1,6 @@
 /**
- * Time average of a series of PIV results (`fluidimage mean DIR.piv`): mean field and
- * RMS fluctuations on the final grid. Each worker (or MPI rank) sums the files it
+ * Time average of a series of PIV results (`fluidimage mean DIR.piv`): mean field,
+ * RMS fluctuations and the uncertainty of the mean (uncertainty_mean_x/_y) on the final grid. Each worker (or MPI rank) sums the files it
  * reads; the sums are then added (a reduction) and written once.
  */
 import { readdir, stat } from 'node:fs/promises';
@@ -65,7 +65,7 @@ export function meanJob(files: string[], state: { grid?: FinalGrid; sums?: Field
       } else if (!sameGrid(state.grid, x, y)) {
         throw new Error(`its final grid (${x.length} points) differs from the first file's (${state.grid.ixvecs.length} points)`);
       }
-      state.sums!.add(dx, dy);
+      state.sums!.add(dx, dy, last.extra?.uncertainty_x_final, last.extra?.uncertainty_y_final);
       state.used.push(basename(f));
     },
     write: async () => {},

@@ -1,12 +1,12 @@
 /**
  * A figure of a PIV result: the first image in grey (or a dark plot), optionally a colour
- * map of vorticity, divergence or magnitude with its colour bar, the vectors of the last
+ * map of vorticity, divergence, magnitude or uncertainty with its colour bar, the vectors of the last
  * pass as arrows coloured by magnitude, rejected vectors as red crosses, a scale arrow,
  * axes with tick labels in pixels, and a title. Rendered into an RGBA canvas.
  */
 import type { ImageData } from '../io/images.js';
 import { divergence, vorticity } from '../post/derivatives.js';
-import { bestGrid, lastPass, magnitude, type GridField } from '../post/grid.js';
+import { bestGrid, finalGrid, lastPass, magnitude, type GridField } from '../post/grid.js';
 import type { PivResult } from '../works/piv/types.js';
 import { Canvas, type Rgb } from './canvas.js';
 import { colormap } from './colormap.js';
@@ -17,7 +17,7 @@ import { displayImage, drawGrey } from './image_layer.js';
 import { formatNumber, niceBelow, niceStep, ticks } from './numbers.js';
 import { drawArrow, drawVectors, type Vectors } from './vector_layer.js';
 
-export const BACKGROUNDS = ['none', 'vorticity', 'divergence', 'magnitude'] as const;
+export const BACKGROUNDS = ['none', 'vorticity', 'divergence', 'magnitude', 'uncertainty'] as const;
 export type Background = (typeof BACKGROUNDS)[number];
 
 export interface FigureOptions {
@@ -59,6 +59,7 @@ const BAR_TITLES: Record<Exclude<Background, 'none'>, string> = {
   vorticity: 'vorticity',
   divergence: 'divergence',
   magnitude: '|d| (px)',
+  uncertainty: 'sigma (px)',
 };
 
 /** Default zoom: big images shrunk to about 1000 pixels, small ones enlarged to about 500. */
@@ -81,7 +82,7 @@ export async function renderFigure(result: PivResult, image: ImageData | undefin
 
   // Background scalar and its limits (they set the width of the colour bar labels).
   const grid = background === 'none' ? undefined : bestGrid(result);
-  const scalar = grid === undefined ? undefined : scalarOf(grid, background);
+  const scalar = grid === undefined ? undefined : scalarOf(grid, background, result);
   const clim = scalar === undefined ? undefined : opts.clim ?? autoLimits(scalar.values, background);
 
   // Layout: margins around the plot.
@@ -110,7 +111,7 @@ export async function renderFigure(result: PivResult, image: ImageData | undefin
   canvas.fillRect(left, top, plotW, plotH, DARK_PLOT);
   if (image !== undefined) drawGrey(canvas, frame, await displayImage(image, plotW, plotH));
   if (scalar !== undefined && clim !== undefined) {
-    const lut = colormap(background === 'magnitude' ? 'viridis' : 'coolwarm');
+    const lut = colormap(sequential(background) ? 'viridis' : 'coolwarm');
     drawScalarField(canvas, frame, scalar, lut, clim[0], clim[1], image === undefined ? 1 : FIELD_ALPHA_OVER_IMAGE);
   }
   const mags = magnitude(pass.deltaxs, pass.deltays);
@@ -147,7 +148,7 @@ export async function renderFigure(result: PivResult, image: ImageData | undefin
   let colourBar: Figure['colourBar'];
   if (clim !== undefined) {
     colourBar = { left: left + plotW + barGap, top, width: barW, height: plotH };
-    drawColourBar(canvas, colourBar, colormap(background === 'magnitude' ? 'viridis' : 'coolwarm'), clim, barTitle, fs);
+    drawColourBar(canvas, colourBar, colormap(sequential(background) ? 'viridis' : 'coolwarm'), clim, barTitle, fs);
   }
   return { canvas, frame, scale, arrowMax, clim, colourBar, arrows: drawn.arrows, rejected: drawn.rejected, stride };
 }
@@ -184,14 +185,36 @@ function imageSize(result: PivResult, image: ImageData | undefined): [number, nu
   return [Math.max(16, Math.ceil(maxX + 16)), Math.max(16, Math.ceil(maxY + 16))];
 }
 
-function scalarOf(grid: GridField, background: Exclude<Background, 'none'> | 'none'): ScalarGrid {
-  const values = background === 'vorticity' ? vorticity(grid) : background === 'divergence' ? divergence(grid) : magnitude(grid.u, grid.v);
+function scalarOf(grid: GridField, background: Exclude<Background, 'none'> | 'none', result: PivResult): ScalarGrid {
+  const values = background === 'vorticity' ? vorticity(grid) : background === 'divergence' ? divergence(grid)
+    : background === 'uncertainty' ? uncertaintyOf(result, grid) : magnitude(grid.u, grid.v);
   return { nx: grid.nx, ny: grid.ny, x: grid.x, y: grid.y, values };
+}
+
+/** Backgrounds of positive values (a sequential colour map from 0). */
+const sequential = (background: Background): boolean => background === 'magnitude' || background === 'uncertainty';
+
+/**
+ * sqrt(sigma_x^2 + sigma_y^2) of the per-vector uncertainty on the grid bestGrid gives
+ * (uncertainty_*_final on the final grid, else uncertainty_* of the last pass).
+ */
+function uncertaintyOf(result: PivResult, grid: GridField): Float32Array {
+  const extra = lastPass(result).extra ?? {};
+  const onFinal = finalGrid(result) !== undefined;
+  const [ux, uy] = onFinal ? [extra.uncertainty_x_final, extra.uncertainty_y_final] : [extra.uncertainty_x, extra.uncertainty_y];
+  const n = grid.nx * grid.ny;
+  if (ux === undefined || uy === undefined || ux.length !== n || uy.length !== n) {
+    throw new Error(`no per-vector uncertainty in this result (${onFinal ? 'uncertainty_x_final, uncertainty_y_final' : 'uncertainty_x, uncertainty_y'}): ` +
+      'it was made with piv0.uncertainty false or by an older version');
+  }
+  return magnitude(ux, uy);
 }
 
 /** Symmetric limits for signed quantities, [0, max] for magnitudes; robust to a few outliers. */
 export function autoLimits(values: Float32Array, background: Background): [number, number] {
   if (background === 'magnitude') return [0, Math.max(quantile(values, 1), 1e-6)];
+  // A few windows of weak correlation have a large sigma: the bulk of the field sets the scale.
+  if (background === 'uncertainty') return [0, Math.max(quantile(values, 0.98), 1e-6)];
   const abs = new Float32Array(values.length);
   for (let i = 0; i < values.length; i++) abs[i] = Math.abs(values[i]);
   const m = Math.max(quantile(abs, 0.99), 1e-6);

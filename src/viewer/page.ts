@@ -50,7 +50,7 @@ export const VIEWER_PAGE = String.raw`<!doctype html>
   <button id="next" type="button" title="Next pair (right arrow)">next &#9654;</button>
   <label title="Image of the pair (keys a, b)">image <select id="image"><option value="a">A</option><option value="b">B</option><option value="none">none</option></select></label>
   <label title="Key v"><input type="checkbox" id="vectors" checked> vectors</label>
-  <label>background <select id="background"><option value="none">none</option><option value="vorticity">vorticity</option><option value="divergence">divergence</option><option value="magnitude">magnitude</option></select></label>
+  <label>background <select id="background"><option value="none">none</option><option value="vorticity">vorticity</option><option value="divergence">divergence</option><option value="magnitude">magnitude</option><option value="uncertainty">uncertainty</option></select></label>
 </header>
 <main>
   <nav><h2>Results <span id="count"></span></h2><ul id="files"></ul></nav>
@@ -70,6 +70,7 @@ export const VIEWER_PAGE = String.raw`<!doctype html>
       <tr><th>dy (px)</th><td id="d-dy"></td></tr>
       <tr><th>|d| (px)</th><td id="d-mag"></td></tr>
       <tr><th>correlation peak</th><td id="d-correl"></td></tr>
+      <tr><th>uncertainty x, y (px, 1 sigma)</th><td id="d-sigma"></td></tr>
       <tr><th>error code</th><td id="d-code"></td></tr>
       <tr><th>error message</th><td id="d-message"></td></tr>
     </tbody></table>
@@ -252,6 +253,7 @@ function showDetails() {
   set('d-dy', fmt(dy));
   set('d-mag', dx === null || dy === null ? 'NaN' : Math.hypot(dx, dy).toPrecision(5));
   set('d-correl', fmt(r.correl[i]));
+  set('d-sigma', r.sigma_x ? fmt(r.sigma_x[i]) + ', ' + fmt(r.sigma_y[i]) : 'not computed');
   set('d-code', err ? String(err.code) : 'none');
   set('d-message', err ? err.message : '');
 }

@@ -120,6 +120,9 @@ export interface ResultJson {
   dx: (number | null)[];
   dy: (number | null)[];
   correl: (number | null)[];
+  /** Per-vector uncertainty (1 sigma, px) when the result holds it (piv0.uncertainty). */
+  sigma_x?: (number | null)[];
+  sigma_y?: (number | null)[];
   /** Errors of the last pass: vector index, code, message. */
   errors: { index: number[]; code: number[]; message: string[] };
 }
@@ -140,6 +143,8 @@ export function resultJson(file: string, result: PivResult): ResultJson {
     dx: list(pass.deltaxs),
     dy: list(pass.deltays),
     correl: list(pass.correls_max),
+    ...(pass.extra?.uncertainty_x && pass.extra.uncertainty_y
+      ? { sigma_x: list(pass.extra.uncertainty_x), sigma_y: list(pass.extra.uncertainty_y) } : {}),
     errors: { index: Array.from(pass.errors.keys), code: Array.from(pass.errors.codes), message: pass.errors.values },
   };
 }
@@ -194,7 +199,7 @@ async function findImage(resultPath: string, result: PivResult, which: ImageChoi
  * The result with the vectors of its last pass removed but its field kept (the final grid,
  * else the pass's own grid as one), so that the renderer draws the background alone.
  */
-function withoutVectors(result: PivResult): PivResult {
+export function withoutVectors(result: PivResult): PivResult {
   const pass = lastPass(result);
   let final: FinalField | undefined = pass.final;
   const grid = final === undefined ? bestGrid(result) : undefined;
@@ -214,6 +219,10 @@ function withoutVectors(result: PivResult): PivResult {
     shape_grid: [0, 0],
     final,
   };
+  // The uncertainty background: that of the grid kept (the pass's when it stands as the final one).
+  const ex = pass.extra ?? {};
+  const [ux, uy] = pass.final !== undefined ? [ex.uncertainty_x_final, ex.uncertainty_y_final] : [ex.uncertainty_x, ex.uncertainty_y];
+  if (ux !== undefined && uy !== undefined) stripped.extra = { uncertainty_x_final: ux, uncertainty_y_final: uy };
   return { ...result, passes: [...result.passes.slice(0, -1), stripped] };
 }
 

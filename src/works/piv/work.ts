@@ -11,6 +11,7 @@ import { applyFix, replaceBySecondaryPeaks, type FixParams } from './fix.js';
 import { combineMasks, polygonMask, type ImageMask } from './masks.js';
 import { makeGrid, parseStrcrop, roundHalfEven, type Grid } from './grid.js';
 import { fillNaN, interpToGrid, smooth3 } from './interp.js';
+import { finalUncertainty, vectorUncertainty } from './uncertainty.js';
 
 export type { ImageMask } from './masks.js';
 
@@ -105,6 +106,8 @@ export interface StageSeconds {
   deformation: number;
   tps: number;
   validation: number;
+  /** Per-vector uncertainty of the last pass (piv0.uncertainty). */
+  uncertainty: number;
   total: number;
 }
 
@@ -133,7 +136,7 @@ export class WorkPIV {
   private readonly smoothPredictor: boolean;
   private readonly splineDegree: SplineDegree;
   /** Time per stage over all calls of this work (correlation, deformation, TPS, validation; the rest is JS glue). */
-  readonly stages: StageSeconds = { correlation: 0, deformation: 0, tps: 0, validation: 0, total: 0 };
+  readonly stages: StageSeconds = { correlation: 0, deformation: 0, tps: 0, validation: 0, uncertainty: 0, total: 0 };
   /**
    * Set to time the phases of the correlation (benchmarks): `correlationPhases` then sums
    * them over the calls (thread seconds).
@@ -145,6 +148,8 @@ export class WorkPIV {
   private readonly useTps: boolean | string;
   private readonly tpsParams: { subdomSize: number; smoothingCoef: number; threshold: number };
   private readonly strcrop: string | null;
+  /** piv0.uncertainty (absent from trees written before it: off). */
+  private readonly withUncertainty: boolean;
 
   /**
    * `threads` > 1 splits each pass over several native threads (one pair at a time);
@@ -220,6 +225,7 @@ export class WorkPIV {
     this.smoothPredictor = mp.smooth_predictor as boolean;
     this.splineDegree = mp.spline_degree as SplineDegree;
     this.useTps = mp.use_tps as boolean | string;
+    this.withUncertainty = (piv0.uncertainty as boolean | undefined) ?? false;
     this.tpsParams = {
       subdomSize: mp.subdom_size as number, smoothingCoef: mp.smoothing_coef as number, threshold: mp.threshold_tps as number,
     };
@@ -292,7 +298,7 @@ export class WorkPIV {
     try {
       for (const [k, pass] of this.passes.entries()) {
         const grid = makeGrid(region, pass.shape0, this.overlap);
-        const r = await this.onePass(pair, pass, grid, prev, splines);
+        const r = await this.onePass(pair, pass, grid, prev, splines, { isLast: k === this.passes.length - 1 });
         results.push(r.result);
         prev = await this.passField(k, r, grid);
       }
@@ -348,6 +354,9 @@ export class WorkPIV {
         if (mask.data[iyvecs[k] * width + ixvecs[k]] === 0) last.final.deltaxs_final[k] = last.final.deltays_final[k] = Number.NaN;
       }
     }
+    if (last.extra?.uncertainty_x) {
+      Object.assign(last.extra, finalUncertainty(last, lastGrid, field, ixs, iys, this.useTps === false ? Number.POSITIVE_INFINITY : this.tpsParams.threshold));
+    }
     return result;
   }
 
@@ -382,7 +391,7 @@ export class WorkPIV {
     const grid = makeGrid(parseStrcrop(this.strcrop, [height, width]), pass.shape0, this.overlap);
     const splines: { value?: SplineImages; scratch?: Scratch } = {};
     try {
-      await this.onePass(pair, pass, grid, field, splines, planes);
+      await this.onePass(pair, pass, grid, field, splines, { planes });
     } finally {
       if (splines.scratch) this.spare.push(splines.scratch);
     }
@@ -547,7 +556,8 @@ export class WorkPIV {
   }
 
   private async onePass(pair: PairImages, pass: PassConfig, grid: Grid, prev: Field | undefined,
-    splines: { value?: SplineImages; scratch?: Scratch }, planes?: EnsemblePlanes) {
+    splines: { value?: SplineImages; scratch?: Scratch }, opts: { isLast?: boolean; planes?: EnsemblePlanes } = {}) {
+    const { planes } = opts;
     const placed = this.placeWindows(pass, grid, prev, pair.height, pair.width);
     const [h0, w0] = pass.shape0;
     const [h1, w1] = pass.shape1;
@@ -583,7 +593,17 @@ export class WorkPIV {
       ...(planes ? { planes: planes.sum, planeCounts: planes.count } : {}),
     }, this.threads));
     if (out.phases) for (const k of ['load', 'fft', 'spectra', 'peaks'] as const) this.correlationPhases[k] += out.phases[k];
-    return this.vectorsOfPass(out, pass, placed);
+    const r = this.vectorsOfPass(out, pass, placed);
+    if (opts.isLast && this.withUncertainty) {
+      // Per-vector uncertainty from the windows just correlated (uncertainty.ts).
+      const padY = Math.floor((h1 - h0) / 2);
+      const padX = Math.floor((w1 - w0) / 2);
+      const { starts0, starts1, predX, predY } = placed;
+      const u = await this.timed('uncertainty', () => vectorUncertainty({ ...images, height: pair.height, width: pair.width,
+        starts0, starts1, h0, w0, padY, padX }, r.result, pass.deform && predX && predY ? [predX, predY] : undefined, this.minValidFraction, this.threads));
+      r.result.extra = { ...r.result.extra, ...u };
+    }
+    return r;
   }
 
   /**
