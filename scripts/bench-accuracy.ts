@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { applySets } from '../params/load.js';
 import { pivSchema } from '../params/piv.js';
 import { defaults } from '../params/schema.js';
-import type { PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../results/piv_result.js';
 import { WorkPIV } from '../works/piv/work.js';
 import { SYNTH_CASES, type SynthCase } from '../works/synth/cases.js';
 import { makeField, type DisplacementField } from '../works/synth/fields.js';

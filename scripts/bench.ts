@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { PairImages } from '../works/piv/work.js';
-import type { PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../results/piv_result.js';
 import type { ParamTree } from '../params/tree.js';
 
 const PARTS = ['cases', 'e2e', 'memory'] as const;

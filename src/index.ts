@@ -24,7 +24,7 @@ import { meanImageSchema } from './params/mean_image.js';
 import type { TopologyName } from './topologies/registry.js';
 import { chainSteps, loadMask, pairFilter, pairMasker } from './topologies/piv.js';
 import { WorkPIV, type PairImages } from './works/piv/work.js';
-import type { PassResult, PivResult } from './works/piv/types.js';
+import type { PassResult, PivResult } from './results/piv_result.js';
 import type { ParamTree } from './params/tree.js';
 import type { RunOptions } from './engine/options.js';
 import type { Summary } from './report/progress.js';
@@ -34,7 +34,7 @@ import { PROGRAM, VERSION } from './version.js';
 native();
 
 export { VERSION } from './version.js';
-export type { PivResult, PassResult, FinalField, PassErrors } from './works/piv/types.js';
+export type { PivResult, PassResult, FinalField, PassErrors } from './results/piv_result.js';
 export type { ParamTree, ParamValue } from './params/tree.js';
 export type { Summary, ItemOutcome } from './report/progress.js';
 export type { SurfFile } from './works/surftrack/file.js';

@@ -16,7 +16,7 @@ import { readFloat32, withH5File } from '../io/h5.js';
 import { readPivFile } from '../io/pivfile.js';
 import { pivSchema } from '../params/piv.js';
 import { defaults } from '../params/schema.js';
-import type { PassResult, PivResult } from '../works/piv/types.js';
+import type { PassResult, PivResult } from '../results/piv_result.js';
 import {
   PYTHON,
   REPO_ROOT,

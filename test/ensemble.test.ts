@@ -13,7 +13,7 @@ import { writeImage } from '../io/images.js';
 import { native } from '../native.js';
 import { SYNTH_CASES } from '../works/synth/cases.js';
 import { makeField, type DisplacementField } from '../works/synth/fields.js';
-import type { PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../results/piv_result.js';
 import { describeRun, HAS_MPIRUN, launch, launchMpirun, listDir, makeTempDir, removeDir, RUN_JS, runCli } from './helpers/cli.js';
 
 const SIZE = 384;

@@ -9,7 +9,7 @@ import { lookup3, withUserBlock } from '../export/userblock.js';
 import { uniformGrid } from '../export/vtk.js';
 import { readFloat32, withH5File, writeFloat32 } from '../io/h5.js';
 import { readPivFile, writePivFile } from '../io/pivfile.js';
-import type { PassResult, PivResult } from '../works/piv/types.js';
+import type { PassResult, PivResult } from '../results/piv_result.js';
 import { describeRun, hasPythonH5py, makeTempDir, PYTHON, removeDir, REPO_ROOT, runCli } from './helpers/cli.js';
 
 const META = { program: 'test', version: '0' };

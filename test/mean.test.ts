@@ -7,7 +7,7 @@ import { withH5File, readFloat32 } from '../io/h5.js';
 import { writePivFile } from '../io/pivfile.js';
 import { FieldSums } from '../works/mean_fields.js';
 import { listResultFiles, meanJob, writeMean, type FinalGrid } from '../topologies/mean_piv.js';
-import type { PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../results/piv_result.js';
 
 /** A one-pass result on a 2x3 grid whose final field is (a + i, b - i) at point i. */
 function result(a: number, b: number, nx = 3): PivResult {

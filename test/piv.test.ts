@@ -6,7 +6,7 @@ import { applyFix } from '../works/piv/fix.js';
 import { axisStarts, makeGrid, parseStrcrop, roundHalfEven, stepFor } from '../works/piv/grid.js';
 import { fillNaN, interpGrid, interpToGrid } from '../works/piv/interp.js';
 import { native } from '../native.js';
-import type { PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../results/piv_result.js';
 import type { ParamTree } from '../params/tree.js';
 import { WorkPIV, type PairImages } from '../works/piv/work.js';
 import { makeField, type DisplacementField, type FieldSpec } from '../works/synth/fields.js';

@@ -18,7 +18,7 @@ import {
   readPivSummary,
   writePivFile,
 } from '../io/pivfile.js';
-import type { PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../results/piv_result.js';
 import type { ParamTree } from '../params/tree.js';
 import { SHARED_IMAGE_SAMPLES } from './helpers/shared.js';
 

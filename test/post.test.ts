@@ -3,7 +3,7 @@ import { derivative, divergence, vorticity } from '../post/derivatives.js';
 import { gaussianFilter, medianFilter } from '../post/filters.js';
 import { bestGrid, finalGrid, magnitude, passGrid, type GridField } from '../post/grid.js';
 import { spectrum1d } from '../post/spectra.js';
-import type { PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../results/piv_result.js';
 
 /** A field on the grid x = xs, y = ys (x fastest) from a function of (x, y). */
 function gridOf(xs: number[], ys: number[], fn: (x: number, y: number) => [number, number]): GridField {

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { paramDifferences, RECORD_NAME, relevantParams } from '../topologies/provenance.js';
-import type { PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../results/piv_result.js';
 import { REPO_ROOT, RUN_JS, copyImages, describeRun, listDir, listJobDirs, makeTempDir, removeDir, runCli, type CliResult } from './helpers/cli.js';
 
 const KARMAN = join(REPO_ROOT, 'samples', 'Karman');

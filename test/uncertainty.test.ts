@@ -15,7 +15,7 @@ import { defaults } from '../params/schema.js';
 import { renderFigure } from '../view/figure.js';
 import { resultJson, withoutVectors } from '../viewer/results.js';
 import { FieldSums } from '../works/mean_fields.js';
-import type { PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../results/piv_result.js';
 import { WorkPIV } from '../works/piv/work.js';
 import { SYNTH_CASES } from '../works/synth/cases.js';
 import { makeField, type DisplacementField } from '../works/synth/fields.js';

@@ -14,7 +14,7 @@ import { readPivFile } from '../io/pivfile.js';
 import { pairMasker } from '../topologies/piv.js';
 import { ERROR_CODES } from '../works/piv/errors.js';
 import { polygonMask } from '../works/piv/masks.js';
-import type { PassResult, PivResult } from '../works/piv/types.js';
+import type { PassResult, PivResult } from '../results/piv_result.js';
 import type { ParamTree } from '../params/tree.js';
 import { WorkPIV, type PairImages } from '../works/piv/work.js';
 import { makeField } from '../works/synth/fields.js';

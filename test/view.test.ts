@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { writeImage } from '../io/images.js';
 import { readPivFile, writePivFile } from '../io/pivfile.js';
-import type { PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../results/piv_result.js';
 import { colormap } from '../view/colormap.js';
 import { renderFigure, type Figure } from '../view/figure.js';
 import { findFirstImage, viewFile } from '../view/files.js';

@@ -13,7 +13,7 @@ import sharp from 'sharp';
 import { readPivFile } from '../io/pivfile.js';
 import type { ResultJson } from '../viewer/results.js';
 import { startViewer, type Viewer } from '../viewer/server.js';
-import type { PassResult } from '../works/piv/types.js';
+import type { PassResult } from '../results/piv_result.js';
 import { describeRun, makeTempDir, removeDir, REPO_ROOT, RUN_JS, runCli } from './helpers/cli.js';
 import { CHROMIUM, CHROMIUM_ARGS, httpGet, json, printedUrl } from './helpers/viewer.js';
 

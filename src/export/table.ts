@@ -5,7 +5,7 @@
  */
 import { basename } from 'node:path';
 import { finalGrid } from '../post/grid.js';
-import type { PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../results/piv_result.js';
 
 /** Pixels per metre and time between the two images. Either may be given alone. */
 export interface Calibration {

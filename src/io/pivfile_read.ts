@@ -2,7 +2,7 @@
  * Reading PIV result files: ours (pivfile_layout.ts) and Fluidimage's own (int64/float64
  * datasets, no codes, no shape_grid, grids stored y fastest).
  */
-import type { FinalField, PassErrors, PassResult, PivResult } from '../works/piv/types.js';
+import type { FinalField, PassErrors, PassResult, PivResult } from '../results/piv_result.js';
 import { notPivSentence } from './kinds.js';
 import {
   type H5File,

@@ -1,5 +1,5 @@
 /** A small description of a PIV result file (for `fluidimage info`). */
-import type { PassResult } from '../works/piv/types.js';
+import type { PassResult } from '../results/piv_result.js';
 import { readPivFileWithInfo, type PivFileInfo } from './pivfile_read.js';
 import { median, stats, type Stats } from './stats.js';
 

@@ -1,6 +1,6 @@
 /** Writing PIV result files (layout: pivfile_layout.ts), atomically, from a shared head. */
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import type { FinalField, PassResult, PivResult } from '../works/piv/types.js';
+import type { FinalField, PassResult, PivResult } from '../results/piv_result.js';
 import { tempPathFor, writeAtomic } from './atomic.js';
 import {
   type H5File,

@@ -2,7 +2,7 @@
  * A vector field on a regular grid, the common input of post-processing (derivatives,
  * filters, spectra) and of the colour maps of `fluidimage view`.
  */
-import type { PassResult, PivResult } from '../works/piv/types.js';
+import type { PassResult, PivResult } from '../results/piv_result.js';
 
 export interface GridField {
   nx: number;

@@ -11,7 +11,7 @@ import { ParamError, typedTree } from '../params/schema.js';
 import { buildSeries, resultName, type Item } from '../series/series.js';
 import { PROGRAM, VERSION } from '../version.js';
 import { WorkPIV, type PairImages } from '../works/piv/work.js';
-import type { PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../results/piv_result.js';
 import type { ParamTree } from '../params/tree.js';
 import type { Job } from '../executors/types.js';
 import { seriesOutputDir, seriesParams } from './output.js';

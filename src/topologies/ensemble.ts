@@ -17,7 +17,7 @@ import { ensembleSchema } from '../params/ensemble.js';
 import { typedTree } from '../params/schema.js';
 import { PROGRAM, VERSION } from '../version.js';
 import { WorkPIV, type EnsemblePlanes, type Field, type PairImages } from '../works/piv/work.js';
-import type { PassResult } from '../works/piv/types.js';
+import type { PassResult } from '../results/piv_result.js';
 import type { ParamTree } from '../params/tree.js';
 import type { Job } from '../executors/types.js';
 import { seriesOutputDir, seriesParams } from './output.js';

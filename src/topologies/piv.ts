@@ -14,7 +14,7 @@ import type { PairImages } from '../works/piv/work.js';
 import { WorkPIV, type ImageMask } from '../works/piv/work.js';
 import { maskFromValues } from '../works/piv/masks.js';
 import { loadIm2im, loadUserFunction } from '../works/im2im.js';
-import type { PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../results/piv_result.js';
 import type { ParamTree } from '../params/tree.js';
 import type { Job } from '../executors/types.js';
 import { seriesOutputDir, seriesParams } from './output.js';

@@ -7,7 +7,7 @@
 import type { ImageData } from '../io/images.js';
 import { divergence, vorticity } from '../post/derivatives.js';
 import { bestGrid, finalGrid, lastPass, magnitude, type GridField } from '../post/grid.js';
-import type { PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../results/piv_result.js';
 import { Canvas, type Rgb } from './canvas.js';
 import { colormap } from './colormap.js';
 import { drawScalarField, type ScalarGrid } from './field_layer.js';

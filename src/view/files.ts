@@ -7,7 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { writeAtomic } from '../io/atomic.js';
 import { readImage, type ImageData } from '../io/images.js';
 import { readPivFile } from '../io/pivfile.js';
-import type { PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../results/piv_result.js';
 import { renderFigure, type Figure, type FigureOptions } from './figure.js';
 
 export interface ViewFileOptions extends FigureOptions {

@@ -14,7 +14,7 @@ import { MEAN_FILE } from '../topologies/mean_piv.js';
 import { renderFigure, type Background, type FigureOptions } from '../view/figure.js';
 import { imageCandidates } from '../view/files.js';
 import type { PlotFrame } from '../view/frame.js';
-import type { FinalField, PassResult, PivResult } from '../works/piv/types.js';
+import type { FinalField, PassResult, PivResult } from '../results/piv_result.js';
 import { inSeries, isInside, type SeriesPlaces } from './series.js';
 
 /** An error with the HTTP status to answer. */

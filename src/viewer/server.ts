@@ -20,7 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { jobState } from '../report/job_state.js';
 import { BACKGROUNDS, type Background } from '../view/figure.js';
-import type { PivResult } from '../works/piv/types.js';
+import type { PivResult } from '../results/piv_result.js';
 import { hostAllowed } from './host.js';
 import { VIEWER_PAGE } from './page.js';
 import {

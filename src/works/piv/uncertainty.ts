@@ -6,7 +6,7 @@
 import { native } from '../../native.js';
 import type { Grid } from './grid.js';
 import { fillNaN, interpToGrid } from './interp.js';
-import type { PassResult } from './types.js';
+import type { PassResult } from '../../results/piv_result.js';
 
 /**
  * Calibrated on the synthetic cases of scripts/bench-accuracy.ts: the half-size of the

@@ -4,7 +4,7 @@
  */
 import { native, SUBPIX_CODES, VEC_CODES, type PassOut, type PassPhases, type SplineDegree, type SplineImages, type SubpixMethod } from '../../native.js';
 import { ParamError } from '../../params/schema.js';
-import type { PassResult, PivResult } from './types.js';
+import type { PassResult, PivResult } from '../../results/piv_result.js';
 import type { ParamTree } from '../../params/tree.js';
 import { ERROR_CODES, ERROR_MESSAGES, VectorErrors } from './errors.js';
 import { applyFix, replaceBySecondaryPeaks, type FixParams } from './fix.js';

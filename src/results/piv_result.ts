@@ -1,4 +1,4 @@
-import type { ParamTree } from '../../params/tree.js';
+import type { ParamTree } from '../params/tree.js';
 
 /**
  * Data types of a PIV result, shared by the PIV work (which fills them) and the
