@@ -81,6 +81,8 @@ describe('fluidimage ensemble (ensemble correlation)', function () {
     assert.equal(recorded.pairs, PAIRS);
     assert.deepEqual(recorded.a?.slice(0, 2), ['im0001a.png', 'im0002a.png']);
     assert.equal(recorded.b?.length, PAIRS);
+    const info = await runCli(['info', join(out, 'ensemble.h5')]);
+    assert.match(info.stdout, new RegExp(`ensemble correlation of ${PAIRS} pairs \\(im0001a\\.png \\+ im0001b\\.png \\.\\.\\. im00${PAIRS}a\\.png`));
 
     const piv = await runCli(['piv', images, ...PASSES, '-o', join(tmp, 'piv'), '-q']);
     assert.equal(piv.code, 0, piv.stderr);

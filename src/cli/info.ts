@@ -26,7 +26,10 @@ export async function runInfo(path: string, json: boolean): Promise<number> {
   }
   const lines = [
     `${path}`,
-    `  images: ${s.names.join(' + ')} (${s.shape_images[0]} x ${s.shape_images[1]} pixels, rows x columns)`,
+    s.ensemble
+      ? `  ensemble correlation of ${s.ensemble.nb_pairs} pairs (${s.ensemble.first.join(' + ')} ... ${s.ensemble.last.join(' + ')}` +
+        `${s.ensemble.nb_failed > 0 ? `; ${s.ensemble.nb_failed} left out` : ''}), ${s.shape_images[0]} x ${s.shape_images[1]} pixels (rows x columns)`
+      : `  images: ${s.names.join(' + ')} (${s.shape_images[0]} x ${s.shape_images[1]} pixels, rows x columns)`,
     `  passes: ${s.nb_passes}`,
   ];
   for (const p of s.passes) {

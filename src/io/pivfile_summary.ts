@@ -2,6 +2,7 @@
 import type { PassResult } from '../results/piv_result.js';
 import { readPivFileWithInfo, type PivFileInfo } from './pivfile_read.js';
 import { median, stats, type Stats } from './stats.js';
+import { getGroup, readNumberAttr, readStrings, withH5File } from './h5.js';
 
 export interface PivPassSummary {
   index: number;
@@ -26,6 +27,22 @@ export interface PivSummary extends PivFileInfo {
   names: [string, string];
   shape_images: [number, number];
   passes: PivPassSummary[];
+  /** An ensemble correlation's result (`fluidimage ensemble`): the pairs summed. */
+  ensemble?: { nb_pairs: number; nb_failed: number; first: [string, string]; last: [string, string] };
+}
+
+/** The `ensemble` group of an ensemble correlation's result, or undefined. */
+async function ensembleOf(path: string): Promise<PivSummary['ensemble']> {
+  return withH5File(path, 'r', (f) => {
+    const g = getGroup(f, 'ensemble');
+    if (!g) return undefined;
+    const a = readStrings(g, 'names_a') ?? [];
+    const b = readStrings(g, 'names_b') ?? [];
+    return {
+      nb_pairs: readNumberAttr(g, 'nb_pairs') ?? a.length, nb_failed: readNumberAttr(g, 'nb_failed') ?? 0,
+      first: [a[0] ?? '', b[0] ?? ''], last: [a[a.length - 1] ?? '', b[b.length - 1] ?? ''],
+    };
+  });
 }
 
 /** A small description of a PIV result file. */
@@ -38,6 +55,7 @@ export async function readPivSummary(path: string): Promise<PivSummary> {
     names: result.names,
     shape_images: result.shape_images,
     passes: result.passes.map(summarizePass),
+    ensemble: await ensembleOf(path),
   };
 }
 
