@@ -2,8 +2,9 @@
  * The PIV work: one image pair in, one multipass result out. Knows nothing of files,
  * series or executors: images arrive as Float32Array, the result is a PivResult.
  */
-import { native, SUBPIX_CODES, VEC_CODES, type PassOut, type PassPhases, type SplineDegree, type SplineImages, type SubpixMethod } from '../../native.js';
-import { ParamError } from '../../params/schema.js';
+import { native, SUBPIX_CODES, VEC_CODES, type PassOut, type PassPhases, type SplineDegree, type SplineImages } from '../../native.js';
+import { ParamError, typedTree } from '../../params/schema.js';
+import { pivSchema, type PivParams } from '../../params/piv.js';
 import type { PassResult, PivResult } from '../../results/piv_result.js';
 import type { ParamTree } from '../../params/tree.js';
 import { ERROR_CODES, ERROR_MESSAGES, VectorErrors } from './errors.js';
@@ -157,13 +158,17 @@ export class WorkPIV {
    */
   constructor(params: ParamTree, private readonly threads = 1, private readonly mask?: ImageMask) {
     this.params = params;
-    const piv0 = params.piv0 as ParamTree;
-    const fix = params.fix as ParamTree;
-    const mp = params.multipass as ParamTree;
-    const first0 = asShape(piv0.shape_crop_im0 as Shape);
-    const first1 = piv0.shape_crop_im1 === null ? first0 : asShape(piv0.shape_crop_im1 as Shape);
-    const number = mp.number as number;
-    const zooms = Array.isArray(mp.coeff_zoom) ? (mp.coeff_zoom as number[]) : [mp.coeff_zoom as number];
+    // Trees written before some keys (older params files) lack them: Partial, absent is off.
+    const p = typedTree(pivSchema, params);
+    const piv0 = p.piv0 as Partial<PivParams['piv0']> & Pick<PivParams['piv0'], 'shape_crop_im0' | 'shape_crop_im1' | 'displacement_max' | 'grid' |
+      'method_subpix' | 'nsubpix' | 'min_valid_fraction' | 'nb_peaks_to_search' | 'particle_radius' | 'window_sigma'>;
+    const fix = p.fix as Partial<PivParams['fix']> & Pick<PivParams['fix'], 'correl_min' | 'threshold_diff_neighbour' | 'displacement_max' |
+      'threshold_median' | 'median_epsilon'>;
+    const mp = p.multipass;
+    const first0 = asShape(piv0.shape_crop_im0);
+    const first1 = piv0.shape_crop_im1 === null ? first0 : asShape(piv0.shape_crop_im1);
+    const number = mp.number;
+    const zooms = Array.isArray(mp.coeff_zoom) ? mp.coeff_zoom : [mp.coeff_zoom];
     if (Array.isArray(mp.coeff_zoom) && zooms.length !== number - 1) {
       throw new ParamError('multipass.coeff_zoom', `Expected an integer or a list of multipass.number - 1 = ${number - 1} integers for multipass.coeff_zoom but received ${JSON.stringify(mp.coeff_zoom)}`);
     }
@@ -171,8 +176,8 @@ export class WorkPIV {
     // Sizes divide cumulatively and are truncated afterwards (48 -> 24 -> 12; 32/3 -> 10).
     let f0: [number, number] = [...first0];
     let f1: [number, number] = [...first1];
-    const deform = mp.deform as boolean;
-    const total = number + (number > 1 || deform ? (mp.iterations_last as number) : 0);
+    const deform = mp.deform;
+    const total = number + (number > 1 || deform ? mp.iterations_last : 0);
     for (let k = 0; k < total; k++) {
       if (k > 0 && k < number) {
         const z = zooms[Math.min(k - 1, zooms.length - 1)];
@@ -195,39 +200,39 @@ export class WorkPIV {
         fixDisplacementMax: resolveDisplacement(fix.displacement_max, s0),
       });
     }
-    this.overlap = (piv0.grid as ParamTree).overlap as number;
-    this.subpix = SUBPIX_CODES[piv0.method_subpix as SubpixMethod];
-    this.nsubpix = (piv0.nsubpix as number | null) ?? 1;
-    this.correlMin = fix.correl_min as number;
-    this.thresholdDiff = fix.threshold_diff_neighbour === null ? Number.POSITIVE_INFINITY : fix.threshold_diff_neighbour as number;
-    this.strcrop = (params.mask as ParamTree).strcrop as string | null;
-    this.thresholdMedian = fix.threshold_median === null ? Number.POSITIVE_INFINITY : fix.threshold_median as number;
-    this.medianEpsilon = fix.median_epsilon as number;
-    this.minValidFraction = piv0.min_valid_fraction as number;
-    this.nbPeaks = piv0.nb_peaks_to_search as number;
+    this.overlap = piv0.grid.overlap;
+    this.subpix = SUBPIX_CODES[piv0.method_subpix];
+    this.nsubpix = piv0.nsubpix ?? 1;
+    this.correlMin = fix.correl_min;
+    this.thresholdDiff = fix.threshold_diff_neighbour ?? Number.POSITIVE_INFINITY;
+    this.strcrop = p.mask.strcrop;
+    this.thresholdMedian = fix.threshold_median ?? Number.POSITIVE_INFINITY;
+    this.medianEpsilon = fix.median_epsilon;
+    this.minValidFraction = piv0.min_valid_fraction;
+    this.nbPeaks = piv0.nb_peaks_to_search;
     // A tree written before these keys (an older params file) lacks them: absent is off.
-    const range = (fix.global_range ?? {}) as ParamTree;
+    const range: Partial<PivParams['fix']['global_range']> = fix.global_range ?? {};
     this.fixTests = {
       correlMin: this.correlMin,
       thresholdDiffNeighbour: this.thresholdDiff,
       thresholdMedian: this.thresholdMedian,
       medianEpsilon: this.medianEpsilon,
-      peakRatioMin: (fix.s2n_peak_ratio_min as number | null | undefined) ?? 0,
-      peakToMeanMin: (fix.s2n_peak_to_mean_min as number | null | undefined) ?? 0,
-      rangeX: (range.u as number[] | null | undefined) ?? null,
-      rangeY: (range.v as number[] | null | undefined) ?? null,
-      globalStdFactor: (fix.global_std_factor as number | null | undefined) ?? Number.POSITIVE_INFINITY,
+      peakRatioMin: fix.s2n_peak_ratio_min ?? 0,
+      peakToMeanMin: fix.s2n_peak_to_mean_min ?? 0,
+      rangeX: range.u ?? null,
+      rangeY: range.v ?? null,
+      globalStdFactor: fix.global_std_factor ?? Number.POSITIVE_INFINITY,
     };
     this.nativePeaks = Math.max(this.nbPeaks, this.fixTests.peakRatioMin > 0 ? 2 : 1);
-    this.polygons = ((params.mask as ParamTree).polygons as number[][][] | null | undefined) ?? null;
-    this.particleRadius = Math.round(piv0.particle_radius as number);
-    this.windowSigma = (piv0.window_sigma as number | null) ?? 0;
-    this.smoothPredictor = mp.smooth_predictor as boolean;
+    this.polygons = (p.mask as Partial<PivParams['mask']>).polygons ?? null;
+    this.particleRadius = Math.round(piv0.particle_radius);
+    this.windowSigma = piv0.window_sigma ?? 0;
+    this.smoothPredictor = mp.smooth_predictor;
     this.splineDegree = mp.spline_degree as SplineDegree;
-    this.useTps = mp.use_tps as boolean | string;
-    this.withUncertainty = (piv0.uncertainty as boolean | undefined) ?? false;
+    this.useTps = mp.use_tps;
+    this.withUncertainty = piv0.uncertainty ?? false;
     this.tpsParams = {
-      subdomSize: mp.subdom_size as number, smoothingCoef: mp.smoothing_coef as number, threshold: mp.threshold_tps as number,
+      subdomSize: mp.subdom_size, smoothingCoef: mp.smoothing_coef, threshold: mp.threshold_tps,
     };
   }
 
@@ -245,16 +250,16 @@ export class WorkPIV {
     }
     const rh = region.y1 - region.y0;
     const rw = region.x1 - region.x0;
-    const piv0 = this.params.piv0 as ParamTree;
+    const p = typedTree(pivSchema, this.params);
     const area = this.strcrop ? `the ${rh}x${rw} region of mask.strcrop ${JSON.stringify(this.strcrop)} in the ${height}x${width} images (${what})` : `the ${height}x${width} images (${what})`;
     for (const [k, pass] of this.passes.entries()) {
       const fits = (shape: [number, number], h: number, w: number) => shape[0] <= h && shape[1] <= w;
       const key = k === 0 ? 'piv0.shape_crop_im0' : 'multipass.coeff_zoom';
       if (!fits(pass.shape0, rh, rw)) {
-        throw new ParamError(key, `The interrogation windows of pass ${k} (${pass.shape0.join('x')}, from ${key} ${JSON.stringify(k === 0 ? piv0.shape_crop_im0 : (this.params.multipass as ParamTree).coeff_zoom)}) are larger than ${area}: no vector; use smaller windows${this.strcrop ? ' or a larger crop' : ''}`);
+        throw new ParamError(key, `The interrogation windows of pass ${k} (${pass.shape0.join('x')}, from ${key} ${JSON.stringify(k === 0 ? p.piv0.shape_crop_im0 : p.multipass.coeff_zoom)}) are larger than ${area}: no vector; use smaller windows${this.strcrop ? ' or a larger crop' : ''}`);
       }
       if (k === 0 && !fits(pass.shape1, height, width)) {
-        throw new ParamError('piv0.shape_crop_im1', `The windows of the second image (${pass.shape1.join('x')}, piv0.shape_crop_im1 ${JSON.stringify(piv0.shape_crop_im1)}) are larger than the ${height}x${width} images (${what})`);
+        throw new ParamError('piv0.shape_crop_im1', `The windows of the second image (${pass.shape1.join('x')}, piv0.shape_crop_im1 ${JSON.stringify(p.piv0.shape_crop_im1)}) are larger than the ${height}x${width} images (${what})`);
       }
     }
   }
