@@ -7,7 +7,6 @@
  */
 import { custom, group, invalid, num, numOrNull, str, strOrNull, bool } from './schema.js';
 import { seriesGroup } from './series.js';
-import { UNWRAP_METHODS } from '../works/surftrack/unwrap.js';
 
 /** A Python slice "start:stop[:step]" of integers (each part may be empty), or null. */
 export const SLICE_RE = /^\s*(-?\d+)?\s*:\s*(-?\d+)?\s*(?::\s*(-?\d+)?\s*)?$/;
@@ -33,6 +32,10 @@ function nonZero(v: unknown, key: string): number {
   if (typeof v === 'number' && Number.isFinite(v) && v !== 0) return v;
   throw invalid(key, 'a non-zero number (metres; negative when the projector is on the other side of the camera)', v);
 }
+
+/** The phase unwrapping methods of works/surftrack/unwrap.ts. */
+export const UNWRAP_METHODS = ['least_squares', 'rows_columns'] as const;
+export type UnwrapMethod = (typeof UNWRAP_METHODS)[number];
 
 export const surftrackSchema = group('Parameters of the surface tracking topology (Fourier-transform profilometry)', {
   series: seriesGroup('Which images: each image of the series is one item (one height field)', 'all1by1',

@@ -10,8 +10,9 @@
  */
 import { dct2, idct2 } from './dct.js';
 
-export const UNWRAP_METHODS = ['least_squares', 'rows_columns'] as const;
-export type UnwrapMethod = (typeof UNWRAP_METHODS)[number];
+import type { UnwrapMethod } from '../../params/surftrack.js';
+
+export type { UnwrapMethod };
 
 const TWO_PI = 2 * Math.PI;
 

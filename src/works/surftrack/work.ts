@@ -17,7 +17,8 @@
  * the anchor stays within half a fringe shift of its rest position, the same condition as
  * Fluidimage's between consecutive frames when the anchor sits on a still part of the surface.
  */
-import { ParamError } from '../../params/schema.js';
+import { ParamError, typedTree, type Defaults } from '../../params/schema.js';
+import { surftrackSchema } from '../../params/surftrack.js';
 import type { ParamTree } from '../../params/tree.js';
 import { bandFilter, demodulate, measureCarrier, normalizeCrop, type Carrier, type ComplexField, type Crop } from './carrier.js';
 import { correctPositions, phaseToHeight, type Geometry } from './height.js';
@@ -77,14 +78,11 @@ export interface SurfResult {
 
 const TWO_PI = 2 * Math.PI;
 
+type SurfaceTrackingParams = Defaults<typeof surftrackSchema>['surface_tracking'];
+
 /** The crop of the surface_tracking parameters on an image of this size; errors name the key. */
-function resolveCrop(st: ParamTree, width: number, height: number): Crop {
-  const crop: Crop = {
-    xmin: st.xmin as number,
-    xmax: (st.xmax as number | null) ?? width,
-    ymin: st.ymin as number,
-    ymax: (st.ymax as number | null) ?? height,
-  };
+function resolveCrop(st: SurfaceTrackingParams, width: number, height: number): Crop {
+  const crop: Crop = { xmin: st.xmin, xmax: st.xmax ?? width, ymin: st.ymin, ymax: st.ymax ?? height };
   const check = (key: string, ok: boolean, what: string) => {
     if (!ok) throw new ParamError(`surface_tracking.${key}`, `surface_tracking.${key}: ${what} (images are ${width}x${height}, crop x ${crop.xmin}:${crop.xmax}, y ${crop.ymin}:${crop.ymax})`);
   };
@@ -100,7 +98,7 @@ function resolveCrop(st: ParamTree, width: number, height: number): Crop {
  * size): mean normalised reference, carrier, wavelength, reference analytic field.
  */
 export function prepareSetup(params: ParamTree, refs: readonly Frame[]): SurfSetup {
-  const st = params.surface_tracking as ParamTree;
+  const st = typedTree(surftrackSchema, params).surface_tracking;
   if (refs.length === 0) throw new ParamError('images.path_ref', 'No reference image selected (images.path_ref, images.str_slice_ref, surface_tracking.startref_frame/lastref_frame)');
   const { width, height } = refs[0];
   const crop = resolveCrop(st, width, height);
@@ -114,29 +112,29 @@ export function prepareSetup(params: ParamTree, refs: readonly Frame[]): SurfSet
     const f = normalizeCrop(ref.data, width, crop);
     for (let k = 0; k < f.length; k++) mean[k] += f[k] / refs.length;
   }
-  const givenX = st.k_x as number | null;
-  const givenY = st.k_y as number | null;
-  const measured = givenX === null || givenY === null ? measureCarrier(mean, ny, nx, st.sur as number) : undefined;
+  const givenX = st.k_x;
+  const givenY = st.k_y;
+  const measured = givenX === null || givenY === null ? measureCarrier(mean, ny, nx, st.sur) : undefined;
   const carrier: Carrier = { kx: givenX ?? measured!.kx, ky: givenY ?? measured!.ky };
   const cyclesPerPixel = Math.hypot(carrier.kx / nx, carrier.ky / ny);
   if (!(cyclesPerPixel > 0) || cyclesPerPixel >= 0.5) {
     throw new ParamError('surface_tracking.k_x', `The carrier (k_x=${carrier.kx}, k_y=${carrier.ky} periods over ${nx}x${ny} pixels) must be non-zero and below the Nyquist frequency`);
   }
-  const pixSize = st.pix_size as number;
+  const pixSize = st.pix_size;
   const geometry: Geometry = {
-    distanceObject: st.distance_object as number,
-    distanceLens: st.distance_lens as number,
-    waveProj: (st.wave_proj as number | null) ?? pixSize / cyclesPerPixel,
+    distanceObject: st.distance_object,
+    distanceLens: st.distance_lens,
+    waveProj: st.wave_proj ?? pixSize / cyclesPerPixel,
   };
-  const slicer = st.slicer as number;
-  const red = st.red_factor as number;
+  const slicer = st.slicer;
+  const red = st.red_factor;
   const ref = demodulate(mean, ny, nx, carrier, bandFilter(ny, nx, carrier, slicer), red);
   const refModulationMedian = median(modulus(ref));
   if (!(refModulationMedian > 0)) throw new ParamError('images.path_ref', 'The mean reference image has no fringes in the crop');
   return {
     width, height, crop, carrier, carrierMeasured: measured !== undefined, geometry, pixSize, slicer, red,
-    unwrap: st.unwrap as UnwrapMethod, anchor: st.anchor as [number, number], modulationMin: st.modulation_min as number,
-    correctPos: st.correct_pos as boolean, offset: st.offset as number, ref, refModulationMedian, nbRefs: refs.length,
+    unwrap: st.unwrap, anchor: st.anchor as [number, number], modulationMin: st.modulation_min,
+    correctPos: st.correct_pos, offset: st.offset, ref, refModulationMedian, nbRefs: refs.length,
   };
 }
 
