@@ -27,7 +27,7 @@ import { resolveParams } from '../params/resolve.js';
 import type { RunOptions } from './options.js';
 import { OutputLock } from '../report/lock.js';
 import { checkResults, openJob } from './job_start.js';
-import { chooseExecutor, configureNative, countHosts, jobInfo, lockScope } from './run_series.js';
+import { chooseExecutor, configureNative, countHosts, jobInfo, lockScope, startMpi } from './run_series.js';
 
 /** Outcomes of the sweeps, as one summary: an item counts as failed when it failed in any sweep. */
 class Sweeps {
@@ -158,16 +158,7 @@ type SweepEnd = { go: true; message: unknown } | { go: false };
 
 async function runMpi<I, D>(spec: ReduceTopologySpec<I, D>, params: ParamTree, o: RunOptions, stop: StopRequest,
   logs: ((m: string) => void)[]): Promise<number> {
-  const mpi = await import('../mpi/comm.js');
-  if (!mpi.mpiAvailable()) {
-    throw Object.assign(new Error('The MPI executor is unavailable: the native core was built without MPI. ' +
-      'Install an MPI (e.g. libopenmpi-dev) or load an MPI module, then rebuild with `npm run build:native`.'), { code: 'ERR_MPI_UNAVAILABLE' });
-  }
-  process.env.OMP_NUM_THREADS ??= '1';
-  native().limitMallocArenas(Number(process.env.MALLOC_ARENA_MAX ?? 2));
-  const comm = mpi.world();
-  mpi.checkLauncher(comm);
-  mpi.installAbortHandlers();
+  const { mpi, comm } = await startMpi();
   const lanes = o.workers ?? 1;
   const timeout = rankTimeoutSeconds(o.rankTimeout);
   let plan: ReducePlan<I, D> | undefined;

@@ -209,8 +209,11 @@ export function lockScope(params: ParamTree): string | undefined {
   return `${String(series.ind_start)}-${String(series.ind_stop)}`;
 }
 
-async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTree, o: RunOptions, stop: StopRequest,
-  logs: ((m: string) => void)[]): Promise<number> {
+/**
+ * The MPI side of a job's start, on every rank: the communicator (a clear error where the
+ * native core has no MPI or the launcher is wrong), per-rank limits, abort handlers.
+ */
+export async function startMpi() {
   const mpi = await import('../mpi/comm.js');
   if (!mpi.mpiAvailable()) {
     throw Object.assign(new Error('The MPI executor is unavailable: the native core was built without MPI. ' +
@@ -223,6 +226,12 @@ async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTr
   const comm = mpi.world();
   mpi.checkLauncher(comm);
   mpi.installAbortHandlers();
+  return { mpi, comm };
+}
+
+async function runMpiRanks<I, D, R>(spec: TopologySpec<I, D, R>, params: ParamTree, o: RunOptions, stop: StopRequest,
+  logs: ((m: string) => void)[]): Promise<number> {
+  const { mpi, comm } = await startMpi();
   // Pairs per rank at once: ranks are the parallelism; one pair in flight each (plus the
   // next one being read) unless asked otherwise.
   const lanes = o.workers ?? (spec.defaultLanes === 'cores' ? availableParallelism() : 1);
