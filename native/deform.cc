@@ -130,6 +130,10 @@ void FilterRows(float* data, int nx, int y0, int nb, const double* poles, int np
 inline int Mirror(int i, int n) {
   if (n == 1) return 0;
   const int period = 2 * n - 2;
+  // Taps just past an edge (the usual case): one reflection, no division.
+  if (i < 0 && i > -n) return -i;
+  if (i >= n && i < period) return period - i;
+  if (i >= 0 && i < n) return i;
   i = ((i % period) + period) % period;
   return i < n ? i : period - i;
 }
@@ -265,6 +269,56 @@ __attribute__((target("avx2,fma"))) inline float PixelAvx2(const RowJob& j, cons
   return SampleMirrored<D>(j, ix, iy, wxs, wys);
 }
 
+// In-place transpose of 8 vectors of 8 floats (r[i] lane j <-> r[j] lane i).
+__attribute__((target("avx2,fma"))) inline void Transpose8(__m256* r) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// 8 consecutive pixels whose taps start at `p + q` for pixel q (all inside the image): lanes
+// are pixels, each tap one unaligned load for the 8. The weights are the table's (as the
+// per-pixel path's), one row of taps per pixel, transposed to one vector per tap.
+template <int D>
+__attribute__((target("avx2,fma"))) inline __m256 BlockAvx2(const RowJob& j, const WeightTable<D>& table, const float* p,
+                                                             const int* kx, const int* ky, const float* fx, const float* fy) {
+  using S = Spline<D>;
+  __m256 wx[8], wy[8];
+  for (int q = 0; q < 8; ++q) {
+    wx[q] = _mm256_fmadd_ps(_mm256_set1_ps(fx[q]), _mm256_load_ps(table.dw[kx[q]]), _mm256_load_ps(table.w[kx[q]]));
+    wy[q] = _mm256_fmadd_ps(_mm256_set1_ps(fy[q]), _mm256_load_ps(table.dw[ky[q]]), _mm256_load_ps(table.w[ky[q]]));
+  }
+  Transpose8(wx);
+  Transpose8(wy);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  for (int b = 0; b < S::kTaps; b += 2) {
+    const float* r0 = p + static_cast<size_t>(b) * j.nx;
+    const float* r1 = r0 + j.nx;
+    __m256 s0 = _mm256_mul_ps(wx[0], _mm256_loadu_ps(r0));
+    __m256 s1 = _mm256_mul_ps(wx[0], _mm256_loadu_ps(r1));
+    for (int a = 1; a < S::kTaps; ++a) {
+      s0 = _mm256_fmadd_ps(wx[a], _mm256_loadu_ps(r0 + a), s0);
+      s1 = _mm256_fmadd_ps(wx[a], _mm256_loadu_ps(r1 + a), s1);
+    }
+    acc0 = _mm256_fmadd_ps(wy[b], s0, acc0);
+    acc1 = _mm256_fmadd_ps(wy[b + 1], s1, acc1);
+  }
+  return _mm256_add_ps(acc0, acc1);
+}
+
 // A row with AVX2. Blocks of 8 pixels whose taps all lie inside the image (no mask) take
 // the fast path: positions, indices and table entries for the 8 at once, then per pixel
 // only loads and multiply-adds, and one transposing reduction for the 8 sums.
@@ -279,6 +333,8 @@ __attribute__((target("avx2,fma"))) void RowAvx2(const RowJob& j) {
     const __m256 hiy = _mm256_set1_ps(static_cast<float>(j.ny - S::kTaps - S::kFirst));
     const __m256 steps = _mm256_set1_ps(static_cast<float>(kSteps));
     const __m256i last = _mm256_set1_epi32(kSteps - 1);
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i zero = _mm256_setzero_si256();
     alignas(32) int kx[8], ky[8], off[8];
     alignas(32) float fx[8], fy[8];
     for (; x + 8 <= j.nx; x += 8) {
@@ -302,6 +358,12 @@ __attribute__((target("avx2,fma"))) void RowAvx2(const RowJob& j) {
       _mm256_store_si256(reinterpret_cast<__m256i*>(ky), kyv);
       _mm256_store_ps(fx, _mm256_sub_ps(ux, _mm256_cvtepi32_ps(kxv)));
       _mm256_store_ps(fy, _mm256_sub_ps(uy, _mm256_cvtepi32_ps(kyv)));
+      // The 8 pixels at the same whole-pixel offset (a smooth field: most blocks): pixel q's
+      // taps are those of pixel 0 moved by q, so each tap is one load for the 8 pixels.
+      if (_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_sub_epi32(first, _mm256_permutevar8x32_epi32(first, zero)), lanes))) == 0xFF) {
+        _mm256_storeu_ps(j.dst + x, BlockAvx2<D>(j, table, j.coef + off[0], kx, ky, fx, fy));
+        continue;
+      }
       __m256 r[8];
       for (int q = 0; q < 8; ++q) {
         const __m256 wx = _mm256_fmadd_ps(_mm256_set1_ps(fx[q]), _mm256_load_ps(table.dw[kx[q]]), _mm256_load_ps(table.w[kx[q]]));
@@ -415,11 +477,18 @@ void DeformRows(const DeformInput& in, const float* coef, float* out, int row_be
       rowDx[i] = in.dx[j * gx + i] * (1 - ty) + in.dx[j1 * gx + i] * ty;
       rowDy[i] = in.dy[j * gx + i] * (1 - ty) + in.dy[j1 * gx + i] * ty;
     }
-    for (int x = 0; x < nx; ++x) {
-      const int i = cx[x], i1 = std::min(i + 1, gx - 1);
-      const float t = tx[x];
-      sxs[x] = x + in.factor * (rowDx[i] * (1 - t) + rowDx[i1] * t);
-      sys[x] = y + in.factor * (rowDy[i] * (1 - t) + rowDy[i1] * t);
+    // Cell by cell (runs of equal cx): the two grid values are constants of a loop that vectorises.
+    for (int x0 = 0; x0 < nx;) {
+      const int i = cx[x0], i1 = std::min(i + 1, gx - 1);
+      int x1 = x0 + 1;
+      while (x1 < nx && cx[x1] == i) ++x1;
+      const float ax = rowDx[i], bx = rowDx[i1], ay = rowDy[i], by = rowDy[i1];
+      for (int x = x0; x < x1; ++x) {
+        const float t = tx[x];
+        sxs[x] = x + in.factor * (ax * (1 - t) + bx * t);
+        sys[x] = y + in.factor * (ay * (1 - t) + by * t);
+      }
+      x0 = x1;
     }
     job.dst = out + static_cast<size_t>(y) * nx;
     if (in.degree == 7)
