@@ -10,6 +10,10 @@
 #include "fft_plans.h"
 #include "simd.h"
 
+#if FI_X86_SIMD
+#include <immintrin.h>
+#endif
+
 namespace fi {
 namespace {
 
@@ -78,7 +82,103 @@ double LoadWindow(const float* im, int ny, int nx, int r0, int c0, int h, int w,
   return energy;
 }
 
-inline int Wrap(int i, int n) { return ((i % n) + n) % n; }
+inline int Wrap(int i, int n) {
+  if (i >= 0 && i < n) return i;
+  if (i < 0 && i >= -n) return i + n;
+  return ((i % n) + n) % n;
+}
+
+bool UseAvx2() {
+#if FI_X86_SIMD
+  static const bool use = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return use;
+#else
+  return false;
+#endif
+}
+
+#if FI_X86_SIMD
+__attribute__((target("avx2,fma"))) inline double HSum(__m256d v) {
+  alignas(32) double t[4];
+  _mm256_store_pd(t, v);
+  return (t[0] + t[1]) + (t[2] + t[3]);
+}
+
+// Both windows of a slot at once, when they fill the box (h x w = H x W, w a multiple of 8)
+// and lie inside the image: means removed, written interleaved (a + i b) straight into the
+// complex array of the forward transform, energies returned. Sums per row and lane in float
+// (at most w / 8 values each), across rows in double: integer images give exact means.
+// False (nothing written) when a pixel is NaN: the general path then takes the windows.
+__attribute__((target("avx2,fma"))) bool LoadPairAvx2(const float* im0, const float* im1, int nx, int r0, int c0,
+                                                        int r1, int c1, int h, int w, float* z, double* e0, double* e1) {
+  __m256d sa = _mm256_setzero_pd(), sb = _mm256_setzero_pd();
+  __m256 bad = _mm256_setzero_ps();
+  for (int r = 0; r < h; ++r) {
+    const float* pa = im0 + static_cast<size_t>(r0 + r) * nx + c0;
+    const float* pb = im1 + static_cast<size_t>(r1 + r) * nx + c1;
+    __m256 ra = _mm256_setzero_ps(), rb = _mm256_setzero_ps();
+    for (int c = 0; c < w; c += 8) {
+      const __m256 va = _mm256_loadu_ps(pa + c), vb = _mm256_loadu_ps(pb + c);
+      bad = _mm256_or_ps(bad, _mm256_cmp_ps(va, vb, _CMP_UNORD_Q));
+      ra = _mm256_add_ps(ra, va);
+      rb = _mm256_add_ps(rb, vb);
+    }
+    sa = _mm256_add_pd(sa, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(ra)), _mm256_cvtps_pd(_mm256_extractf128_ps(ra, 1))));
+    sb = _mm256_add_pd(sb, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(rb)), _mm256_cvtps_pd(_mm256_extractf128_ps(rb, 1))));
+  }
+  if (_mm256_movemask_ps(bad) != 0) return false;
+  const double count = static_cast<double>(h) * w;
+  const __m256 ma = _mm256_set1_ps(static_cast<float>(HSum(sa) / count));
+  const __m256 mb = _mm256_set1_ps(static_cast<float>(HSum(sb) / count));
+  __m256d ea = _mm256_setzero_pd(), eb = _mm256_setzero_pd();
+  for (int r = 0; r < h; ++r) {
+    const float* pa = im0 + static_cast<size_t>(r0 + r) * nx + c0;
+    const float* pb = im1 + static_cast<size_t>(r1 + r) * nx + c1;
+    float* o = z + static_cast<size_t>(r) * 2 * w;
+    __m256 ra = _mm256_setzero_ps(), rb = _mm256_setzero_ps();
+    for (int c = 0; c < w; c += 8) {
+      const __m256 da = _mm256_sub_ps(_mm256_loadu_ps(pa + c), ma), db = _mm256_sub_ps(_mm256_loadu_ps(pb + c), mb);
+      ra = _mm256_fmadd_ps(da, da, ra);
+      rb = _mm256_fmadd_ps(db, db, rb);
+      const __m256 lo = _mm256_unpacklo_ps(da, db), hi = _mm256_unpackhi_ps(da, db);
+      _mm256_storeu_ps(o + 2 * c, _mm256_permute2f128_ps(lo, hi, 0x20));
+      _mm256_storeu_ps(o + 2 * c + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
+    ea = _mm256_add_pd(ea, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(ra)), _mm256_cvtps_pd(_mm256_extractf128_ps(ra, 1))));
+    eb = _mm256_add_pd(eb, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(rb)), _mm256_cvtps_pd(_mm256_extractf128_ps(rb, 1))));
+  }
+  *e0 = HSum(ea);
+  *e1 = HSum(eb);
+  return true;
+}
+
+// Largest of row[c], c in [lo, hi) (any bounds), as a vector maximum.
+__attribute__((target("avx2,fma"))) inline __m256 MaxRange(const float* row, int lo, int hi, __m256 m) {
+  int c = lo;
+  for (; c + 8 <= hi; c += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(row + c));
+  for (; c < hi; ++c) m = _mm256_max_ps(m, _mm256_set1_ps(row[c]));
+  return m;
+}
+
+// HighestPeak's value with vector maxima across rows (no reduction per row); NaN-free maps.
+__attribute__((target("avx2,fma"))) float HighestValueAvx2(const float* corr, int H, int W, int ly_max, const int* span_of) {
+  __m256 m = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int ly = -ly_max; ly <= ly_max; ++ly) {
+    const int span = span_of[ly + ly_max];
+    if (span < 0) continue;
+    const float* row = corr + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
+    m = MaxRange(row, W - span, W, m);
+    m = MaxRange(row, 0, span + 1, m);
+  }
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_movehdup_ps(h));
+  return _mm_cvtss_f32(h);
+}
+#endif
 
 // The (2R+1)^2 neighbourhood of the peak, each value divided by the number of pixel
 // pairs that overlap at its lag. Without this, the triangular overlap weighting of a
@@ -323,6 +423,26 @@ void Deinterleave(const fftwf_complex* z, float* re, float* im, size_t n) {
 // highest in the scan order of the general search (same result, no branch per value).
 FI_CLONES
 float HighestPeak(const float* corr, int H, int W, int ly_max, const int* span_of, int* by, int* bx) {
+#if FI_X86_SIMD
+  if (UseAvx2()) {
+    // The highest value first, then its first position in the scan order (rows from -ly_max,
+    // lags from -span): the same peak as the general search.
+    const float best = HighestValueAvx2(corr, H, W, ly_max, span_of);
+    if (!(best == best)) return best;  // NaN in the map: no peak (the general search finds none either)
+    for (int ly = -ly_max; ly <= ly_max; ++ly) {
+      const int span = span_of[ly + ly_max];
+      if (span < 0) continue;
+      const float* row = corr + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
+      for (int lx = -span; lx <= span; ++lx)
+        if (row[lx < 0 ? W + lx : lx] == best) {
+          *by = ly;
+          *bx = lx;
+          return best;
+        }
+    }
+    return best;
+  }
+#endif
   float best = -std::numeric_limits<float>::infinity();
   int best_row = 0;
   bool found = false;
@@ -386,7 +506,10 @@ class PassCorrelator {
         mask0_{AlignedBuf(nr_), AlignedBuf(nr_)},
         mask1_{AlignedBuf(nr_), AlignedBuf(nr_)},
         z_(nr_), spec_(nr_), cross_(nr_),
-        weighted_(in.window_sigma > 0) {
+        weighted_(in.window_sigma > 0),
+        // The vector load: windows of one size filling the box, rows of whole vectors, no weights.
+        fast_load_(UseAvx2() && !weighted_ && in.h0 == in.h1 && in.w0 == in.w1 && W_ % 8 == 0 &&
+                   in.min_valid_fraction <= 1.0) {
     // Largest |lx| searched on each row ly (-1: none), the same for every window.
     span_of_.assign(2 * ly_max_ + 1, -1);
     for (int ly = -ly_max_; ly <= ly_max_; ++ly)
@@ -408,8 +531,13 @@ class PassCorrelator {
       if (k % 2 == 0 && npending_ > 0) Flush();
       laps_.Start();
       Pending pd;
-      const bool loaded = Load(k, npending_, &pd);
-      if (loaded) Interleave(a_.p, b_.p, z_.p, nr_);
+      bool loaded;
+      if (fast_load_ && LoadFast(k, &pd)) {
+        loaded = true;
+      } else {
+        loaded = Load(k, npending_, &pd);
+        if (loaded) Interleave(a_.p, b_.p, z_.p, nr_);
+      }
       laps_.Lap(&PassPhases::load);
       if (!loaded) continue;
       fftwf_execute_dft(plan_.fwd, z_.p, spec_.p);
@@ -429,6 +557,27 @@ class PassCorrelator {
     double base_y, base_x;  // displacement at zero lag (offset between the windows)
     bool partial;           // a window misses pixels: lag weights from the slot's masks
   };
+
+  // Both windows full and inside the image, without NaN: loaded by the vector path straight
+  // into the transform's input (false: not taken, nothing written; the general Load decides).
+  bool LoadFast(int k, Pending* pd) {
+#if FI_X86_SIMD
+    const int r0 = in_.starts0[2 * k], c0 = in_.starts0[2 * k + 1];
+    const int r1 = in_.starts1[2 * k], c1 = in_.starts1[2 * k + 1];
+    if (r0 < 0 || c0 < 0 || r1 < 0 || c1 < 0 || r0 + H_ > in_.ny || r1 + H_ > in_.ny || c0 + W_ > in_.nx || c1 + W_ > in_.nx)
+      return false;
+    double e0, e1;
+    if (!LoadPairAvx2(in_.im0, in_.im1, in_.nx, r0, c0, r1, c1, H_, W_, &z_.p[0][0], &e0, &e1)) return false;
+    if (!(e0 > 0 && e1 > 0)) return false;  // no texture: the general path rejects it
+    *pd = {k, static_cast<float>(1.0 / (static_cast<double>(nr_) * std::sqrt(e0 * e1))),
+           static_cast<double>(r1 - r0), static_cast<double>(c1 - c0), false};
+    return true;
+#else
+    (void)k;
+    (void)pd;
+    return false;
+#endif
+  }
 
   bool Inside(int ly, int lx) const {
     return std::abs(ly) <= ly_max_ && std::abs(lx) <= lx_max_ &&
@@ -663,6 +812,7 @@ class PassCorrelator {
   AlignedBuf mask0_[2], mask1_[2];  // validity (times weights) of the windows of each slot
   AlignedCBuf z_, spec_, cross_;
   const bool weighted_;
+  const bool fast_load_;
   std::vector<float> weight0_, weight1_;
   std::vector<double> lag_weight_;
   Pending pending_[2];
