@@ -109,9 +109,11 @@ __attribute__((target("avx2,fma"))) inline double HSum(__m256d v) {
 
 // Both windows of a slot at once, when they fill the box (h x w = H x W, w a multiple of 8)
 // and lie inside the image: means removed, written interleaved (a + i b) straight into the
-// complex array of the forward transform, energies returned. Sums per row and lane in float
-// (at most w / 8 values each), across rows in double: integer images give exact means.
-// False (nothing written) when a pixel is NaN: the general path then takes the windows.
+// complex array of the forward transform, energies returned. The pixels are read once (copied
+// interleaved while summed; the means then come off in that contiguous array: image rows
+// 4 KiB apart alias in the first-level cache). Sums per row and lane in float (at most w / 8
+// values each), across rows in double: integer images give exact means.
+// False (the array then holds no result) when a pixel is NaN: the general path takes them.
 __attribute__((target("avx2,fma"))) bool LoadPairAvx2(const float* im0, const float* im1, int nx, int r0, int c0,
                                                         int r1, int c1, int h, int w, float* z, double* e0, double* e1) {
   __m256d sa = _mm256_setzero_pd(), sb = _mm256_setzero_pd();
@@ -119,39 +121,40 @@ __attribute__((target("avx2,fma"))) bool LoadPairAvx2(const float* im0, const fl
   for (int r = 0; r < h; ++r) {
     const float* pa = im0 + static_cast<size_t>(r0 + r) * nx + c0;
     const float* pb = im1 + static_cast<size_t>(r1 + r) * nx + c1;
+    float* o = z + static_cast<size_t>(r) * 2 * w;
     __m256 ra = _mm256_setzero_ps(), rb = _mm256_setzero_ps();
     for (int c = 0; c < w; c += 8) {
       const __m256 va = _mm256_loadu_ps(pa + c), vb = _mm256_loadu_ps(pb + c);
       bad = _mm256_or_ps(bad, _mm256_cmp_ps(va, vb, _CMP_UNORD_Q));
       ra = _mm256_add_ps(ra, va);
       rb = _mm256_add_ps(rb, vb);
+      const __m256 lo = _mm256_unpacklo_ps(va, vb), hi = _mm256_unpackhi_ps(va, vb);
+      _mm256_storeu_ps(o + 2 * c, _mm256_permute2f128_ps(lo, hi, 0x20));
+      _mm256_storeu_ps(o + 2 * c + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
     }
     sa = _mm256_add_pd(sa, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(ra)), _mm256_cvtps_pd(_mm256_extractf128_ps(ra, 1))));
     sb = _mm256_add_pd(sb, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(rb)), _mm256_cvtps_pd(_mm256_extractf128_ps(rb, 1))));
   }
   if (_mm256_movemask_ps(bad) != 0) return false;
   const double count = static_cast<double>(h) * w;
-  const __m256 ma = _mm256_set1_ps(static_cast<float>(HSum(sa) / count));
-  const __m256 mb = _mm256_set1_ps(static_cast<float>(HSum(sb) / count));
-  __m256d ea = _mm256_setzero_pd(), eb = _mm256_setzero_pd();
+  const float ma = static_cast<float>(HSum(sa) / count), mb = static_cast<float>(HSum(sb) / count);
+  // (ma, mb) repeated: the interleaved layout's means.
+  const __m256 m = _mm256_setr_ps(ma, mb, ma, mb, ma, mb, ma, mb);
+  __m256d e = _mm256_setzero_pd();  // lanes (a, b, a, b)
   for (int r = 0; r < h; ++r) {
-    const float* pa = im0 + static_cast<size_t>(r0 + r) * nx + c0;
-    const float* pb = im1 + static_cast<size_t>(r1 + r) * nx + c1;
     float* o = z + static_cast<size_t>(r) * 2 * w;
-    __m256 ra = _mm256_setzero_ps(), rb = _mm256_setzero_ps();
-    for (int c = 0; c < w; c += 8) {
-      const __m256 da = _mm256_sub_ps(_mm256_loadu_ps(pa + c), ma), db = _mm256_sub_ps(_mm256_loadu_ps(pb + c), mb);
-      ra = _mm256_fmadd_ps(da, da, ra);
-      rb = _mm256_fmadd_ps(db, db, rb);
-      const __m256 lo = _mm256_unpacklo_ps(da, db), hi = _mm256_unpackhi_ps(da, db);
-      _mm256_storeu_ps(o + 2 * c, _mm256_permute2f128_ps(lo, hi, 0x20));
-      _mm256_storeu_ps(o + 2 * c + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    __m256 re = _mm256_setzero_ps();
+    for (int c = 0; c < 2 * w; c += 8) {
+      const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(o + c), m);
+      re = _mm256_fmadd_ps(d, d, re);
+      _mm256_storeu_ps(o + c, d);
     }
-    ea = _mm256_add_pd(ea, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(ra)), _mm256_cvtps_pd(_mm256_extractf128_ps(ra, 1))));
-    eb = _mm256_add_pd(eb, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(rb)), _mm256_cvtps_pd(_mm256_extractf128_ps(rb, 1))));
+    e = _mm256_add_pd(e, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(re)), _mm256_cvtps_pd(_mm256_extractf128_ps(re, 1))));
   }
-  *e0 = HSum(ea);
-  *e1 = HSum(eb);
+  alignas(32) double t[4];
+  _mm256_store_pd(t, e);
+  *e0 = t[0] + t[2];
+  *e1 = t[1] + t[3];
   return true;
 }
 
@@ -163,20 +166,44 @@ __attribute__((target("avx2,fma"))) inline __m256 MaxRange(const float* row, int
   return m;
 }
 
-// HighestPeak's value with vector maxima across rows (no reduction per row); NaN-free maps.
-__attribute__((target("avx2,fma"))) float HighestValueAvx2(const float* corr, int H, int W, int ly_max, const int* span_of) {
-  __m256 m = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+constexpr int kMaxRowsAvx2 = 256;
+
+// HighestPeak with vector maxima: each row's maximum as a vector (no reduction per row),
+// the highest value, then its first position in the scan order of the general search (rows
+// from -ly_max, lags from -span): the same peak. The map holds no NaN (windows without NaN).
+__attribute__((target("avx2,fma"))) float HighestPeakAvx2(const float* corr, int H, int W, int ly_max, const int* span_of,
+                                                           int* by, int* bx) {
+  const __m256 ninf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  __m256 rows[2 * kMaxRowsAvx2 + 1];
+  __m256 m = ninf;
   for (int ly = -ly_max; ly <= ly_max; ++ly) {
     const int span = span_of[ly + ly_max];
-    if (span < 0) continue;
-    const float* row = corr + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
-    m = MaxRange(row, W - span, W, m);
-    m = MaxRange(row, 0, span + 1, m);
+    __m256 r = ninf;
+    if (span >= 0) {
+      const float* row = corr + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
+      r = MaxRange(row, W - span, W, r);
+      r = MaxRange(row, 0, span + 1, r);
+    }
+    rows[ly + ly_max] = r;
+    m = _mm256_max_ps(m, r);
   }
   __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
   h = _mm_max_ps(h, _mm_movehl_ps(h, h));
   h = _mm_max_ss(h, _mm_movehdup_ps(h));
-  return _mm_cvtss_f32(h);
+  const float best = _mm_cvtss_f32(h);
+  const __m256 bv = _mm256_set1_ps(best);
+  for (int ly = -ly_max; ly <= ly_max; ++ly) {
+    if (_mm256_movemask_ps(_mm256_cmp_ps(rows[ly + ly_max], bv, _CMP_EQ_OQ)) == 0) continue;
+    const int span = span_of[ly + ly_max];
+    const float* row = corr + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
+    for (int lx = -span; lx <= span; ++lx)
+      if (row[lx < 0 ? W + lx : lx] == best) {
+        *by = ly;
+        *bx = lx;
+        return best;
+      }
+  }
+  return best;
 }
 #endif
 
@@ -424,24 +451,8 @@ void Deinterleave(const fftwf_complex* z, float* re, float* im, size_t n) {
 FI_CLONES
 float HighestPeak(const float* corr, int H, int W, int ly_max, const int* span_of, int* by, int* bx) {
 #if FI_X86_SIMD
-  if (UseAvx2()) {
-    // The highest value first, then its first position in the scan order (rows from -ly_max,
-    // lags from -span): the same peak as the general search.
-    const float best = HighestValueAvx2(corr, H, W, ly_max, span_of);
-    if (!(best == best)) return best;  // NaN in the map: no peak (the general search finds none either)
-    for (int ly = -ly_max; ly <= ly_max; ++ly) {
-      const int span = span_of[ly + ly_max];
-      if (span < 0) continue;
-      const float* row = corr + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
-      for (int lx = -span; lx <= span; ++lx)
-        if (row[lx < 0 ? W + lx : lx] == best) {
-          *by = ly;
-          *bx = lx;
-          return best;
-        }
-    }
-    return best;
-  }
+  // Boxes up to 512 rows (the row maxima live on the stack: 16 KiB).
+  if (UseAvx2() && ly_max <= kMaxRowsAvx2) return HighestPeakAvx2(corr, H, W, ly_max, span_of, by, bx);
 #endif
   float best = -std::numeric_limits<float>::infinity();
   int best_row = 0;
