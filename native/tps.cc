@@ -483,23 +483,30 @@ void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, do
       b.x1 = xmin + (bx + 1) * bw + 0.25 * bw;
       b.y0 = ymin + by * bh - 0.25 * bh;
       b.y1 = ymin + (by + 1) * bh + 0.25 * bh;
-      for (int i = 0; i < in.n; ++i)
-        if (in.x[i] >= b.x0 && in.x[i] < b.x1 && in.y[i] >= b.y0 && in.y[i] < b.y1) {
-          // Origin on the first point: boxes of the same layout get the same local frame.
+      boxes.push_back(std::move(b));
+    }
+  // Members in one pass over the points (in increasing order, as a scan per box would give):
+  // each point tested against the few boxes around it only (boxes overlap by a quarter).
+  for (int i = 0; i < in.n; ++i) {
+    const double fx = (in.x[i] - xmin) / bw, fy = (in.y[i] - ymin) / bh;
+    const int bxa = std::max(0, static_cast<int>(std::floor(fx - 1.25)) - 1), bxb = std::min(nbx - 1, static_cast<int>(std::floor(fx + 0.25)) + 1);
+    const int bya = std::max(0, static_cast<int>(std::floor(fy - 1.25)) - 1), byb = std::min(nby - 1, static_cast<int>(std::floor(fy + 0.25)) + 1);
+    for (int bx = bxa; bx <= bxb; ++bx)
+      for (int by = bya; by <= byb; ++by) {
+        Box& b = boxes[static_cast<size_t>(bx) * nby + by];
+        if (!(in.x[i] >= b.x0 && in.x[i] < b.x1 && in.y[i] >= b.y0 && in.y[i] < b.y1)) continue;
+        // Origin on the first point: boxes of the same layout get the same local frame.
+        if (b.members.empty()) {
           b.ox = in.x[i];
           b.oy = in.y[i];
-          break;
         }
-      for (int i = 0; i < in.n; ++i)
-        if (in.x[i] >= b.x0 && in.x[i] < b.x1 && in.y[i] >= b.y0 && in.y[i] < b.y1) b.members.push_back(i);
-      for (int i : b.members) {
+        b.members.push_back(i);
         int ci, cj;
         lattice.Coords(in.x[i], in.y[i], &ci, &cj);
         b.li.push_back(ci);
         b.lj.push_back(cj);
       }
-      boxes.push_back(std::move(b));
-    }
+  }
   // Boxes grouped by layout (one system each), in order of first appearance.
   std::map<std::string, int> group_of;
   std::vector<std::vector<int>> groups;
