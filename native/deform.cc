@@ -111,9 +111,54 @@ void FilterLines(float* buf, int n, size_t stride, int width, const double* pole
 constexpr int kRowBlock = 32;     // rows filtered together through a transposed buffer (4 vectors a step)
 constexpr int kColumnBlock = 64;  // columns filtered together, in place
 
+bool UseAvx2();
+
+#if FI_X86_SIMD
+__attribute__((target("avx2,fma"))) void Transpose8(__m256* r);
+
+// 8 rows x 8 columns of `src` (row stride ss) into `dst` transposed (row stride ds).
+__attribute__((target("avx2,fma"))) inline void Transpose8Block(const float* src, size_t ss, float* dst, size_t ds) {
+  __m256 r[8];
+  for (int q = 0; q < 8; ++q) r[q] = _mm256_loadu_ps(src + q * ss);
+  Transpose8(r);
+  for (int q = 0; q < 8; ++q) _mm256_storeu_ps(dst + q * ds, r[q]);
+}
+
+// The transposes of FilterRows by 8x8 blocks (nb rows, nx columns; the rest element by element).
+__attribute__((target("avx2,fma"))) void RowsToBuffer(const float* data, int nx, int y0, int nb, float* buf) {
+  const int nb8 = nb & ~7, nx8 = nx & ~7;
+  for (int b = 0; b < nb8; b += 8)
+    for (int x = 0; x < nx8; x += 8)
+      Transpose8Block(data + static_cast<size_t>(y0 + b) * nx + x, nx, buf + static_cast<size_t>(x) * kRowBlock + b, kRowBlock);
+  for (int b = 0; b < nb; ++b) {
+    const float* row = data + static_cast<size_t>(y0 + b) * nx;
+    for (int x = b < nb8 ? nx8 : 0; x < nx; ++x) buf[static_cast<size_t>(x) * kRowBlock + b] = row[x];
+  }
+}
+
+__attribute__((target("avx2,fma"))) void BufferToRows(const float* buf, float* data, int nx, int y0, int nb) {
+  const int nb8 = nb & ~7, nx8 = nx & ~7;
+  for (int b = 0; b < nb8; b += 8)
+    for (int x = 0; x < nx8; x += 8)
+      Transpose8Block(buf + static_cast<size_t>(x) * kRowBlock + b, kRowBlock, data + static_cast<size_t>(y0 + b) * nx + x, nx);
+  for (int b = 0; b < nb; ++b) {
+    float* row = data + static_cast<size_t>(y0 + b) * nx;
+    for (int x = b < nb8 ? nx8 : 0; x < nx; ++x) row[x] = buf[static_cast<size_t>(x) * kRowBlock + b];
+  }
+}
+#endif
+
 // Rows [y0, y0 + nb): transposed into a small buffer (one vector per step), filtered, back.
 void FilterRows(float* data, int nx, int y0, int nb, const double* poles, int npoles, std::vector<float>& buf) {
   buf.assign(static_cast<size_t>(nx) * kRowBlock, 0.f);
+#if FI_X86_SIMD
+  if (UseAvx2()) {
+    RowsToBuffer(data, nx, y0, nb, buf.data());
+    FilterLines(buf.data(), nx, kRowBlock, kRowBlock, poles, npoles);
+    BufferToRows(buf.data(), data, nx, y0, nb);
+    return;
+  }
+#endif
   for (int b = 0; b < nb; ++b) {
     const float* row = data + static_cast<size_t>(y0 + b) * nx;
     for (int x = 0; x < nx; ++x) buf[static_cast<size_t>(x) * kRowBlock + b] = row[x];
@@ -270,7 +315,7 @@ __attribute__((target("avx2,fma"))) inline float PixelAvx2(const RowJob& j, cons
 }
 
 // In-place transpose of 8 vectors of 8 floats (r[i] lane j <-> r[j] lane i).
-__attribute__((target("avx2,fma"))) inline void Transpose8(__m256* r) {
+__attribute__((target("avx2,fma"))) void Transpose8(__m256* r) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
   const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
   const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
