@@ -428,7 +428,51 @@ FI_CLONES void CrossRows(const fftwf_complex* z, fftwf_complex* out, int H, int 
   }
 }
 
+#if FI_X86_SIMD
+// CrossRows with AVX2: 4 frequencies a vector, their mirrors -kx one load reversed. In lanes: sum = Z[k] + Z[-k], diff = Z[-k] - Z[k] (as pairs of
+// floats), 2 conj(A) = (sum.re, diff.im), 2 B = (sum.im, diff.re), C = conj(A) B.
+template <int kSlot>
+__attribute__((target("avx2,fma"))) void CrossRowsAvx2(const fftwf_complex* z, fftwf_complex* out, int H, int W) {
+  const __m256 quarter = _mm256_set1_ps(0.25f);
+  for (int ky = 0; ky < H; ++ky) {
+    const int my = ky == 0 ? 0 : H - ky;
+    const float* zr = &z[static_cast<size_t>(ky) * W][0];
+    const float* zm = &z[static_cast<size_t>(my) * W][0];
+    float* o = &out[static_cast<size_t>(ky) * W][0];
+    CrossOne<kSlot>(zr[0], zr[1], zm[0], zm[1], o);
+    int kx = 1;
+    for (; kx + 4 <= W; kx += 4) {
+      const __m256 a = _mm256_loadu_ps(zr + 2 * kx);
+      // Z[-kx .. -(kx + 3)]: columns W - kx - 3 .. W - kx, reversed (complex = 64 bits).
+      const __m256 m = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_loadu_ps(zm + 2 * (W - kx - 3))), 0x1B));
+      const __m256 sum = _mm256_add_ps(a, m), diff = _mm256_sub_ps(m, a);
+      const __m256 ca = _mm256_blend_ps(sum, diff, 0xAA);                      // (sum.re, diff.im)
+      const __m256 b = _mm256_permute_ps(_mm256_blend_ps(diff, sum, 0xAA), 0xB1);  // (sum.im, diff.re)
+      const __m256 c = _mm256_mul_ps(quarter, _mm256_fmaddsub_ps(_mm256_moveldup_ps(ca), b,
+                                                                 _mm256_mul_ps(_mm256_movehdup_ps(ca), _mm256_permute_ps(b, 0xB1))));
+      if (kSlot == 0) {
+        _mm256_storeu_ps(o + 2 * kx, c);
+      } else {
+        // out += i C: (re - ci, im + cr).
+        _mm256_storeu_ps(o + 2 * kx, _mm256_addsub_ps(_mm256_loadu_ps(o + 2 * kx), _mm256_permute_ps(c, 0xB1)));
+      }
+    }
+    for (; kx < W; ++kx)
+      CrossOne<kSlot>(zr[2 * kx], zr[2 * kx + 1], zm[2 * (W - kx)], zm[2 * (W - kx) + 1], o + 2 * kx);
+  }
+}
+#endif
+
 void CrossFromPacked(const fftwf_complex* z, fftwf_complex* out, int H, int W, int slot) {
+#if FI_X86_SIMD
+  if (UseAvx2()) {
+    if (slot == 0)
+      CrossRowsAvx2<0>(z, out, H, W);
+    else
+      CrossRowsAvx2<1>(z, out, H, W);
+    return;
+  }
+#endif
   if (slot == 0)
     CrossRows<0>(z, out, H, W);
   else
