@@ -334,20 +334,23 @@ __attribute__((target("avx2,fma"))) void Transpose8(__m256* r) {
   r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
-// 8 consecutive pixels whose taps start at `p + q` for pixel q (all inside the image): lanes
-// are pixels, each tap one unaligned load for the 8. The weights are the table's (as the
-// per-pixel path's), one row of taps per pixel, transposed to one vector per tap.
+// 8 consecutive pixels whose taps start at `p + q` for pixel q (all inside the image),
+// fractional positions tx, ty: lanes are pixels, each tap one unaligned load for the 8, the
+// weights from their polynomials in lanes (Horner's rule; no table, no transposes).
 template <int D>
-__attribute__((target("avx2,fma"))) inline __m256 BlockAvx2(const RowJob& j, const WeightTable<D>& table, const float* p,
-                                                             const int* kx, const int* ky, const float* fx, const float* fy) {
+__attribute__((target("avx2,fma"))) inline __m256 BlockAvx2(const RowJob& j, const float* p, __m256 tx, __m256 ty) {
   using S = Spline<D>;
   __m256 wx[8], wy[8];
-  for (int q = 0; q < 8; ++q) {
-    wx[q] = _mm256_fmadd_ps(_mm256_set1_ps(fx[q]), _mm256_load_ps(table.dw[kx[q]]), _mm256_load_ps(table.w[kx[q]]));
-    wy[q] = _mm256_fmadd_ps(_mm256_set1_ps(fy[q]), _mm256_load_ps(table.dw[ky[q]]), _mm256_load_ps(table.w[ky[q]]));
+  for (int a = 0; a < S::kTaps; ++a) {
+    __m256 vx = _mm256_set1_ps(S::kBasis[a][S::kTaps - 1] * S::kScale), vy = vx;
+    for (int k = S::kTaps - 2; k >= 0; --k) {
+      const __m256 c = _mm256_set1_ps(S::kBasis[a][k] * S::kScale);
+      vx = _mm256_fmadd_ps(vx, tx, c);
+      vy = _mm256_fmadd_ps(vy, ty, c);
+    }
+    wx[a] = vx;
+    wy[a] = vy;
   }
-  Transpose8(wx);
-  Transpose8(wy);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   for (int b = 0; b < S::kTaps; b += 2) {
     const float* r0 = p + static_cast<size_t>(b) * j.nx;
@@ -395,6 +398,12 @@ __attribute__((target("avx2,fma"))) void RowAvx2(const RowJob& j) {
       const __m256i ix = _mm256_cvttps_epi32(flx), iy = _mm256_cvttps_epi32(fly);
       const __m256i first = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_add_epi32(iy, _mm256_set1_epi32(S::kFirst)), _mm256_set1_epi32(j.nx)),
                                              _mm256_add_epi32(ix, _mm256_set1_epi32(S::kFirst)));
+      // The 8 pixels at the same whole-pixel offset (a smooth field: most blocks): pixel q's
+      // taps are those of pixel 0 moved by q, so each tap is one load for the 8 pixels.
+      if (_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_sub_epi32(first, _mm256_permutevar8x32_epi32(first, zero)), lanes))) == 0xFF) {
+        _mm256_storeu_ps(j.dst + x, BlockAvx2<D>(j, j.coef + _mm256_cvtsi256_si32(first), _mm256_sub_ps(sx, flx), _mm256_sub_ps(sy, fly)));
+        continue;
+      }
       _mm256_store_si256(reinterpret_cast<__m256i*>(off), first);
       // Table entries and the fractions between them.
       const __m256 ux = _mm256_mul_ps(_mm256_sub_ps(sx, flx), steps), uy = _mm256_mul_ps(_mm256_sub_ps(sy, fly), steps);
@@ -403,12 +412,6 @@ __attribute__((target("avx2,fma"))) void RowAvx2(const RowJob& j) {
       _mm256_store_si256(reinterpret_cast<__m256i*>(ky), kyv);
       _mm256_store_ps(fx, _mm256_sub_ps(ux, _mm256_cvtepi32_ps(kxv)));
       _mm256_store_ps(fy, _mm256_sub_ps(uy, _mm256_cvtepi32_ps(kyv)));
-      // The 8 pixels at the same whole-pixel offset (a smooth field: most blocks): pixel q's
-      // taps are those of pixel 0 moved by q, so each tap is one load for the 8 pixels.
-      if (_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_sub_epi32(first, _mm256_permutevar8x32_epi32(first, zero)), lanes))) == 0xFF) {
-        _mm256_storeu_ps(j.dst + x, BlockAvx2<D>(j, table, j.coef + off[0], kx, ky, fx, fy));
-        continue;
-      }
       __m256 r[8];
       for (int q = 0; q < 8; ++q) {
         const __m256 wx = _mm256_fmadd_ps(_mm256_set1_ps(fx[q]), _mm256_load_ps(table.dw[kx[q]]), _mm256_load_ps(table.w[kx[q]]));
