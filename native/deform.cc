@@ -358,7 +358,7 @@ __attribute__((target("avx2,fma"))) inline float PixelAvx2(const RowJob& j, cons
   const float sx = j.sx[x], sy = j.sy[x];
   if (NoData(j, sx, sy)) return std::numeric_limits<float>::quiet_NaN();
   const int ix = FastFloor(sx), iy = FastFloor(sy);
-  alignas(32) float wxs[8], wys[8];
+  alignas(32) float wys[8];
   const __m256 wx = TableWeights(table, sx - ix);
   _mm256_store_ps(wys, TableWeights(table, sy - iy));
   if (ix + S::kFirst >= 0 && iy + S::kFirst >= 0 && ix + S::kFirst + 8 <= j.nx && iy + S::kFirst + S::kTaps <= j.ny) {
@@ -375,8 +375,21 @@ __attribute__((target("avx2,fma"))) inline float PixelAvx2(const RowJob& j, cons
     h = _mm_add_ss(h, _mm_movehdup_ps(h));
     return _mm_cvtss_f32(h);
   }
-  _mm256_store_ps(wxs, wx);
-  return SampleMirrored<D>(j, ix, iy, wxs, wys);
+  // Near the borders: taps mirrored into the image, the 8 of a row gathered into one vector
+  // (the scalar loop was one chain of dependent multiply-adds per pixel).
+  alignas(32) int mx[8];
+  for (int a = 0; a < 8; ++a) mx[a] = a < S::kTaps ? Mirror(ix + S::kFirst + a, j.nx) : mx[0];
+  const __m256i mxv = _mm256_load_si256(reinterpret_cast<const __m256i*>(mx));
+  __m256 acc = _mm256_setzero_ps();
+  for (int b = 0; b < S::kTaps; ++b) {
+    const float* row = j.coef + static_cast<size_t>(Mirror(iy + S::kFirst + b, j.ny)) * j.nx;
+    acc = _mm256_fmadd_ps(_mm256_broadcast_ss(&wys[b]), _mm256_i32gather_ps(row, mxv, 4), acc);
+  }
+  acc = _mm256_mul_ps(acc, wx);
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_movehdup_ps(h));
+  return _mm_cvtss_f32(h);
 }
 
 // In-place transpose of 8 vectors of 8 floats (r[i] lane j <-> r[j] lane i).
