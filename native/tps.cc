@@ -379,7 +379,8 @@ int SolveGroup(const TpsInput& in, std::vector<Box>& boxes, const std::vector<in
         const double fu = cu[g][i] - s * b.wu[i], fv = cv[g][i] - s * b.wv[i];
         b.fu[i] = fu;
         b.fv[i] = fv;
-        if (std::hypot(fu - cu[g][i], fv - cv[g][i]) > in.threshold) {
+        const double du = fu - cu[g][i], dv = fv - cv[g][i];
+        if (du * du + dv * dv > in.threshold * in.threshold) {
           cu[g][i] = fu;
           cv[g][i] = fv;
           ++changed;
@@ -489,8 +490,11 @@ void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, do
   // each point tested against the few boxes around it only (boxes overlap by a quarter).
   for (int i = 0; i < in.n; ++i) {
     const double fx = (in.x[i] - xmin) / bw, fy = (in.y[i] - ymin) / bh;
-    const int bxa = std::max(0, static_cast<int>(std::floor(fx - 1.25)) - 1), bxb = std::min(nbx - 1, static_cast<int>(std::floor(fx + 0.25)) + 1);
-    const int bya = std::max(0, static_cast<int>(std::floor(fy - 1.25)) - 1), byb = std::min(nby - 1, static_cast<int>(std::floor(fy + 0.25)) + 1);
+    // Box bx holds x when fx - 1.25 < bx <= fx + 0.25 (the exact test below decides; the
+    // margin covers rounding).
+    constexpr double kMargin = 1e-6;
+    const int bxa = std::max(0, static_cast<int>(std::floor(fx - 1.25 - kMargin))), bxb = std::min(nbx - 1, static_cast<int>(std::floor(fx + 0.25 + kMargin)));
+    const int bya = std::max(0, static_cast<int>(std::floor(fy - 1.25 - kMargin))), byb = std::min(nby - 1, static_cast<int>(std::floor(fy + 0.25 + kMargin)));
     for (int bx = bxa; bx <= bxb; ++bx)
       for (int by = bya; by <= byb; ++by) {
         Box& b = boxes[static_cast<size_t>(bx) * nby + by];
