@@ -10,6 +10,10 @@
 #include "fft_plans.h"
 #include "simd.h"
 
+#if FI_X86_SIMD
+#include <immintrin.h>
+#endif
+
 namespace fi {
 namespace {
 
@@ -78,7 +82,130 @@ double LoadWindow(const float* im, int ny, int nx, int r0, int c0, int h, int w,
   return energy;
 }
 
-inline int Wrap(int i, int n) { return ((i % n) + n) % n; }
+inline int Wrap(int i, int n) {
+  if (i >= 0 && i < n) return i;
+  if (i < 0 && i >= -n) return i + n;
+  return ((i % n) + n) % n;
+}
+
+bool UseAvx2() {
+#if FI_X86_SIMD
+  static const bool use = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return use;
+#else
+  return false;
+#endif
+}
+
+#if FI_X86_SIMD
+__attribute__((target("avx2,fma"))) inline double HSum(__m256d v) {
+  alignas(32) double t[4];
+  _mm256_store_pd(t, v);
+  return (t[0] + t[1]) + (t[2] + t[3]);
+}
+
+// Both windows of a slot at once, when they fill the box (h x w = H x W, w a multiple of 8)
+// and lie inside the image: means removed, written interleaved (a + i b) straight into the
+// complex array of the forward transform, energies returned. The pixels are read once (copied
+// interleaved while summed; the means then come off in that contiguous array: image rows
+// 4 KiB apart alias in the first-level cache). Sums per row and lane in float (at most w / 8
+// values each), across rows in double: integer images give exact means.
+// False (the array then holds no result) when a pixel is NaN: the general path takes them.
+__attribute__((target("avx2,fma"))) bool LoadPairAvx2(const float* im0, const float* im1, int nx, int r0, int c0,
+                                                        int r1, int c1, int h, int w, float* z, double* e0, double* e1) {
+  __m256d sa = _mm256_setzero_pd(), sb = _mm256_setzero_pd();
+  __m256 bad = _mm256_setzero_ps();
+  for (int r = 0; r < h; ++r) {
+    const float* pa = im0 + static_cast<size_t>(r0 + r) * nx + c0;
+    const float* pb = im1 + static_cast<size_t>(r1 + r) * nx + c1;
+    float* o = z + static_cast<size_t>(r) * 2 * w;
+    __m256 ra = _mm256_setzero_ps(), rb = _mm256_setzero_ps();
+    for (int c = 0; c < w; c += 8) {
+      const __m256 va = _mm256_loadu_ps(pa + c), vb = _mm256_loadu_ps(pb + c);
+      bad = _mm256_or_ps(bad, _mm256_cmp_ps(va, vb, _CMP_UNORD_Q));
+      ra = _mm256_add_ps(ra, va);
+      rb = _mm256_add_ps(rb, vb);
+      const __m256 lo = _mm256_unpacklo_ps(va, vb), hi = _mm256_unpackhi_ps(va, vb);
+      _mm256_storeu_ps(o + 2 * c, _mm256_permute2f128_ps(lo, hi, 0x20));
+      _mm256_storeu_ps(o + 2 * c + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
+    sa = _mm256_add_pd(sa, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(ra)), _mm256_cvtps_pd(_mm256_extractf128_ps(ra, 1))));
+    sb = _mm256_add_pd(sb, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(rb)), _mm256_cvtps_pd(_mm256_extractf128_ps(rb, 1))));
+  }
+  if (_mm256_movemask_ps(bad) != 0) return false;
+  const double count = static_cast<double>(h) * w;
+  const float ma = static_cast<float>(HSum(sa) / count), mb = static_cast<float>(HSum(sb) / count);
+  // (ma, mb) repeated: the interleaved layout's means.
+  const __m256 m = _mm256_setr_ps(ma, mb, ma, mb, ma, mb, ma, mb);
+  __m256d e = _mm256_setzero_pd();  // lanes (a, b, a, b)
+  for (int r = 0; r < h; ++r) {
+    float* o = z + static_cast<size_t>(r) * 2 * w;
+    __m256 re = _mm256_setzero_ps();
+    for (int c = 0; c < 2 * w; c += 8) {
+      const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(o + c), m);
+      re = _mm256_fmadd_ps(d, d, re);
+      _mm256_storeu_ps(o + c, d);
+    }
+    e = _mm256_add_pd(e, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(re)), _mm256_cvtps_pd(_mm256_extractf128_ps(re, 1))));
+  }
+  alignas(32) double t[4];
+  _mm256_store_pd(t, e);
+  *e0 = t[0] + t[2];
+  *e1 = t[1] + t[3];
+  return true;
+}
+
+// Largest of row[c], c in [lo, hi) (any bounds), as a vector maximum.
+__attribute__((target("avx2,fma"))) inline __m256 MaxRange(const float* row, int lo, int hi, __m256 m) {
+  int c = lo;
+  for (; c + 8 <= hi; c += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(row + c));
+  for (; c < hi; ++c) m = _mm256_max_ps(m, _mm256_set1_ps(row[c]));
+  return m;
+}
+
+constexpr int kMaxRowsAvx2 = 256;
+
+// HighestPeak with vector maxima: each row's maximum as a vector (no reduction per row),
+// the highest value, then its first position in the scan order of the general search (rows
+// from -ly_max, lags from -span): the same peak. The map holds no NaN (windows without NaN).
+__attribute__((target("avx2,fma"))) float HighestPeakAvx2(const float* corr, int H, int W, int ly_max, const int* span_of,
+                                                           int* by, int* bx) {
+  const __m256 ninf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  __m256 rows[2 * kMaxRowsAvx2 + 1];
+  __m256 m = ninf;
+  for (int ly = -ly_max; ly <= ly_max; ++ly) {
+    const int span = span_of[ly + ly_max];
+    __m256 r = ninf;
+    if (span >= 0) {
+      const float* row = corr + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
+      r = MaxRange(row, W - span, W, r);
+      r = MaxRange(row, 0, span + 1, r);
+    }
+    rows[ly + ly_max] = r;
+    m = _mm256_max_ps(m, r);
+  }
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_movehdup_ps(h));
+  const float best = _mm_cvtss_f32(h);
+  const __m256 bv = _mm256_set1_ps(best);
+  for (int ly = -ly_max; ly <= ly_max; ++ly) {
+    if (_mm256_movemask_ps(_mm256_cmp_ps(rows[ly + ly_max], bv, _CMP_EQ_OQ)) == 0) continue;
+    const int span = span_of[ly + ly_max];
+    const float* row = corr + static_cast<size_t>(ly < 0 ? ly + H : ly) * W;
+    for (int lx = -span; lx <= span; ++lx)
+      if (row[lx < 0 ? W + lx : lx] == best) {
+        *by = ly;
+        *bx = lx;
+        return best;
+      }
+  }
+  return best;
+}
+#endif
 
 // The (2R+1)^2 neighbourhood of the peak, each value divided by the number of pixel
 // pairs that overlap at its lag. Without this, the triangular overlap weighting of a
@@ -301,7 +428,51 @@ FI_CLONES void CrossRows(const fftwf_complex* z, fftwf_complex* out, int H, int 
   }
 }
 
+#if FI_X86_SIMD
+// CrossRows with AVX2: 4 frequencies a vector, their mirrors -kx one load reversed. In lanes: sum = Z[k] + Z[-k], diff = Z[-k] - Z[k] (as pairs of
+// floats), 2 conj(A) = (sum.re, diff.im), 2 B = (sum.im, diff.re), C = conj(A) B.
+template <int kSlot>
+__attribute__((target("avx2,fma"))) void CrossRowsAvx2(const fftwf_complex* z, fftwf_complex* out, int H, int W) {
+  const __m256 quarter = _mm256_set1_ps(0.25f);
+  for (int ky = 0; ky < H; ++ky) {
+    const int my = ky == 0 ? 0 : H - ky;
+    const float* zr = &z[static_cast<size_t>(ky) * W][0];
+    const float* zm = &z[static_cast<size_t>(my) * W][0];
+    float* o = &out[static_cast<size_t>(ky) * W][0];
+    CrossOne<kSlot>(zr[0], zr[1], zm[0], zm[1], o);
+    int kx = 1;
+    for (; kx + 4 <= W; kx += 4) {
+      const __m256 a = _mm256_loadu_ps(zr + 2 * kx);
+      // Z[-kx .. -(kx + 3)]: columns W - kx - 3 .. W - kx, reversed (complex = 64 bits).
+      const __m256 m = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_loadu_ps(zm + 2 * (W - kx - 3))), 0x1B));
+      const __m256 sum = _mm256_add_ps(a, m), diff = _mm256_sub_ps(m, a);
+      const __m256 ca = _mm256_blend_ps(sum, diff, 0xAA);                      // (sum.re, diff.im)
+      const __m256 b = _mm256_permute_ps(_mm256_blend_ps(diff, sum, 0xAA), 0xB1);  // (sum.im, diff.re)
+      const __m256 c = _mm256_mul_ps(quarter, _mm256_fmaddsub_ps(_mm256_moveldup_ps(ca), b,
+                                                                 _mm256_mul_ps(_mm256_movehdup_ps(ca), _mm256_permute_ps(b, 0xB1))));
+      if (kSlot == 0) {
+        _mm256_storeu_ps(o + 2 * kx, c);
+      } else {
+        // out += i C: (re - ci, im + cr).
+        _mm256_storeu_ps(o + 2 * kx, _mm256_addsub_ps(_mm256_loadu_ps(o + 2 * kx), _mm256_permute_ps(c, 0xB1)));
+      }
+    }
+    for (; kx < W; ++kx)
+      CrossOne<kSlot>(zr[2 * kx], zr[2 * kx + 1], zm[2 * (W - kx)], zm[2 * (W - kx) + 1], o + 2 * kx);
+  }
+}
+#endif
+
 void CrossFromPacked(const fftwf_complex* z, fftwf_complex* out, int H, int W, int slot) {
+#if FI_X86_SIMD
+  if (UseAvx2()) {
+    if (slot == 0)
+      CrossRowsAvx2<0>(z, out, H, W);
+    else
+      CrossRowsAvx2<1>(z, out, H, W);
+    return;
+  }
+#endif
   if (slot == 0)
     CrossRows<0>(z, out, H, W);
   else
@@ -323,6 +494,10 @@ void Deinterleave(const fftwf_complex* z, float* re, float* im, size_t n) {
 // highest in the scan order of the general search (same result, no branch per value).
 FI_CLONES
 float HighestPeak(const float* corr, int H, int W, int ly_max, const int* span_of, int* by, int* bx) {
+#if FI_X86_SIMD
+  // Boxes up to 512 rows (the row maxima live on the stack: 16 KiB).
+  if (UseAvx2() && ly_max <= kMaxRowsAvx2) return HighestPeakAvx2(corr, H, W, ly_max, span_of, by, bx);
+#endif
   float best = -std::numeric_limits<float>::infinity();
   int best_row = 0;
   bool found = false;
@@ -386,7 +561,10 @@ class PassCorrelator {
         mask0_{AlignedBuf(nr_), AlignedBuf(nr_)},
         mask1_{AlignedBuf(nr_), AlignedBuf(nr_)},
         z_(nr_), spec_(nr_), cross_(nr_),
-        weighted_(in.window_sigma > 0) {
+        weighted_(in.window_sigma > 0),
+        // The vector load: windows of one size filling the box, rows of whole vectors, no weights.
+        fast_load_(UseAvx2() && !weighted_ && in.h0 == in.h1 && in.w0 == in.w1 && W_ % 8 == 0 &&
+                   in.min_valid_fraction <= 1.0) {
     // Largest |lx| searched on each row ly (-1: none), the same for every window.
     span_of_.assign(2 * ly_max_ + 1, -1);
     for (int ly = -ly_max_; ly <= ly_max_; ++ly)
@@ -423,8 +601,13 @@ class PassCorrelator {
       if (k % 2 == 0 && npending_ > 0) Flush();
       laps_.Start();
       Pending pd;
-      const bool loaded = Load(k, npending_, &pd);
-      if (loaded) Interleave(a_.p, b_.p, z_.p, nr_);
+      bool loaded;
+      if (fast_load_ && LoadFast(k, &pd)) {
+        loaded = true;
+      } else {
+        loaded = Load(k, npending_, &pd);
+        if (loaded) Interleave(a_.p, b_.p, z_.p, nr_);
+      }
       laps_.Lap(&PassPhases::load);
       if (!loaded) continue;
       fftwf_execute_dft(plan_.fwd, z_.p, spec_.p);
@@ -444,6 +627,27 @@ class PassCorrelator {
     double base_y, base_x;  // displacement at zero lag (offset between the windows)
     bool partial;           // a window misses pixels: lag weights from the slot's masks
   };
+
+  // Both windows full and inside the image, without NaN: loaded by the vector path straight
+  // into the transform's input (false: not taken, nothing written; the general Load decides).
+  bool LoadFast(int k, Pending* pd) {
+#if FI_X86_SIMD
+    const int r0 = in_.starts0[2 * k], c0 = in_.starts0[2 * k + 1];
+    const int r1 = in_.starts1[2 * k], c1 = in_.starts1[2 * k + 1];
+    if (r0 < 0 || c0 < 0 || r1 < 0 || c1 < 0 || r0 + H_ > in_.ny || r1 + H_ > in_.ny || c0 + W_ > in_.nx || c1 + W_ > in_.nx)
+      return false;
+    double e0, e1;
+    if (!LoadPairAvx2(in_.im0, in_.im1, in_.nx, r0, c0, r1, c1, H_, W_, &z_.p[0][0], &e0, &e1)) return false;
+    if (!(e0 > 0 && e1 > 0)) return false;  // no texture: the general path rejects it
+    *pd = {k, static_cast<float>(1.0 / (static_cast<double>(nr_) * std::sqrt(e0 * e1))),
+           static_cast<double>(r1 - r0), static_cast<double>(c1 - c0), false};
+    return true;
+#else
+    (void)k;
+    (void)pd;
+    return false;
+#endif
+  }
 
   bool Inside(int ly, int lx) const {
     return std::abs(ly) <= ly_max_ && std::abs(lx) <= lx_max_ &&
@@ -685,6 +889,7 @@ class PassCorrelator {
   AlignedBuf mask0_[2], mask1_[2];  // validity (times weights) of the windows of each slot
   AlignedCBuf z_, spec_, cross_;
   const bool weighted_;
+  const bool fast_load_;
   std::vector<float> weight0_, weight1_;
   std::vector<double> lag_weight_;
   Pending pending_[2];

@@ -68,9 +68,74 @@ inline void Weights(float t, float* w) {
 // of length n: element i of line b at buf[i * stride + b]. The lines advance together, so
 // each step is a vector operation where one line alone would wait on the previous sample.
 // Single precision: the poles lie well inside the unit circle, rounding errors do not grow.
+#if FI_X86_SIMD
+// FilterLines for NV vectors of 8 lines: each line's running value stays in a register from
+// one sample to the next (the general loop reloads it from the row just stored, a
+// store-to-load latency per sample). The same operations in the same order.
+template <int NV>
+__attribute__((target("avx2,fma"))) void FilterLinesAvx2(float* buf, int n, size_t stride, const double* poles, int npoles) {
+  double g = 1;
+  for (int p = 0; p < npoles; ++p) g *= (1 - poles[p]) * (1 - 1 / poles[p]);
+  const __m256 gain = _mm256_set1_ps(static_cast<float>(g));
+  for (int i = 0; i < n; ++i) {
+    float* r = buf + i * stride;
+    for (int v = 0; v < NV; ++v) _mm256_storeu_ps(r + 8 * v, _mm256_mul_ps(_mm256_loadu_ps(r + 8 * v), gain));
+  }
+  const int horizon = std::min(n, 40);
+  for (int p = 0; p < npoles; ++p) {
+    const float zf = static_cast<float>(poles[p]);
+    const __m256 z = _mm256_set1_ps(zf);
+    __m256 acc[NV];
+    for (int v = 0; v < NV; ++v) acc[v] = _mm256_setzero_ps();
+    float zn = 1;
+    for (int i = 0; i < horizon; ++i) {
+      const float* r = buf + i * stride;
+      const __m256 znv = _mm256_set1_ps(zn);
+      for (int v = 0; v < NV; ++v) acc[v] = _mm256_fmadd_ps(znv, _mm256_loadu_ps(r + 8 * v), acc[v]);
+      zn *= zf;
+    }
+    for (int v = 0; v < NV; ++v) _mm256_storeu_ps(buf + 8 * v, acc[v]);
+    for (int i = 1; i < n; ++i) {
+      float* r = buf + i * stride;
+      for (int v = 0; v < NV; ++v) {
+        acc[v] = _mm256_fmadd_ps(z, acc[v], _mm256_loadu_ps(r + 8 * v));
+        _mm256_storeu_ps(r + 8 * v, acc[v]);
+      }
+    }
+    const __m256 k = _mm256_set1_ps(zf / (zf * zf - 1));
+    float* last = buf + (n - 1) * stride;
+    const float* before = last - stride;
+    for (int v = 0; v < NV; ++v) {
+      acc[v] = _mm256_mul_ps(k, _mm256_fmadd_ps(z, _mm256_loadu_ps(before + 8 * v), _mm256_loadu_ps(last + 8 * v)));
+      _mm256_storeu_ps(last + 8 * v, acc[v]);
+    }
+    for (int i = n - 2; i >= 0; --i) {
+      float* r = buf + i * stride;
+      for (int v = 0; v < NV; ++v) {
+        acc[v] = _mm256_mul_ps(z, _mm256_sub_ps(acc[v], _mm256_loadu_ps(r + 8 * v)));
+        _mm256_storeu_ps(r + 8 * v, acc[v]);
+      }
+    }
+  }
+}
+#endif
+
+bool UseAvx2();
+
 FI_CLONES
+void FilterLinesGeneric(float* buf, int n, size_t stride, int width, const double* poles, int npoles);
+
 void FilterLines(float* buf, int n, size_t stride, int width, const double* poles, int npoles) {
   if (n < 2) return;
+#if FI_X86_SIMD
+  if (UseAvx2() && width == 32) return FilterLinesAvx2<4>(buf, n, stride, poles, npoles);
+  if (UseAvx2() && width == 64) return FilterLinesAvx2<8>(buf, n, stride, poles, npoles);
+#endif
+  FilterLinesGeneric(buf, n, stride, width, poles, npoles);
+}
+
+FI_CLONES
+void FilterLinesGeneric(float* buf, int n, size_t stride, int width, const double* poles, int npoles) {
   double g = 1;
   for (int p = 0; p < npoles; ++p) g *= (1 - poles[p]) * (1 - 1 / poles[p]);
   const float gain = static_cast<float>(g);
@@ -111,9 +176,54 @@ void FilterLines(float* buf, int n, size_t stride, int width, const double* pole
 constexpr int kRowBlock = 32;     // rows filtered together through a transposed buffer (4 vectors a step)
 constexpr int kColumnBlock = 64;  // columns filtered together, in place
 
+bool UseAvx2();
+
+#if FI_X86_SIMD
+__attribute__((target("avx2,fma"))) void Transpose8(__m256* r);
+
+// 8 rows x 8 columns of `src` (row stride ss) into `dst` transposed (row stride ds).
+__attribute__((target("avx2,fma"))) inline void Transpose8Block(const float* src, size_t ss, float* dst, size_t ds) {
+  __m256 r[8];
+  for (int q = 0; q < 8; ++q) r[q] = _mm256_loadu_ps(src + q * ss);
+  Transpose8(r);
+  for (int q = 0; q < 8; ++q) _mm256_storeu_ps(dst + q * ds, r[q]);
+}
+
+// The transposes of FilterRows by 8x8 blocks (nb rows, nx columns; the rest element by element).
+__attribute__((target("avx2,fma"))) void RowsToBuffer(const float* data, int nx, int y0, int nb, float* buf) {
+  const int nb8 = nb & ~7, nx8 = nx & ~7;
+  for (int b = 0; b < nb8; b += 8)
+    for (int x = 0; x < nx8; x += 8)
+      Transpose8Block(data + static_cast<size_t>(y0 + b) * nx + x, nx, buf + static_cast<size_t>(x) * kRowBlock + b, kRowBlock);
+  for (int b = 0; b < nb; ++b) {
+    const float* row = data + static_cast<size_t>(y0 + b) * nx;
+    for (int x = b < nb8 ? nx8 : 0; x < nx; ++x) buf[static_cast<size_t>(x) * kRowBlock + b] = row[x];
+  }
+}
+
+__attribute__((target("avx2,fma"))) void BufferToRows(const float* buf, float* data, int nx, int y0, int nb) {
+  const int nb8 = nb & ~7, nx8 = nx & ~7;
+  for (int b = 0; b < nb8; b += 8)
+    for (int x = 0; x < nx8; x += 8)
+      Transpose8Block(buf + static_cast<size_t>(x) * kRowBlock + b, kRowBlock, data + static_cast<size_t>(y0 + b) * nx + x, nx);
+  for (int b = 0; b < nb; ++b) {
+    float* row = data + static_cast<size_t>(y0 + b) * nx;
+    for (int x = b < nb8 ? nx8 : 0; x < nx; ++x) row[x] = buf[static_cast<size_t>(x) * kRowBlock + b];
+  }
+}
+#endif
+
 // Rows [y0, y0 + nb): transposed into a small buffer (one vector per step), filtered, back.
 void FilterRows(float* data, int nx, int y0, int nb, const double* poles, int npoles, std::vector<float>& buf) {
   buf.assign(static_cast<size_t>(nx) * kRowBlock, 0.f);
+#if FI_X86_SIMD
+  if (UseAvx2()) {
+    RowsToBuffer(data, nx, y0, nb, buf.data());
+    FilterLines(buf.data(), nx, kRowBlock, kRowBlock, poles, npoles);
+    BufferToRows(buf.data(), data, nx, y0, nb);
+    return;
+  }
+#endif
   for (int b = 0; b < nb; ++b) {
     const float* row = data + static_cast<size_t>(y0 + b) * nx;
     for (int x = 0; x < nx; ++x) buf[static_cast<size_t>(x) * kRowBlock + b] = row[x];
@@ -130,6 +240,10 @@ void FilterRows(float* data, int nx, int y0, int nb, const double* poles, int np
 inline int Mirror(int i, int n) {
   if (n == 1) return 0;
   const int period = 2 * n - 2;
+  // Taps just past an edge (the usual case): one reflection, no division.
+  if (i < 0 && i > -n) return -i;
+  if (i >= n && i < period) return period - i;
+  if (i >= 0 && i < n) return i;
   i = ((i % period) + period) % period;
   return i < n ? i : period - i;
 }
@@ -244,7 +358,7 @@ __attribute__((target("avx2,fma"))) inline float PixelAvx2(const RowJob& j, cons
   const float sx = j.sx[x], sy = j.sy[x];
   if (NoData(j, sx, sy)) return std::numeric_limits<float>::quiet_NaN();
   const int ix = FastFloor(sx), iy = FastFloor(sy);
-  alignas(32) float wxs[8], wys[8];
+  alignas(32) float wys[8];
   const __m256 wx = TableWeights(table, sx - ix);
   _mm256_store_ps(wys, TableWeights(table, sy - iy));
   if (ix + S::kFirst >= 0 && iy + S::kFirst >= 0 && ix + S::kFirst + 8 <= j.nx && iy + S::kFirst + S::kTaps <= j.ny) {
@@ -261,8 +375,74 @@ __attribute__((target("avx2,fma"))) inline float PixelAvx2(const RowJob& j, cons
     h = _mm_add_ss(h, _mm_movehdup_ps(h));
     return _mm_cvtss_f32(h);
   }
-  _mm256_store_ps(wxs, wx);
-  return SampleMirrored<D>(j, ix, iy, wxs, wys);
+  // Near the borders: taps mirrored into the image, the 8 of a row gathered into one vector
+  // (the scalar loop was one chain of dependent multiply-adds per pixel).
+  alignas(32) int mx[8];
+  for (int a = 0; a < 8; ++a) mx[a] = a < S::kTaps ? Mirror(ix + S::kFirst + a, j.nx) : mx[0];
+  const __m256i mxv = _mm256_load_si256(reinterpret_cast<const __m256i*>(mx));
+  __m256 acc = _mm256_setzero_ps();
+  for (int b = 0; b < S::kTaps; ++b) {
+    const float* row = j.coef + static_cast<size_t>(Mirror(iy + S::kFirst + b, j.ny)) * j.nx;
+    acc = _mm256_fmadd_ps(_mm256_broadcast_ss(&wys[b]), _mm256_i32gather_ps(row, mxv, 4), acc);
+  }
+  acc = _mm256_mul_ps(acc, wx);
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_movehdup_ps(h));
+  return _mm_cvtss_f32(h);
+}
+
+// In-place transpose of 8 vectors of 8 floats (r[i] lane j <-> r[j] lane i).
+__attribute__((target("avx2,fma"))) void Transpose8(__m256* r) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// 8 consecutive pixels whose taps start at `p + q` for pixel q (all inside the image),
+// fractional positions tx, ty: lanes are pixels, each tap one unaligned load for the 8, the
+// weights from their polynomials in lanes (Horner's rule; no table, no transposes).
+template <int D>
+__attribute__((target("avx2,fma"))) inline __m256 BlockAvx2(const RowJob& j, const float* p, __m256 tx, __m256 ty) {
+  using S = Spline<D>;
+  __m256 wx[8], wy[8];
+  for (int a = 0; a < S::kTaps; ++a) {
+    __m256 vx = _mm256_set1_ps(S::kBasis[a][S::kTaps - 1] * S::kScale), vy = vx;
+    for (int k = S::kTaps - 2; k >= 0; --k) {
+      const __m256 c = _mm256_set1_ps(S::kBasis[a][k] * S::kScale);
+      vx = _mm256_fmadd_ps(vx, tx, c);
+      vy = _mm256_fmadd_ps(vy, ty, c);
+    }
+    wx[a] = vx;
+    wy[a] = vy;
+  }
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  for (int b = 0; b < S::kTaps; b += 2) {
+    const float* r0 = p + static_cast<size_t>(b) * j.nx;
+    const float* r1 = r0 + j.nx;
+    __m256 s0 = _mm256_mul_ps(wx[0], _mm256_loadu_ps(r0));
+    __m256 s1 = _mm256_mul_ps(wx[0], _mm256_loadu_ps(r1));
+    for (int a = 1; a < S::kTaps; ++a) {
+      s0 = _mm256_fmadd_ps(wx[a], _mm256_loadu_ps(r0 + a), s0);
+      s1 = _mm256_fmadd_ps(wx[a], _mm256_loadu_ps(r1 + a), s1);
+    }
+    acc0 = _mm256_fmadd_ps(wy[b], s0, acc0);
+    acc1 = _mm256_fmadd_ps(wy[b + 1], s1, acc1);
+  }
+  return _mm256_add_ps(acc0, acc1);
 }
 
 // A row with AVX2. Blocks of 8 pixels whose taps all lie inside the image (no mask) take
@@ -279,6 +459,8 @@ __attribute__((target("avx2,fma"))) void RowAvx2(const RowJob& j) {
     const __m256 hiy = _mm256_set1_ps(static_cast<float>(j.ny - S::kTaps - S::kFirst));
     const __m256 steps = _mm256_set1_ps(static_cast<float>(kSteps));
     const __m256i last = _mm256_set1_epi32(kSteps - 1);
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i zero = _mm256_setzero_si256();
     alignas(32) int kx[8], ky[8], off[8];
     alignas(32) float fx[8], fy[8];
     for (; x + 8 <= j.nx; x += 8) {
@@ -294,6 +476,12 @@ __attribute__((target("avx2,fma"))) void RowAvx2(const RowJob& j) {
       const __m256i ix = _mm256_cvttps_epi32(flx), iy = _mm256_cvttps_epi32(fly);
       const __m256i first = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_add_epi32(iy, _mm256_set1_epi32(S::kFirst)), _mm256_set1_epi32(j.nx)),
                                              _mm256_add_epi32(ix, _mm256_set1_epi32(S::kFirst)));
+      // The 8 pixels at the same whole-pixel offset (a smooth field: most blocks): pixel q's
+      // taps are those of pixel 0 moved by q, so each tap is one load for the 8 pixels.
+      if (_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_sub_epi32(first, _mm256_permutevar8x32_epi32(first, zero)), lanes))) == 0xFF) {
+        _mm256_storeu_ps(j.dst + x, BlockAvx2<D>(j, j.coef + _mm256_cvtsi256_si32(first), _mm256_sub_ps(sx, flx), _mm256_sub_ps(sy, fly)));
+        continue;
+      }
       _mm256_store_si256(reinterpret_cast<__m256i*>(off), first);
       // Table entries and the fractions between them.
       const __m256 ux = _mm256_mul_ps(_mm256_sub_ps(sx, flx), steps), uy = _mm256_mul_ps(_mm256_sub_ps(sy, fly), steps);
@@ -415,11 +603,18 @@ void DeformRows(const DeformInput& in, const float* coef, float* out, int row_be
       rowDx[i] = in.dx[j * gx + i] * (1 - ty) + in.dx[j1 * gx + i] * ty;
       rowDy[i] = in.dy[j * gx + i] * (1 - ty) + in.dy[j1 * gx + i] * ty;
     }
-    for (int x = 0; x < nx; ++x) {
-      const int i = cx[x], i1 = std::min(i + 1, gx - 1);
-      const float t = tx[x];
-      sxs[x] = x + in.factor * (rowDx[i] * (1 - t) + rowDx[i1] * t);
-      sys[x] = y + in.factor * (rowDy[i] * (1 - t) + rowDy[i1] * t);
+    // Cell by cell (runs of equal cx): the two grid values are constants of a loop that vectorises.
+    for (int x0 = 0; x0 < nx;) {
+      const int i = cx[x0], i1 = std::min(i + 1, gx - 1);
+      int x1 = x0 + 1;
+      while (x1 < nx && cx[x1] == i) ++x1;
+      const float ax = rowDx[i], bx = rowDx[i1], ay = rowDy[i], by = rowDy[i1];
+      for (int x = x0; x < x1; ++x) {
+        const float t = tx[x];
+        sxs[x] = x + in.factor * (ax * (1 - t) + bx * t);
+        sys[x] = y + in.factor * (ay * (1 - t) + by * t);
+      }
+      x0 = x1;
     }
     job.dst = out + static_cast<size_t>(y) * nx;
     if (in.degree == 7)

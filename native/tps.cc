@@ -11,6 +11,10 @@
 
 #include "simd.h"
 
+#if FI_X86_SIMD
+#include <immintrin.h>
+#endif
+
 namespace fi {
 namespace {
 
@@ -54,7 +58,7 @@ bool LuFactor(std::vector<double>& a, int m, std::vector<int>& piv) {
 // row of the factors is read once for all of them, so boxes that share a factorisation
 // share its memory traffic (a 450x450 system is 1.6 MB, more than a core's cache).
 FI_CLONES
-void LuSolveMany(const std::vector<double>& a, int m, const std::vector<int>& piv, double* x, int r) {
+void LuSolveManyGeneric(const std::vector<double>& a, int m, const std::vector<int>& piv, double* x, int r) {
   for (int k = 0; k < m; ++k)
     if (piv[k] != k) std::swap_ranges(x + static_cast<size_t>(k) * r, x + static_cast<size_t>(k + 1) * r, x + static_cast<size_t>(piv[k]) * r);
   for (int i = 1; i < m; ++i) {
@@ -79,6 +83,112 @@ void LuSolveMany(const std::vector<double>& a, int m, const std::vector<int>& pi
     const double inv = 1.0 / ri[i];
     for (int c = 0; c < r; ++c) xi[c] *= inv;
   }
+}
+
+#if FI_X86_SIMD
+bool UseAvx2() {
+  static const bool use = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return use;
+}
+
+// NB rows [i0, i0 + NB) of x (columns [c, c + 8)) minus sum over j in [j0, j1) of a[i][j] x_j:
+// the rows' accumulators stay in registers while the x_j stream by, each read once for NB rows.
+template <int NB>
+__attribute__((target("avx2,fma"))) inline void BlockRows(const double* a, int m, double* x, int stride, int i0, int c,
+                                                            int j0, int j1, __m256d (&acc)[4][2]) {
+  for (int q = 0; q < NB; ++q) {
+    acc[q][0] = _mm256_loadu_pd(x + static_cast<size_t>(i0 + q) * stride + c);
+    acc[q][1] = _mm256_loadu_pd(x + static_cast<size_t>(i0 + q) * stride + c + 4);
+  }
+  for (int j = j0; j < j1; ++j) {
+    const __m256d x0 = _mm256_loadu_pd(x + static_cast<size_t>(j) * stride + c);
+    const __m256d x1 = _mm256_loadu_pd(x + static_cast<size_t>(j) * stride + c + 4);
+    for (int q = 0; q < NB; ++q) {
+      const __m256d l = _mm256_broadcast_sd(a + static_cast<size_t>(i0 + q) * m + j);
+      acc[q][0] = _mm256_fnmadd_pd(l, x0, acc[q][0]);
+      acc[q][1] = _mm256_fnmadd_pd(l, x1, acc[q][1]);
+    }
+  }
+}
+
+// Forward then back substitution of LU X = B for blocks of 4 rows and 8 right-hand sides
+// (`stride` a multiple of 8, the extra columns zero).
+template <int NB>
+__attribute__((target("avx2,fma"))) void ForwardBlock(const double* a, int m, double* x, int stride, int i0) {
+  for (int c = 0; c < stride; c += 8) {
+    __m256d acc[4][2];
+    BlockRows<NB>(a, m, x, stride, i0, c, 0, i0, acc);
+    // Unit lower triangle inside the block.
+    for (int q = 1; q < NB; ++q)
+      for (int p = 0; p < q; ++p) {
+        const __m256d l = _mm256_broadcast_sd(a + static_cast<size_t>(i0 + q) * m + i0 + p);
+        acc[q][0] = _mm256_fnmadd_pd(l, acc[p][0], acc[q][0]);
+        acc[q][1] = _mm256_fnmadd_pd(l, acc[p][1], acc[q][1]);
+      }
+    for (int q = 0; q < NB; ++q) {
+      _mm256_storeu_pd(x + static_cast<size_t>(i0 + q) * stride + c, acc[q][0]);
+      _mm256_storeu_pd(x + static_cast<size_t>(i0 + q) * stride + c + 4, acc[q][1]);
+    }
+  }
+}
+
+template <int NB>
+__attribute__((target("avx2,fma"))) void BackBlock(const double* a, int m, double* x, int stride, int i0) {
+  for (int c = 0; c < stride; c += 8) {
+    __m256d acc[4][2];
+    BlockRows<NB>(a, m, x, stride, i0, c, i0 + NB, m, acc);
+    for (int q = NB - 1; q >= 0; --q) {
+      for (int p = q + 1; p < NB; ++p) {
+        const __m256d u = _mm256_broadcast_sd(a + static_cast<size_t>(i0 + q) * m + i0 + p);
+        acc[q][0] = _mm256_fnmadd_pd(u, acc[p][0], acc[q][0]);
+        acc[q][1] = _mm256_fnmadd_pd(u, acc[p][1], acc[q][1]);
+      }
+      const __m256d inv = _mm256_set1_pd(1.0 / a[static_cast<size_t>(i0 + q) * m + i0 + q]);
+      acc[q][0] = _mm256_mul_pd(acc[q][0], inv);
+      acc[q][1] = _mm256_mul_pd(acc[q][1], inv);
+    }
+    for (int q = 0; q < NB; ++q) {
+      _mm256_storeu_pd(x + static_cast<size_t>(i0 + q) * stride + c, acc[q][0]);
+      _mm256_storeu_pd(x + static_cast<size_t>(i0 + q) * stride + c + 4, acc[q][1]);
+    }
+  }
+}
+
+void LuSolveBlocked(const std::vector<double>& a, int m, const std::vector<int>& piv, double* x, int stride) {
+  for (int k = 0; k < m; ++k)
+    if (piv[k] != k)
+      std::swap_ranges(x + static_cast<size_t>(k) * stride, x + static_cast<size_t>(k + 1) * stride, x + static_cast<size_t>(piv[k]) * stride);
+  auto forward = [&](int i0, int nb) {
+    switch (nb) {
+      case 4: ForwardBlock<4>(a.data(), m, x, stride, i0); break;
+      case 3: ForwardBlock<3>(a.data(), m, x, stride, i0); break;
+      case 2: ForwardBlock<2>(a.data(), m, x, stride, i0); break;
+      default: ForwardBlock<1>(a.data(), m, x, stride, i0); break;
+    }
+  };
+  auto back = [&](int i0, int nb) {
+    switch (nb) {
+      case 4: BackBlock<4>(a.data(), m, x, stride, i0); break;
+      case 3: BackBlock<3>(a.data(), m, x, stride, i0); break;
+      case 2: BackBlock<2>(a.data(), m, x, stride, i0); break;
+      default: BackBlock<1>(a.data(), m, x, stride, i0); break;
+    }
+  };
+  for (int i0 = 0; i0 < m; i0 += 4) forward(i0, std::min(4, m - i0));
+  for (int hi = m; hi > 0; hi -= 4) back(std::max(0, hi - 4), hi - std::max(0, hi - 4));
+}
+#endif
+
+// Solves LU X = B in place for right-hand sides stored row-major with a row stride of
+// `stride` (a multiple of 8; columns past the right-hand sides zero).
+void LuSolveMany(const std::vector<double>& a, int m, const std::vector<int>& piv, double* x, int stride) {
+#if FI_X86_SIMD
+  if (UseAvx2()) return LuSolveBlocked(a, m, piv, x, stride);
+#endif
+  LuSolveManyGeneric(a, m, piv, x, stride);
 }
 
 struct Box {
@@ -241,7 +351,8 @@ int SolveGroup(const TpsInput& in, std::vector<Box>& boxes, const std::vector<in
   std::vector<double> x;
   for (int it = 0; it < in.max_iterations && !active.empty(); ++it) {
     // Columns 2a and 2a + 1: u and v of the a-th active box; rows n..n+2 (affine part) 0.
-    const int r = 2 * static_cast<int>(active.size());
+    // Row stride a multiple of 8 (the blocked solve's column blocks), extra columns zero.
+    const int r = (2 * static_cast<int>(active.size()) + 7) & ~7;
     x.assign(static_cast<size_t>(m) * r, 0.0);
     for (size_t a = 0; a < active.size(); ++a)
       for (int i = 0; i < n; ++i) {
@@ -268,7 +379,8 @@ int SolveGroup(const TpsInput& in, std::vector<Box>& boxes, const std::vector<in
         const double fu = cu[g][i] - s * b.wu[i], fv = cv[g][i] - s * b.wv[i];
         b.fu[i] = fu;
         b.fv[i] = fv;
-        if (std::hypot(fu - cu[g][i], fv - cv[g][i]) > in.threshold) {
+        const double du = fu - cu[g][i], dv = fv - cv[g][i];
+        if (du * du + dv * dv > in.threshold * in.threshold) {
           cu[g][i] = fu;
           cv[g][i] = fv;
           ++changed;
@@ -372,23 +484,33 @@ void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, do
       b.x1 = xmin + (bx + 1) * bw + 0.25 * bw;
       b.y0 = ymin + by * bh - 0.25 * bh;
       b.y1 = ymin + (by + 1) * bh + 0.25 * bh;
-      for (int i = 0; i < in.n; ++i)
-        if (in.x[i] >= b.x0 && in.x[i] < b.x1 && in.y[i] >= b.y0 && in.y[i] < b.y1) {
-          // Origin on the first point: boxes of the same layout get the same local frame.
+      boxes.push_back(std::move(b));
+    }
+  // Members in one pass over the points (in increasing order, as a scan per box would give):
+  // each point tested against the few boxes around it only (boxes overlap by a quarter).
+  for (int i = 0; i < in.n; ++i) {
+    const double fx = (in.x[i] - xmin) / bw, fy = (in.y[i] - ymin) / bh;
+    // Box bx holds x when fx - 1.25 < bx <= fx + 0.25 (the exact test below decides; the
+    // margin covers rounding).
+    constexpr double kMargin = 1e-6;
+    const int bxa = std::max(0, static_cast<int>(std::floor(fx - 1.25 - kMargin))), bxb = std::min(nbx - 1, static_cast<int>(std::floor(fx + 0.25 + kMargin)));
+    const int bya = std::max(0, static_cast<int>(std::floor(fy - 1.25 - kMargin))), byb = std::min(nby - 1, static_cast<int>(std::floor(fy + 0.25 + kMargin)));
+    for (int bx = bxa; bx <= bxb; ++bx)
+      for (int by = bya; by <= byb; ++by) {
+        Box& b = boxes[static_cast<size_t>(bx) * nby + by];
+        if (!(in.x[i] >= b.x0 && in.x[i] < b.x1 && in.y[i] >= b.y0 && in.y[i] < b.y1)) continue;
+        // Origin on the first point: boxes of the same layout get the same local frame.
+        if (b.members.empty()) {
           b.ox = in.x[i];
           b.oy = in.y[i];
-          break;
         }
-      for (int i = 0; i < in.n; ++i)
-        if (in.x[i] >= b.x0 && in.x[i] < b.x1 && in.y[i] >= b.y0 && in.y[i] < b.y1) b.members.push_back(i);
-      for (int i : b.members) {
+        b.members.push_back(i);
         int ci, cj;
         lattice.Coords(in.x[i], in.y[i], &ci, &cj);
         b.li.push_back(ci);
         b.lj.push_back(cj);
       }
-      boxes.push_back(std::move(b));
-    }
+  }
   // Boxes grouped by layout (one system each), in order of first appearance.
   std::map<std::string, int> group_of;
   std::vector<std::vector<int>> groups;

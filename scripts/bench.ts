@@ -10,6 +10,8 @@
  *  - end to end: `runPiv` on 32 PNG pairs of 1024x1024 with the parameters of (b) (reading,
  *    PIV, HDF5 writing), with the default local executor and with --workers 1, against the
  *    same computations alone, timed alternately;
+ *  - the three one-worker targets (TARGETS: (a), (b), (c)) against those times, with their
+ *    FFT-only bounds and stage shares;
  *  - memory of one worker (scripts/bench-memory.ts, a process per measurement): peak
  *    resident memory over 8 pairs of 2048x2048 16-bit, and its growth over 1,000 pairs.
  *
@@ -73,6 +75,11 @@ const E2E_SHORT = 8;
 const E2E_ROUNDS = 5;
 /** Parameters of case (b), for the end-to-end runs (compared with its compute-only rate). */
 const CASE_B_SETS = ['piv0.shape_crop_im0=64', 'multipass.number=3'];
+/**
+ * Targets of one worker, s/pair (issue 17: 30 times OpenPIV-python per core), for the three
+ * cases: (a) 1 pass of 32 px, (b) 3 passes 64-32-16, (c) 2048^2 16-bit, 3 passes.
+ */
+const TARGETS = { a: 0.019, b: 0.075, c: 0.3 } as const;
 const uniform = SYNTH_CASES.uniform;
 const [TRUE_DX, TRUE_DY] = [uniform.field.dx ?? 0, uniform.field.dy ?? 0];
 
@@ -146,10 +153,12 @@ interface CaseFigures {
   /** Seconds to decode the two images from PNG and to write the HDF5 result. */
   decode: number;
   write: number;
+  /** The one-worker target of this case (s/pair). */
+  target: number;
 }
 
 /** All PIV figures of one parameter set on one pair. */
-async function benchCase(tree: ParamTree, pair: PairImages, bitDepth: 8 | 16): Promise<CaseFigures> {
+async function benchCase(tree: ParamTree, pair: PairImages, bitDepth: 8 | 16, target: number): Promise<CaseFigures> {
   const single = new WorkPIV(tree, 1);
   const first = await single.calcul(pair); // also makes the FFTW plans
   const shapes = single.passShapes;
@@ -178,7 +187,7 @@ async function benchCase(tree: ParamTree, pair: PairImages, bitDepth: 8 | 16): P
   return {
     windows: shapes.map(([h, w]) => (h === w ? `${h}` : `${h}x${w}`)).join('-'),
     vectors, oneWorker, allWorkers, threadsInPair, fftOnly,
-    ratio: oneWorker / fftOnly, flops, gflops: flops / fftOnly / 1e9, ...accuracy(first), shares, phases, ...io,
+    ratio: oneWorker / fftOnly, flops, gflops: flops / fftOnly / 1e9, ...accuracy(first), shares, phases, ...io, target,
   };
 }
 
@@ -333,8 +342,8 @@ const BIG = 2048;
 const figures: Record<string, unknown> = { machine, imageSize: SIZE };
 if (runs('cases')) {
   const cases = {
-    a: await benchCase(params({ 'piv0.shape_crop_im0': 32 }), pair, 8),
-    b: await benchCase(caseB, pair, 8),
+    a: await benchCase(params({ 'piv0.shape_crop_im0': 32 }), pair, 8, TARGETS.a),
+    b: await benchCase(caseB, pair, 8, TARGETS.b),
   };
   // The large-camera case: 2048x2048 16-bit, 3 passes.
   const bigSynth = renderPair(makeField(uniform.field, [BIG, BIG]),
@@ -343,12 +352,13 @@ if (runs('cases')) {
     im0: Float32Array.from(bigSynth.im0), im1: Float32Array.from(bigSynth.im1), height: BIG, width: BIG,
     names: ['big_a', 'big_b'], paths: ['big_a', 'big_b'],
   };
-  const big = await benchCase(params({ 'piv0.shape_crop_im0': 64, 'multipass.number': 3 }), bigPair, 16);
+  const big = await benchCase(params({ 'piv0.shape_crop_im0': 64, 'multipass.number': 3 }), bigPair, 16, TARGETS.c);
   const s = (x: number): string => x.toFixed(4);
   const rows: [string, (c: CaseFigures) => string][] = [
     ['windows (px)', (c) => c.windows],
     ['vectors per pass', (c) => c.vectors.join(' / ')],
     ['1 worker (s/pair)', (c) => s(c.oneWorker)],
+    ['  target (s/pair)', (c) => s(c.target)],
     [`${WORKERS} pairs at once (s/pair)`, (c) => `${s(c.allWorkers)} (x${(c.oneWorker / c.allWorkers).toFixed(2)})`],
     [`threads=${WORKERS} in one pair (s/pair)`, (c) => `${s(c.threadsInPair)} (x${(c.oneWorker / c.threadsInPair).toFixed(2)})`],
     ['FFT only, 1 thread (s/pair)', (c) => s(c.fftOnly)],
@@ -372,6 +382,15 @@ if (runs('cases')) {
   console.log(`PIV of one synthetic pair, uniform (${TRUE_DX}, ${TRUE_DY}) px, 50% overlap, default parameters (TPS on the final field)`);
   console.log(table([['', `(a) ${SIZE}^2 8-bit, 1 pass`, `(b) ${SIZE}^2 8-bit, 3 passes`, `(c) ${BIG}^2 16-bit, 3 passes`],
     ...rows.map(([label, f]) => [label, f(cases.a), f(cases.b), f(big)])]));
+  // The targets in one place: each case's time against its target and its FFT-only bound,
+  // with the stage shares.
+  console.log('\nTargets, one worker (s/pair; FFT-only bound; stages: correlation, deformation, TPS, validation, other)');
+  for (const [name, c] of [[`(a) ${SIZE}^2 8-bit, 1 x 32 px`, cases.a], [`(b) ${SIZE}^2 8-bit, 64-32-16`, cases.b],
+    [`(c) ${BIG}^2 16-bit, 64-32-16`, big]] as const) {
+    const pc = (k: string) => `${(100 * c.shares[k]).toFixed(0)}%`;
+    console.log(`  ${name.padEnd(28)} ${s(c.oneWorker)} (target ${s(c.target)}: ${c.oneWorker <= c.target ? 'met' : `x${(c.oneWorker / c.target).toFixed(2)} over`}); ` +
+      `FFT only ${s(c.fftOnly)}; ${['correlation', 'deformation', 'tps', 'validation', 'other'].map(pc).join(' / ')}`);
+  }
   const round = (c: CaseFigures) => Object.fromEntries(Object.entries(c).map(([k, v]) =>
     [k, typeof v === 'number' ? sig(v) : v])) as Record<string, number | string | number[]>;
   figures.cases = { a: round(cases.a), b: round(cases.b), c2048x16: round(big) };
