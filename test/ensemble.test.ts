@@ -173,6 +173,26 @@ describe('fluidimage ensemble (ensemble correlation)', function () {
     assert.ok(existsSync(join(out, 'ensemble.h5')));
   });
 
+  it('killed part-way (SIGKILL): no result, no temporary file; the rerun computes the whole ensemble', async () => {
+    const out = join(tmp, 'killed');
+    const args = [RUN_JS, 'ensemble', images, ...PASSES, '--set', 'multipass.iterations_last=2', '-o', out, '--workers', '1'];
+    const run = launch(process.execPath, args, { timeoutMs: 120_000 });
+    let killed = false;
+    run.child.stderr!.on('data', (b: Buffer) => {
+      if (!killed && /sweep 1\/\d+: \d+ computed/.test(b.toString())) {
+        killed = true;
+        run.child.kill('SIGKILL');
+      }
+    });
+    const r = await run.done;
+    assert.ok(killed, `the first sweep never ended:\n${r.stderr}`);
+    assert.equal(r.signal, 'SIGKILL');
+    assert.deepEqual((await listDir(out)).filter((f) => !f.startsWith('.') && !f.startsWith('job_')), [], 'no result, no temporary file');
+    const again = await runCli(args.slice(1));
+    assert.equal(again.code, 0, again.stderr);
+    assert.ok(existsSync(join(out, 'ensemble.h5')));
+  });
+
   it('`fluidimage params ensemble` prints the PIV parameters with the ensemble output', async () => {
     const r = await runCli(['params', 'ensemble']);
     assert.equal(r.code, 0, r.stderr);
