@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runSynth } from '../cli/synth.js';
-import { runMean } from '../cli/mean.js';
 import { runTopology } from '../engine/run_series.js';
 import { readPivFile } from '../io/pivfile.js';
 import { readFloat32, withH5File } from '../io/h5.js';
@@ -63,7 +62,7 @@ try {
   t0 = performance.now();
   await runTopology('piv', { ...options, output: join(dir, 'piv') });
   const tPiv = (performance.now() - t0) / 1000;
-  await runMean({ path: join(dir, 'piv'), output: join(dir, 'mean.h5'), quiet: true, workers });
+  await runTopology('mean', { path: join(dir, 'piv'), output: join(dir, 'mean.h5'), quiet: true, workers, executor: 'local' });
 
   const ens = await readPivFile(join(dir, 'ens', 'ensemble.h5'));
   const f = ens.passes[ens.passes.length - 1]!.final!;

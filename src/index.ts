@@ -16,6 +16,7 @@ import { applySets } from './params/load.js';
 import { defaults, type Defaults, type Group } from './params/schema.js';
 import { pivSchema } from './params/piv.js';
 import { ensembleSchema } from './params/ensemble.js';
+import { meanSchema } from './params/mean.js';
 import { bosSchema } from './params/bos.js';
 import { surftrackSchema } from './params/surftrack.js';
 import { im2imSchema } from './params/im2im.js';
@@ -60,6 +61,7 @@ const SCHEMAS = {
   piv: pivSchema,
   bos: bosSchema,
   ensemble: ensembleSchema,
+  mean: meanSchema,
   surftrack: surftrackSchema,
   im2im: im2imSchema,
   preproc: preprocSchema,

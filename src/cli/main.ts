@@ -14,7 +14,7 @@ function seriesOptions<T>(y: Argv<T>, entry: TopologyEntry) {
     .option('config', { alias: 'c', type: 'string', describe: 'Params file (YAML or JSON), e.g. from "fluidimage params piv"' })
     .option('set', { type: 'string', array: true, describe: 'Override one parameter: --set piv0.shape_crop_im0=32 (repeatable)' })
     .option('output', { alias: 'o', type: 'string', describe: entry.output })
-    .option('how', { type: 'string', choices: ['complete', 'recompute', 'new_dir'], describe: 'complete: only missing results (default); recompute: all; new_dir: a fresh directory' })
+    .option('how', { type: 'string', choices: ['complete', 'recompute', 'new_dir'], describe: entry.how ?? 'complete: only missing results (default); recompute: all; new_dir: a fresh directory' })
     .option('executor', { type: 'string', choices: ['auto', 'local', 'sequential', 'mpi'] as const, default: 'auto' as const, describe: 'How items are spread: local (all cores, default), sequential (debugging)' })
     .option('workers', { type: 'number', describe: entry.workers ?? 'Pairs computed at once (default: number of cores)' })
     .option('threads', { type: 'number', describe: 'Local executor: JS threads the workers are spread over (default: up to 4 workers per thread, at most 16 threads)' })
@@ -69,12 +69,6 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(formatParams(schema, defaults(schema), a.format as 'yaml' | 'json'));
       return EXIT_OK;
     })())
-    .command('mean <path>', 'Time average (mean, RMS fluctuations, uncertainty of the mean) of a series of PIV results', (y) => y
-      .positional('path', { type: 'string', demandOption: true, describe: 'Directory (or glob) of PIV result files' })
-      .option('output', { alias: 'o', type: 'string', describe: `Output file (default: <dir>/mean_piv.h5)` })
-      .option('workers', { type: 'number', describe: 'Files read at once' })
-      .option('quiet', { alias: 'q', type: 'boolean', default: false }),
-    (a) => guard(async () => (await import('./mean.js')).runMean({ path: a.path as string, output: a.output, workers: a.workers, quiet: a.quiet }))())
     .command('monitor <outdir>', 'Progress, rate, ETA and failures of the job writing (or that wrote) OUTDIR', (y) => y
       .positional('outdir', { type: 'string', demandOption: true })
       .option('json', { type: 'boolean', default: false }),

@@ -25,15 +25,25 @@ export function checkResults(topology: string, params: ParamTree, outputDir: str
   if (note && !quiet) process.stderr.write(`${topology}: note: ${note}\n`);
 }
 
+/**
+ * Where a job keeps its lock and job directory when its result is one file in a directory
+ * that belongs to another job (`mean` writes into the PIV results' directory): its own
+ * lock scope and job-directory prefix, and no parameters record there.
+ */
+export interface JobPlace {
+  scope: string;
+  prefix: string;
+}
+
 /** Lock, then job directory, then leftovers and the parameters record (rank 0 / local). */
-export async function openJob(topology: string, params: ParamTree, outputDir: string, quiet?: boolean): Promise<OpenedJob> {
-  checkResults(topology, params, outputDir, quiet);
-  const scope = lockScope(params);
-  const path = JobDir.newPath(outputDir);
+export async function openJob(topology: string, params: ParamTree, outputDir: string, quiet?: boolean, place?: JobPlace): Promise<OpenedJob> {
+  if (!place) checkResults(topology, params, outputDir, quiet);
+  const scope = place ? place.scope : lockScope(params);
+  const path = JobDir.newPath(outputDir, place?.prefix);
   const lock = OutputLock.acquire(outputDir, path, scope);
   try {
     const jobDir = new JobDir(outputDir, 0, path);
-    const results = await startResults(topology, params, outputDir, scope);
+    const results = place ? { finish: async () => {} } : await startResults(topology, params, outputDir, scope);
     return { jobDir, lock, finish: results.finish };
   } catch (e) {
     lock.release();

@@ -100,9 +100,9 @@ async function finishResult<I, D>(spec: ReduceTopologySpec<I, D>, plan: ReducePl
 }
 
 function nothingToDo<I, D>(spec: ReduceTopologySpec<I, D>, plan: ReducePlan<I, D>, o: RunOptions): number {
-  if (!o.quiet) process.stderr.write(`${spec.name}: results exist in ${plan.outputDir} (how: complete): nothing to do\n`);
+  if (!o.quiet) process.stderr.write(`${spec.name}: results exist in ${plan.printed ?? plan.outputDir} (how: complete): nothing to do\n`);
   o.onSummary?.({ total: plan.items.length, done: 0, failed: [], skipped: plan.items.length, seconds: 0 }, plan.outputDir);
-  process.stdout.write(`${plan.outputDir}\n`);
+  process.stdout.write(`${plan.printed ?? plan.outputDir}\n`);
   return EXIT_OK;
 }
 
@@ -111,10 +111,10 @@ async function runLocal<I, D>(spec: ReduceTopologySpec<I, D>, params: ParamTree,
   const lanes = executor === 'sequential' ? 1 : o.workers ?? availableParallelism();
   const plan = await spec.plan(params, { lanes });
   // The result there must come from the same parameters (else: an error naming what differs).
-  if (plan.upToDate) checkResults(spec.name, params, plan.outputDir, o.quiet);
+  if (plan.upToDate && !plan.place) checkResults(spec.name, params, plan.outputDir, o.quiet);
   if (plan.upToDate) return nothingToDo(spec, plan, o);
   const { reduction } = plan;
-  const { jobDir, lock, finish } = await openJob(spec.name, params, plan.outputDir, o.quiet);
+  const { jobDir, lock, finish } = await openJob(spec.name, params, plan.outputDir, o.quiet, plan.place);
   const say = (m: string) => {
     if (!o.quiet) process.stderr.write(`${spec.name}: ${m}\n`);
     jobDir.log(m);
@@ -146,7 +146,7 @@ async function runLocal<I, D>(spec: ReduceTopologySpec<I, D>, params: ParamTree,
     o.onSummary?.(summary, plan.outputDir);
     const status = await finishResult(spec, plan, summary, say);
     await finish(status === EXIT_OK);
-    if (status !== EXIT_STOPPED && summary.failed.length < plan.items.length) process.stdout.write(`${plan.outputDir}\n`);
+    if (status !== EXIT_STOPPED && summary.failed.length < plan.items.length) process.stdout.write(`${plan.printed ?? plan.outputDir}\n`);
     return status;
   } finally {
     lock.release();
@@ -166,15 +166,15 @@ async function runMpi<I, D>(spec: ReduceTopologySpec<I, D>, params: ParamTree, o
   const planned = await planTogether(comm, timeout, async () => {
     plan = await spec.plan(params, { lanes });
     if (plan.upToDate) {
-      checkResults(spec.name, params, plan.outputDir, o.quiet);
-      return { upToDate: true, outputDir: plan.outputDir, jobDir: '', shared: null };
+      if (!plan.place) checkResults(spec.name, params, plan.outputDir, o.quiet);
+      return { upToDate: true, outputDir: plan.outputDir, jobDir: '', shared: null, scope: undefined };
     }
     if (comm.size > plan.items.length) {
       throw Object.assign(new Error(`${comm.size} MPI ranks for a series of ${plan.items.length} ${spec.itemLabel}(s): ${comm.size - plan.items.length} rank(s) ` +
         `would have nothing to do; start at most ${plan.items.length} (e.g. mpirun -n ${plan.items.length})`), { code: 'ERR_RANKS' });
     }
-    opened = await openJob(spec.name, params, plan.outputDir, o.quiet);
-    return { upToDate: false, outputDir: plan.outputDir, jobDir: opened.jobDir.path, shared: plan.shared };
+    opened = await openJob(spec.name, params, plan.outputDir, o.quiet, plan.place);
+    return { upToDate: false, outputDir: plan.outputDir, jobDir: opened.jobDir.path, shared: plan.shared, scope: plan.place ? plan.place.scope : lockScope(params) };
   });
   const hosts = gatherHosts(comm, timeout);
   if (!planned.ok) return stopTogether(comm, timeout, planned.error, mpi.finalize);
@@ -202,7 +202,7 @@ async function runMpi<I, D>(spec: ReduceTopologySpec<I, D>, params: ParamTree, o
     jobDir.log(`rank ${comm.rank}/${comm.size} on ${hostname()}: ${lanes} worker(s)`);
     const abandon = async () => {
       opened?.lock.release();
-      if (comm.rank !== 0) OutputLock.removeIfJob(message.outputDir, message.jobDir, lockScope(params));
+      if (comm.rank !== 0) OutputLock.removeIfJob(message.outputDir, message.jobDir, message.scope);
     };
     for (let round = 0; round < reduction.rounds; round++) {
       let items: I[] = [];
@@ -239,7 +239,7 @@ async function runMpi<I, D>(spec: ReduceTopologySpec<I, D>, params: ParamTree, o
       o.onSummary?.(summary, plan.outputDir);
       status = await finishResult(spec, plan, summary, say);
       await opened!.finish(status === EXIT_OK);
-      if (status !== EXIT_STOPPED && summary.failed.length < plan.items.length) process.stdout.write(`${plan.outputDir}\n`);
+      if (status !== EXIT_STOPPED && summary.failed.length < plan.items.length) process.stdout.write(`${plan.printed ?? plan.outputDir}\n`);
     }
   } finally {
     opened?.lock.release();

@@ -205,7 +205,7 @@ function exitStatus(summary: Summary): number {
 /** Lock scope: the index range when the series is restricted (job-array tasks share a directory). */
 export function lockScope(params: ParamTree): string | undefined {
   const series = params.series as ParamTree;
-  if (series.ind_start === 'first' && series.ind_stop === null) return undefined;
+  if (series.ind_start === undefined || (series.ind_start === 'first' && series.ind_stop === null)) return undefined;
   return `${String(series.ind_start)}-${String(series.ind_stop)}`;
 }
 

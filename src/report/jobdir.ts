@@ -43,8 +43,8 @@ export class JobDir {
   private readonly logPath: string;
 
   /** The path a new job directory of this process gets (made by the constructor). */
-  static newPath(outputDir: string): string {
-    return join(outputDir, `job_${stamp()}_${process.pid}`);
+  static newPath(outputDir: string, prefix = 'job_'): string {
+    return join(outputDir, `${prefix}${stamp()}_${process.pid}`);
   }
 
   /** Creates (rank 0) or joins (other ranks: pass the path rank 0 made) the job directory. */

@@ -3,6 +3,7 @@
  * RMS fluctuations and the uncertainty of the mean (uncertainty_mean_x/_y) on the final grid. Each worker (or MPI rank) sums the files it
  * reads; the sums are then added (a reduction) and written once.
  */
+import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { writeAtomic } from '../io/atomic.js';
@@ -11,6 +12,11 @@ import { readPivFile } from '../io/pivfile.js';
 import { globToRegExp } from '../series/discovery.js';
 import { FieldSums } from '../works/mean_fields.js';
 import type { Job } from '../executors/types.js';
+import { meanSchema } from '../params/mean.js';
+import { ParamError, typedTree } from '../params/schema.js';
+import type { ParamTree } from '../params/tree.js';
+import { checkOutputLocation } from './output.js';
+import type { PartialArray, ReducePlan, ReduceTopologySpec, Reduction } from './spec.js';
 
 export const MEAN_FILE = 'mean_piv.h5';
 
@@ -85,3 +91,80 @@ export async function writeMean(path: string, grid: FinalGrid, sums: FieldSums, 
     writeStrings(g, 'files', files);
   }));
 }
+
+/** The grid every rank sums on: the final grid of the first file that has one (rank 0 reads it while planning). */
+async function referenceGrid(files: string[]): Promise<FinalGrid | undefined> {
+  for (const f of files) {
+    const last = await readPivFile(f).then((r) => r.passes[r.passes.length - 1], () => undefined);
+    if (last?.final) return { ixvecs: last.final.ixvecs_final, iyvecs: last.final.iyvecs_final };
+  }
+  return undefined;
+}
+
+/** This process's sums (its lanes add into one set), reduced over ranks by the engine. */
+class MeanReduction implements Reduction<string, Awaited<ReturnType<typeof readPivFile>>> {
+  readonly rounds = 1;
+  readonly state: { grid: FinalGrid; sums: FieldSums; used: string[] };
+  total?: FieldSums;
+
+  constructor(grid: FinalGrid) {
+    this.state = { grid, sums: new FieldSums(grid.ixvecs.length), used: [] };
+  }
+
+  job(_round: number, items: string[]) {
+    return meanJob(items, this.state);
+  }
+
+  partials(): Record<string, PartialArray> {
+    return { sums: { data: this.state.sums.data, op: 'sum' } };
+  }
+
+  async combine(_round: number, totals: Record<string, Float32Array | Float64Array>): Promise<null> {
+    this.total = new FieldSums(this.state.grid.ixvecs.length, totals.sums as Float64Array);
+    return null;
+  }
+
+  receive(): void {}
+}
+
+type Shared = { ixvecs: number[]; iyvecs: number[] };
+
+async function planMean(params: ParamTree): Promise<ReducePlan<string, Awaited<ReturnType<typeof readPivFile>>>> {
+  const p = typedTree(meanSchema, params);
+  if (p.series.path === null || p.series.path === '') {
+    throw new ParamError('series.path', 'Expected a directory or glob of PIV result files for series.path (the PATH argument)');
+  }
+  const files = await listResultFiles(p.series.path);
+  const isDir = (await stat(resolve(p.series.path)).catch(() => null))?.isDirectory() ?? false;
+  const out = p.saving.path !== null ? resolve(p.saving.path) : join(isDir ? resolve(p.series.path) : dirname(files[0]!), MEAN_FILE);
+  const outputDir = dirname(out);
+  checkOutputLocation(outputDir);
+  const grid = await referenceGrid(files);
+  if (!grid) throw Object.assign(new Error(`No readable PIV result with a final field among ${files.length} file(s) in ${p.series.path}`), { code: 'ERR_INPUT' });
+  const reduction = new MeanReduction(grid);
+  return {
+    outputDir, items: files, reduction, printed: out,
+    upToDate: p.saving.how === 'complete' && existsSync(out),
+    shared: { ixvecs: Array.from(grid.ixvecs), iyvecs: Array.from(grid.iyvecs) } satisfies Shared,
+    // The average is one file beside the PIV results: the PIV job's lock and records stay its own.
+    place: { scope: 'mean', prefix: 'mean_job_' },
+    write: async (failed) => {
+      const left = new Set(failed);
+      const used = files.map((f) => basename(f)).filter((n) => !left.has(n)).sort();
+      await writeMean(out, grid, reduction.total!, used);
+      return `mean of ${used.length} field(s) written: ${out}`;
+    },
+  };
+}
+
+export const meanTopology: ReduceTopologySpec<string, Awaited<ReturnType<typeof readPivFile>>> = {
+  kind: 'reduce',
+  name: 'mean',
+  itemLabel: 'field',
+  schema: meanSchema,
+  plan: (params) => planMean(params),
+  workerReduction: async (_params, shared) => {
+    const s = shared as Shared;
+    return new MeanReduction({ ixvecs: Float32Array.from(s.ixvecs), iyvecs: Float32Array.from(s.iyvecs) });
+  },
+};

@@ -36,7 +36,7 @@ function outputReason(code: string | undefined, where: string): string {
  * writable (not a read-only file system, permission granted) and has some free space.
  * Throws a one-line error (code ERR_OUTPUT) naming the path and the reason.
  */
-function checkOutputLocation(dir: string): void {
+export function checkOutputLocation(dir: string): void {
   const target = resolve(dir);
   let existing = target;
   for (;;) {

@@ -16,6 +16,8 @@ export interface TopologyEntry {
   output: string;
   /** Help of --workers, where it differs from "pairs computed at once". */
   workers?: string;
+  /** Help of --how, where it differs from the series' (one result per item). */
+  how?: string;
   /** The parameters (`fluidimage params NAME`). */
   schema(): Promise<Group>;
   /** The topology's spec (planning, worker job) for the engine's series runner. */
@@ -62,6 +64,14 @@ export const TOPOLOGIES = {
     workers: 'Items computed at once, each in its own thread (default: number of cores)',
     schema: async () => (await import('../params/preproc.js')).preprocSchema,
     load: async () => (await import('./preproc.js')).preprocTopology,
+  },
+  mean: {
+    describe: 'Time average (mean, RMS fluctuations, uncertainty of the mean) of a series of PIV results (PATH: DIR.piv or a glob)',
+    output: 'Output file (default: <dir>/mean_piv.h5)',
+    how: 'recompute: average again (default); complete: nothing to do when the output file exists',
+    workers: 'Result files read at once (default: number of cores)',
+    schema: async () => (await import('../params/mean.js')).meanSchema,
+    load: async () => (await import('./mean_piv.js')).meanTopology,
   },
   'mean-image': {
     describe: 'Mean (and min, max, std) image of a series: an image in the input bit depth and an HDF5 file (float32)',

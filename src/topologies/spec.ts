@@ -94,6 +94,10 @@ export interface ReducePlan<I, D> {
   reduction: Reduction<I, D>;
   /** Rank 0 or local, after the last sweep: writes the result (atomically); `failed`: names of the items left out. Returns a line for the user. */
   write(failed: string[]): Promise<string>;
+  /** The lock scope and job-directory prefix of a result written into another job's directory (engine/job_start.ts JobPlace). */
+  place?: { scope: string; prefix: string };
+  /** The path printed on stdout at the end (default: outputDir). */
+  printed?: string;
 }
 
 /**
