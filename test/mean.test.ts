@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { local } from '../executors/local.js';
@@ -8,6 +8,7 @@ import { writePivFile } from '../io/pivfile.js';
 import { FieldSums } from '../works/mean_fields.js';
 import { listResultFiles, meanJob, writeMean, type FinalGrid } from '../topologies/mean_piv.js';
 import type { PivResult } from '../results/piv_result.js';
+import { runCli } from './helpers/cli.js';
 
 /** A one-pass result on a 2x3 grid whose final field is (a + i, b - i) at point i. */
 function result(a: number, b: number, nx = 3): PivResult {
@@ -64,6 +65,48 @@ describe('time average of PIV results', () => {
       assert.ok(back.count.every((c) => c === 4));
       assert.deepEqual(await listResultFiles(dir).then((f) => f.length), 5, 'the mean file itself is not an input');
       await assert.rejects(listResultFiles(join(dir, 'nothing*.h5')), /No PIV result/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the command: lock and job directory of its own beside the PIV results (monitor still shows the PIV job); --how complete; a file on another grid reported (exit 1)', async function () {
+    this.timeout(60_000);
+    const dir = mkdtempSync(join(tmpdir(), 'fi-mean-cli-'));
+    try {
+      const meta = { program: 'test', version: '0' };
+      const piv = join(dir, 'run.piv');
+      mkdirSync(piv);
+      for (const k of [0, 1, 2]) await writePivFile(join(piv, `piv_0${k}-0${k + 1}.h5`), result(k, 0), meta);
+      // A PIV job's record in the directory, as a real run leaves it.
+      const images = join(dir, 'im');
+      assert.equal((await runCli(['synth', 'uniform', '-o', images, '--pairs', '2', '--size', '64'])).code, 0);
+      assert.equal((await runCli(['piv', images, '-o', piv, '-q', '--set', 'piv0.shape_crop_im0=32'])).code, 0);
+      for (const f of readdirSync(piv).filter((n) => /^piv_000/.test(n))) rmSync(join(piv, f));
+      const first = await runCli(['mean', piv, '-q']);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(first.stdout.trim(), join(piv, 'mean_piv.h5'));
+      const names = readdirSync(piv);
+      assert.equal(names.filter((n) => n.startsWith('mean_job_')).length, 1, names.join(' '));
+      assert.ok(!names.includes('.fluidimage-mean.lock'), 'the lock is released');
+      const monitor = await runCli(['monitor', piv, '--json']);
+      assert.equal(monitor.code, 0, monitor.stderr);
+      assert.match(monitor.stdout, /"jobDir": "[^"]*\/job_/);
+      const back = await withH5File(join(piv, 'mean_piv.h5'), 'r', (f) => readFloat32(f, 'mean_dx')!);
+      assert.deepEqual(Array.from(back), [1, 2, 3, 4, 5, 6]);
+
+      const complete = await runCli(['mean', piv, '--how', 'complete']);
+      assert.equal(complete.code, 0, complete.stderr);
+      assert.match(complete.stderr, /nothing to do/);
+      const newDir = await runCli(['mean', piv, '--how', 'new_dir']);
+      assert.equal(newDir.code, 2);
+      assert.match(newDir.stderr, /saving\.how/);
+
+      await writePivFile(join(piv, 'piv_09-10.h5'), result(0, 0, 4), meta);
+      const odd = await runCli(['mean', piv, '-o', join(dir, 'm.h5')]);
+      assert.equal(odd.code, 1, odd.stderr);
+      assert.match(odd.stderr, /piv_09-10\.h5: its final grid \(8 points\) differs/);
+      assert.ok(existsSync(join(dir, 'm.h5')));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
