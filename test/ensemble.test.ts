@@ -81,6 +81,9 @@ describe('fluidimage ensemble (ensemble correlation)', function () {
     assert.equal(recorded.pairs, PAIRS);
     assert.deepEqual(recorded.a?.slice(0, 2), ['im0001a.png', 'im0002a.png']);
     assert.equal(recorded.b?.length, PAIRS);
+    // Progress counts pair-sweeps: the monitor of a finished job says all of them are done.
+    const monitor = await runCli(['monitor', out]);
+    assert.match(monitor.stdout, new RegExp(`items: ${3 * PAIRS}/${3 * PAIRS} done`), monitor.stdout);
     const info = await runCli(['info', join(out, 'ensemble.h5')]);
     assert.match(info.stdout, new RegExp(`ensemble correlation of ${PAIRS} pairs \\(im0001a\\.png \\+ im0001b\\.png \\.\\.\\. im00${PAIRS}a\\.png`));
 

@@ -29,7 +29,11 @@ import { OutputLock } from '../report/lock.js';
 import { checkResults, openJob } from './job_start.js';
 import { chooseExecutor, configureNative, countHosts, jobInfo, lockScope, startMpi } from './run_series.js';
 
-/** Outcomes of the sweeps, as one summary: an item counts as failed when it failed in any sweep. */
+/**
+ * Outcomes of the sweeps, as one summary whose items are item-sweeps (a series of N pairs
+ * in 3 sweeps counts 3N, as the job's info and the monitor do): an item counts as failed
+ * once, when it failed in any sweep (the next sweeps leave it out).
+ */
 class Sweeps {
   private readonly failed = new Map<string, ItemOutcome>();
   private readonly t0 = performance.now();
@@ -50,7 +54,7 @@ class Sweeps {
   /** Ends a sweep: true when every item of it was computed or failed (not stopped). */
   end(stop: StopRequest): boolean {
     const s = this.progress!.finish(stop.signal);
-    this.done = s.done;
+    this.done += s.done;
     return s.stoppedBy === undefined;
   }
 
@@ -61,7 +65,7 @@ class Sweeps {
 
   summary(stop: StopRequest): Summary {
     return {
-      total: this.total, done: this.done, failed: [...this.failed.values()], skipped: 0,
+      total: this.total * this.rounds, done: this.done, failed: [...this.failed.values()], skipped: 0,
       seconds: (performance.now() - this.t0) / 1000, ...(stop.signal ? { stoppedBy: stop.signal } : {}),
     };
   }
@@ -122,7 +126,8 @@ async function runLocal<I, D>(spec: ReduceTopologySpec<I, D>, params: ParamTree,
   logs.push((m) => say(m));
   try {
     say(`${plan.items.length} ${spec.itemLabel}(s), ${reduction.rounds} sweep(s); executor ${executor} with ${lanes} worker(s); result in ${plan.outputDir}`);
-    await jobDir.writeStart(jobInfo(spec.name, executor, 1, lanes, plan.outputDir, plan.items.length, 0, plan.items.length),
+    const steps = plan.items.length * reduction.rounds;
+    await jobDir.writeStart(jobInfo(spec.name, executor, 1, lanes, plan.outputDir, steps, 0, steps),
       formatParams(spec.schema, params, 'yaml'));
     const sweeps = new Sweeps(spec.name, plan.items.length, reduction.rounds, o.quiet);
     for (let round = 0; round < reduction.rounds && !stop.requested; round++) {
@@ -196,7 +201,8 @@ async function runMpi<I, D>(spec: ReduceTopologySpec<I, D>, params: ParamTree, o
     const sweeps = plan ? new Sweeps(spec.name, plan.items.length, reduction.rounds, o.quiet) : undefined;
     if (plan) {
       say(`${plan.items.length} ${spec.itemLabel}(s), ${reduction.rounds} sweep(s); executor mpi with ${comm.size} rank(s) x ${lanes} worker(s); result in ${plan.outputDir}`);
-      await jobDir.writeStart(jobInfo(spec.name, 'mpi', comm.size, lanes, plan.outputDir, plan.items.length, 0, plan.items.length,
+      const steps = plan.items.length * reduction.rounds;
+      await jobDir.writeStart(jobInfo(spec.name, 'mpi', comm.size, lanes, plan.outputDir, steps, 0, steps,
         mpi.mpiLibraryVersion().split('\n')[0], countHosts(hosts)), formatParams(spec.schema, params, 'yaml'));
     }
     jobDir.log(`rank ${comm.rank}/${comm.size} on ${hostname()}: ${lanes} worker(s)`);
