@@ -25,6 +25,16 @@ namespace {
 template <int D>
 struct Spline;
 
+// Cubic: the cheapest prefilter (one pole) and 4x4 taps, for the passes whose field is only
+// the next pass's predictor (its bias is measured, and removed, by the next pass).
+template <>
+struct Spline<3> {
+  static constexpr int kTaps = 4, kFirst = -1, kPoles = 1;
+  static constexpr double kPole[1] = {-0.26794919243112270};  // sqrt(3) - 2
+  static constexpr float kScale = 1.f / 6.f;
+  static constexpr float kBasis[4][4] = {{1, -3, 3, -1}, {4, 0, -6, 3}, {1, 3, 3, -3}, {0, 0, 0, 1}};
+};
+
 template <>
 struct Spline<5> {
   static constexpr int kTaps = 6, kFirst = -2, kPoles = 2;
@@ -294,33 +304,32 @@ inline float SampleMirrored(const RowJob& j, int ix, int iy, const float* wx, co
   return acc;
 }
 
+// One output pixel by the general path (any degree, borders mirrored, NaN where no data).
+template <int D>
+inline float PixelGeneric(const RowJob& j, int x) {
+  using S = Spline<D>;
+  const float sx = j.sx[x], sy = j.sy[x];
+  if (NoData(j, sx, sy)) return std::numeric_limits<float>::quiet_NaN();
+  const int ix = FastFloor(sx), iy = FastFloor(sy);
+  float wx[S::kTaps], wy[S::kTaps];
+  Weights<D>(sx - ix, wx);
+  Weights<D>(sy - iy, wy);
+  if (ix + S::kFirst >= 0 && iy + S::kFirst >= 0 && ix + S::kFirst + S::kTaps <= j.nx && iy + S::kFirst + S::kTaps <= j.ny) {
+    const float* p = j.coef + static_cast<size_t>(iy + S::kFirst) * j.nx + (ix + S::kFirst);
+    float acc = 0;
+    for (int b = 0; b < S::kTaps; ++b, p += j.nx) {
+      float r = 0;
+      for (int a = 0; a < S::kTaps; ++a) r += wx[a] * p[a];
+      acc += wy[b] * r;
+    }
+    return acc;
+  }
+  return SampleMirrored<D>(j, ix, iy, wx, wy);
+}
+
 template <int D>
 void RowGeneric(const RowJob& j) {
-  using S = Spline<D>;
-  const float nan = std::numeric_limits<float>::quiet_NaN();
-  for (int x = 0; x < j.nx; ++x) {
-    const float sx = j.sx[x], sy = j.sy[x];
-    if (NoData(j, sx, sy)) {
-      j.dst[x] = nan;
-      continue;
-    }
-    const int ix = FastFloor(sx), iy = FastFloor(sy);
-    float wx[S::kTaps], wy[S::kTaps];
-    Weights<D>(sx - ix, wx);
-    Weights<D>(sy - iy, wy);
-    if (ix + S::kFirst >= 0 && iy + S::kFirst >= 0 && ix + S::kFirst + S::kTaps <= j.nx && iy + S::kFirst + S::kTaps <= j.ny) {
-      const float* p = j.coef + static_cast<size_t>(iy + S::kFirst) * j.nx + (ix + S::kFirst);
-      float acc = 0;
-      for (int b = 0; b < S::kTaps; ++b, p += j.nx) {
-        float r = 0;
-        for (int a = 0; a < S::kTaps; ++a) r += wx[a] * p[a];
-        acc += wy[b] * r;
-      }
-      j.dst[x] = acc;
-    } else {
-      j.dst[x] = SampleMirrored<D>(j, ix, iy, wx, wy);
-    }
-  }
+  for (int x = 0; x < j.nx; ++x) j.dst[x] = PixelGeneric<D>(j, x);
 }
 
 #if FI_X86_SIMD
@@ -514,6 +523,7 @@ __attribute__((target("avx2,fma"))) void RowAvx2(const RowJob& j) {
   }
   for (; x < j.nx; ++x) j.dst[x] = PixelAvx2<D>(j, table, x);
 }
+
 #endif
 
 bool UseAvx2() {
@@ -562,8 +572,8 @@ bool FillInvalid(float* data, size_t n, std::vector<uint8_t>* valid) {
 }
 
 void BSplinePrefilter(float* data, int ny, int nx, int degree) {
-  const double* poles = degree == 7 ? Spline<7>::kPole : Spline<5>::kPole;
-  const int npoles = degree == 7 ? Spline<7>::kPoles : Spline<5>::kPoles;
+  const double* poles = degree == 7 ? Spline<7>::kPole : degree == 5 ? Spline<5>::kPole : Spline<3>::kPole;
+  const int npoles = degree == 7 ? Spline<7>::kPoles : degree == 5 ? Spline<5>::kPoles : Spline<3>::kPoles;
   std::vector<float> buf;
   if (nx >= 2)
     for (int y = 0; y < ny; y += kRowBlock) FilterRows(data, nx, y, std::min(kRowBlock, ny - y), poles, npoles, buf);
@@ -619,8 +629,10 @@ void DeformRows(const DeformInput& in, const float* coef, float* out, int row_be
     job.dst = out + static_cast<size_t>(y) * nx;
     if (in.degree == 7)
       Row<7>(job);
-    else
+    else if (in.degree == 5)
       Row<5>(job);
+    else
+      Row<3>(job);
   }
 }
 

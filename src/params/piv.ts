@@ -114,6 +114,10 @@ export const pivSchema = group('Parameters of the PIV topology', {
       if (v === 5 || v === 7) return v;
       throw invalid(k, '5 or 7', v);
     }),
+    predictor_spline_degree: custom<number | null>(3, 'Degree of the B-splines that deform the images for the passes whose field is only the next pass\'s predictor (all but the last): 3 (4x4 taps, a cheaper prefilter; the last pass measures, and removes, what it leaves: same accuracy in bench:accuracy), 5 or 7; null: spline_degree (one prefilter for all passes)', (v, k) => {
+      if (v === null || v === 3 || v === 5 || v === 7) return v;
+      throw invalid(k, '3, 5, 7 or null', v);
+    }),
     smooth_predictor: bool(true, 'Deform with the previous field smoothed by a 3x3 binomial filter (the residual is measured against that same field): noise is not fed back into the images'),
     iterations_last: num(0, 'Extra deformation iterations at the final window size (each one more pass in the results)', { integer: true, min: 0, max: 5 }),
   }),
