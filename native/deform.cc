@@ -601,6 +601,11 @@ void DeformRows(const DeformInput& in, const float* coef, float* out, int row_be
     cx[x] = Cell(in.xs, gx, xc);
     tx[x] = gx > 1 ? static_cast<float>((xc - in.xs[cx[x]]) / (in.xs[cx[x] + 1] - in.xs[cx[x]])) : 0.f;
   }
+  // Runs of pixels in one grid cell (equal cx): the same for every row.
+  std::vector<int> runs;  // starts, then nx
+  for (int x = 0; x < nx; ++x)
+    if (x == 0 || cx[x] != cx[x - 1]) runs.push_back(x);
+  runs.push_back(nx);
   std::vector<float> rowDx(gx), rowDy(gx), sxs(nx), sys(nx);
   RowJob job{coef, in.ny, nx, sxs.data(), sys.data(), in.valid, nullptr};
   for (int y = row_begin; y < row_end; ++y) {
@@ -614,17 +619,15 @@ void DeformRows(const DeformInput& in, const float* coef, float* out, int row_be
       rowDy[i] = in.dy[j * gx + i] * (1 - ty) + in.dy[j1 * gx + i] * ty;
     }
     // Cell by cell (runs of equal cx): the two grid values are constants of a loop that vectorises.
-    for (int x0 = 0; x0 < nx;) {
+    for (size_t r = 0; r + 1 < runs.size(); ++r) {
+      const int x0 = runs[r], x1 = runs[r + 1];
       const int i = cx[x0], i1 = std::min(i + 1, gx - 1);
-      int x1 = x0 + 1;
-      while (x1 < nx && cx[x1] == i) ++x1;
       const float ax = rowDx[i], bx = rowDx[i1], ay = rowDy[i], by = rowDy[i1];
       for (int x = x0; x < x1; ++x) {
         const float t = tx[x];
         sxs[x] = x + in.factor * (ax * (1 - t) + bx * t);
         sys[x] = y + in.factor * (ay * (1 - t) + by * t);
       }
-      x0 = x1;
     }
     job.dst = out + static_cast<size_t>(y) * nx;
     if (in.degree == 7)
