@@ -223,24 +223,28 @@ __attribute__((target("avx2,fma"))) void BufferToRows(const float* buf, float* d
 }
 #endif
 
-// Rows [y0, y0 + nb): transposed into a small buffer (one vector per step), filtered, back.
-void FilterRows(float* data, int nx, int y0, int nb, const double* poles, int npoles, std::vector<float>& buf) {
-  buf.assign(static_cast<size_t>(nx) * kRowBlock, 0.f);
+// Rows [y0, y0 + nb) of `src`: transposed into a small buffer (one vector per step), filtered,
+// written to the same rows of `dst` (which may be `src`).
+void FilterRows(const float* src, float* dst, int nx, int y0, int nb, const double* poles, int npoles, std::vector<float>& buf) {
+  // Every lane is overwritten but those of a last, partial block: zeroed then (no garbage
+  // through the filter, such as denormals).
+  buf.resize(static_cast<size_t>(nx) * kRowBlock);
+  if (nb < kRowBlock) std::fill(buf.begin(), buf.end(), 0.f);
 #if FI_X86_SIMD
   if (UseAvx2()) {
-    RowsToBuffer(data, nx, y0, nb, buf.data());
+    RowsToBuffer(src, nx, y0, nb, buf.data());
     FilterLines(buf.data(), nx, kRowBlock, kRowBlock, poles, npoles);
-    BufferToRows(buf.data(), data, nx, y0, nb);
+    BufferToRows(buf.data(), dst, nx, y0, nb);
     return;
   }
 #endif
   for (int b = 0; b < nb; ++b) {
-    const float* row = data + static_cast<size_t>(y0 + b) * nx;
+    const float* row = src + static_cast<size_t>(y0 + b) * nx;
     for (int x = 0; x < nx; ++x) buf[static_cast<size_t>(x) * kRowBlock + b] = row[x];
   }
   FilterLines(buf.data(), nx, kRowBlock, kRowBlock, poles, npoles);
   for (int b = 0; b < nb; ++b) {
-    float* row = data + static_cast<size_t>(y0 + b) * nx;
+    float* row = dst + static_cast<size_t>(y0 + b) * nx;
     for (int x = 0; x < nx; ++x) row[x] = buf[static_cast<size_t>(x) * kRowBlock + b];
   }
 }
@@ -571,20 +575,35 @@ bool FillInvalid(float* data, size_t n, std::vector<uint8_t>* valid) {
   return true;
 }
 
-void BSplinePrefilter(float* data, int ny, int nx, int degree) {
+// The coefficients of `src` into `dst` (which may be `src`): rows read from src, columns in dst.
+void BSplinePrefilterInto(const float* src, float* dst, int ny, int nx, int degree) {
   const double* poles = degree == 7 ? Spline<7>::kPole : degree == 5 ? Spline<5>::kPole : Spline<3>::kPole;
   const int npoles = degree == 7 ? Spline<7>::kPoles : degree == 5 ? Spline<5>::kPoles : Spline<3>::kPoles;
   std::vector<float> buf;
   if (nx >= 2)
-    for (int y = 0; y < ny; y += kRowBlock) FilterRows(data, nx, y, std::min(kRowBlock, ny - y), poles, npoles, buf);
+    for (int y = 0; y < ny; y += kRowBlock) FilterRows(src, dst, nx, y, std::min(kRowBlock, ny - y), poles, npoles, buf);
+  else if (src != dst)
+    std::copy(src, src + static_cast<size_t>(ny) * nx, dst);
   // Columns in place, a band of them at a time (the band stays in cache for all poles).
   if (ny >= 2)
-    for (int x = 0; x < nx; x += kColumnBlock) FilterLines(data + x, ny, nx, std::min(kColumnBlock, nx - x), poles, npoles);
+    for (int x = 0; x < nx; x += kColumnBlock) FilterLines(dst + x, ny, nx, std::min(kColumnBlock, nx - x), poles, npoles);
 }
+
+void BSplinePrefilter(float* data, int ny, int nx, int degree) { BSplinePrefilterInto(data, data, ny, nx, degree); }
 
 bool SplineCoefficients(const float* image, int ny, int nx, int degree, float* coef, std::vector<uint8_t>* valid) {
   const size_t npix = static_cast<size_t>(ny) * nx;
-  if (coef != image) std::copy(image, image + npix, coef);
+  if (coef != image) {
+    // No NaN (the usual case): the row pass reads the image itself, no copy first.
+    size_t count = 0;
+#pragma omp simd reduction(+ : count)
+    for (size_t i = 0; i < npix; ++i) count += image[i] == image[i];
+    if (count == npix) {
+      BSplinePrefilterInto(image, coef, ny, nx, degree);
+      return false;
+    }
+    std::copy(image, image + npix, coef);
+  }
   const bool masked = FillInvalid(coef, npix, valid);
   BSplinePrefilter(coef, ny, nx, degree);
   return masked;
