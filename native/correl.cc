@@ -564,7 +564,9 @@ class PassCorrelator {
         weighted_(in.window_sigma > 0),
         // The vector load: windows of one size filling the box, rows of whole vectors, no weights.
         fast_load_(UseAvx2() && !weighted_ && in.h0 == in.h1 && in.w0 == in.w1 && W_ % 8 == 0 &&
-                   in.min_valid_fraction <= 1.0) {
+                   in.min_valid_fraction <= 1.0),
+        pair_load_(!weighted_ && in.h0 == in.h1 && in.w0 == in.w1),
+        rowa_(W_), rowb_(W_) {
     // Largest |lx| searched on each row ly (-1: none), the same for every window.
     span_of_.assign(2 * ly_max_ + 1, -1);
     for (int ly = -ly_max_; ly <= ly_max_; ++ly)
@@ -604,6 +606,8 @@ class PassCorrelator {
       bool loaded;
       if (fast_load_ && LoadFast(k, &pd)) {
         loaded = true;
+      } else if (pair_load_) {
+        loaded = LoadPair(k, npending_, &pd);
       } else {
         loaded = Load(k, npending_, &pd);
         if (loaded) Interleave(a_.p, b_.p, z_.p, nr_);
@@ -677,6 +681,106 @@ class PassCorrelator {
       count += 2 * span + 1;
     }
     return count > 0 ? sum / count : 0.0;
+  }
+
+  // Load for windows of one size filling the box, without weights (every deformed pass), in
+  // two passes over the pixels straight into the transform's input: the same decisions and
+  // values as Load (a window's valid pixels: inside the image and not NaN; too few of them:
+  // outside; missing pixels: both windows keep those valid in both, and the slot's masks say
+  // which), without its separate windows, masks and reloads.
+  FI_CLONES bool LoadPair(int k, int slot, Pending* pd) {
+    const int r0 = in_.starts0[2 * k], c0 = in_.starts0[2 * k + 1];
+    const int r1 = in_.starts1[2 * k], c1 = in_.starts1[2 * k + 1];
+    const float nan = kNaN;
+    float* z = &z_.p[0][0];
+    float* ra = rowa_.data();
+    float* rb = rowb_.data();
+    size_t count0 = 0, count1 = 0, both = 0;
+    double s0 = 0, s1 = 0;
+    for (int r = 0; r < H_; ++r) {
+      // The row of each window, NaN outside the image.
+      auto fill = [&](const float* im, int y, int c, float* row) {
+        const int ca = std::max(0, -c), cb = std::min(W_, in_.nx - c);
+        if (y < 0 || y >= in_.ny || ca >= cb) {
+          std::fill(row, row + W_, nan);
+          return;
+        }
+        std::fill(row, row + ca, nan);
+        std::memcpy(row + ca, im + static_cast<size_t>(y) * in_.nx + c + ca, sizeof(float) * (cb - ca));
+        std::fill(row + cb, row + W_, nan);
+      };
+      fill(in_.im0, r0 + r, c0, ra);
+      fill(in_.im1, r1 + r, c1, rb);
+      float* o = z + static_cast<size_t>(r) * 2 * W_;
+      float sa = 0, sb = 0;
+      int na = 0, nb = 0, nab = 0;
+#pragma omp simd reduction(+ : sa, sb, na, nb, nab)
+      for (int c = 0; c < W_; ++c) {
+        const float a = ra[c], b = rb[c];
+        const bool oa = a == a, ob = b == b;
+        na += oa;
+        nb += ob;
+        nab += oa && ob;
+        sa += oa && ob ? a : 0.f;
+        sb += oa && ob ? b : 0.f;
+        o[2 * c] = a;
+        o[2 * c + 1] = b;
+      }
+      count0 += na;
+      count1 += nb;
+      both += nab;
+      s0 += sa;
+      s1 += sb;
+    }
+    const double npx = static_cast<double>(nr_);
+    const double f0 = count0 / npx, f1 = count1 / npx;
+    // Too little of a window inside the image or the mask: its peak is unreliable.
+    if (count0 == 0 || count1 == 0 || f0 < in_.min_valid_fraction || f1 < in_.min_valid_fraction || both == 0) {
+      Reject(k, kOutside);
+      return false;
+    }
+    const bool partial = count0 < nr_ || count1 < nr_;
+    // Mean over the pixels kept (all, or those valid in both windows); the others become 0.
+    const float ma = static_cast<float>(s0 / static_cast<double>(both)), mb = static_cast<float>(s1 / static_cast<double>(both));
+    float* m0 = mask0_[slot].p;
+    float* m1 = mask1_[slot].p;
+    double e0 = 0, e1 = 0;
+    for (int r = 0; r < H_; ++r) {
+      float* o = z + static_cast<size_t>(r) * 2 * W_;
+      float ea = 0, eb = 0;
+      if (partial) {
+        float* ma_row = m0 + static_cast<size_t>(r) * W_;
+        float* mb_row = m1 + static_cast<size_t>(r) * W_;
+#pragma omp simd reduction(+ : ea, eb)
+        for (int c = 0; c < W_; ++c) {
+          const float a = o[2 * c], b = o[2 * c + 1];
+          const bool ok = a == a && b == b;
+          const float da = ok ? a - ma : 0.f, db = ok ? b - mb : 0.f;
+          o[2 * c] = da;
+          o[2 * c + 1] = db;
+          ea += da * da;
+          eb += db * db;
+          ma_row[c] = mb_row[c] = ok ? 1.f : 0.f;
+        }
+      } else {
+#pragma omp simd reduction(+ : ea, eb)
+        for (int c = 0; c < W_; ++c) {
+          const float da = o[2 * c] - ma, db = o[2 * c + 1] - mb;
+          o[2 * c] = da;
+          o[2 * c + 1] = db;
+          ea += da * da;
+          eb += db * db;
+        }
+      }
+      e0 += ea;
+      e1 += eb;
+    }
+    if (!(e0 > 0 && e1 > 0)) {
+      Reject(k, kNoTexture);
+      return false;
+    }
+    *pd = {k, static_cast<float>(1.0 / (npx * std::sqrt(e0 * e1))), static_cast<double>(r1 - r0), static_cast<double>(c1 - c0), partial};
+    return true;
   }
 
   // Loads both windows of k into a_ and b_ (and the masks of `slot` for windows missing
@@ -890,6 +994,8 @@ class PassCorrelator {
   AlignedCBuf z_, spec_, cross_;
   const bool weighted_;
   const bool fast_load_;
+  const bool pair_load_;      // windows of one size filling the box, no weights: LoadPair
+  std::vector<float> rowa_, rowb_;  // a row of each window, NaN outside the image
   std::vector<float> weight0_, weight1_;
   std::vector<double> lag_weight_;
   Pending pending_[2];
