@@ -431,31 +431,64 @@ FI_CLONES void CrossRows(const fftwf_complex* z, fftwf_complex* out, int H, int 
 #if FI_X86_SIMD
 // CrossRows with AVX2: 4 frequencies a vector, their mirrors -kx one load reversed. In lanes: sum = Z[k] + Z[-k], diff = Z[-k] - Z[k] (as pairs of
 // floats), 2 conj(A) = (sum.re, diff.im), 2 B = (sum.im, diff.re), C = conj(A) B.
+// C at 4 frequencies from Z there (a) and at their mirrors (m, in the same order).
+__attribute__((target("avx2,fma"))) inline __m256 Cross4(__m256 a, __m256 m) {
+  const __m256 sum = _mm256_add_ps(a, m), diff = _mm256_sub_ps(m, a);
+  const __m256 ca = _mm256_blend_ps(sum, diff, 0xAA);                      // (sum.re, diff.im)
+  const __m256 b = _mm256_permute_ps(_mm256_blend_ps(diff, sum, 0xAA), 0xB1);  // (sum.im, diff.re)
+  return _mm256_mul_ps(_mm256_set1_ps(0.25f), _mm256_fmaddsub_ps(_mm256_moveldup_ps(ca), b,
+                                                                 _mm256_mul_ps(_mm256_movehdup_ps(ca), _mm256_permute_ps(b, 0xB1))));
+}
+
+// Z[-kx .. -(kx + 3)] of the mirror row zm: columns W - kx - 3 .. W - kx, reversed (complex = 64 bits).
+__attribute__((target("avx2,fma"))) inline __m256 Mirror4(const float* zm, int W, int kx) {
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_loadu_ps(zm + 2 * (W - kx - 3))), 0x1B));
+}
+
 template <int kSlot>
 __attribute__((target("avx2,fma"))) void CrossRowsAvx2(const fftwf_complex* z, fftwf_complex* out, int H, int W) {
-  const __m256 quarter = _mm256_set1_ps(0.25f);
   for (int ky = 0; ky < H; ++ky) {
     const int my = ky == 0 ? 0 : H - ky;
     const float* zr = &z[static_cast<size_t>(ky) * W][0];
     const float* zm = &z[static_cast<size_t>(my) * W][0];
     float* o = &out[static_cast<size_t>(ky) * W][0];
-    CrossOne<kSlot>(zr[0], zr[1], zm[0], zm[1], o);
+    // Rows of a multiple of 4 columns (8 or more): the last block wraps round to column 0
+    // (columns W - 3, W - 2, W - 1, 0, mirrors 3, 2, 1, 0): no column left to scalar code.
+    // Its values are assembled in registers (a partial reload of what was just stored would
+    // stall): the old outputs are read before this row's stores, and the store of columns
+    // W - 4 .. W - 1 repeats column W - 4 from the block before.
+    const bool wrap = W % 4 == 0 && W >= 8;
+    __m256 tail_old = _mm256_setzero_ps(), head_old = _mm256_setzero_ps(), last = _mm256_setzero_ps();
+    if (wrap && kSlot == 1) {
+      tail_old = _mm256_loadu_ps(o + 2 * (W - 4));
+      head_old = _mm256_castpd_ps(_mm256_broadcast_sd(reinterpret_cast<const double*>(o)));
+    }
+    if (!wrap) CrossOne<kSlot>(zr[0], zr[1], zm[0], zm[1], o);
     int kx = 1;
     for (; kx + 4 <= W; kx += 4) {
-      const __m256 a = _mm256_loadu_ps(zr + 2 * kx);
-      // Z[-kx .. -(kx + 3)]: columns W - kx - 3 .. W - kx, reversed (complex = 64 bits).
-      const __m256 m = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_loadu_ps(zm + 2 * (W - kx - 3))), 0x1B));
-      const __m256 sum = _mm256_add_ps(a, m), diff = _mm256_sub_ps(m, a);
-      const __m256 ca = _mm256_blend_ps(sum, diff, 0xAA);                      // (sum.re, diff.im)
-      const __m256 b = _mm256_permute_ps(_mm256_blend_ps(diff, sum, 0xAA), 0xB1);  // (sum.im, diff.re)
-      const __m256 c = _mm256_mul_ps(quarter, _mm256_fmaddsub_ps(_mm256_moveldup_ps(ca), b,
-                                                                 _mm256_mul_ps(_mm256_movehdup_ps(ca), _mm256_permute_ps(b, 0xB1))));
+      const __m256 c = Cross4(_mm256_loadu_ps(zr + 2 * kx), Mirror4(zm, W, kx));
       if (kSlot == 0) {
-        _mm256_storeu_ps(o + 2 * kx, c);
+        last = c;
       } else {
         // out += i C: (re - ci, im + cr).
-        _mm256_storeu_ps(o + 2 * kx, _mm256_addsub_ps(_mm256_loadu_ps(o + 2 * kx), _mm256_permute_ps(c, 0xB1)));
+        last = _mm256_addsub_ps(_mm256_loadu_ps(o + 2 * kx), _mm256_permute_ps(c, 0xB1));
       }
+      _mm256_storeu_ps(o + 2 * kx, last);
+    }
+    if (wrap) {
+      const __m256 head = _mm256_castpd_ps(_mm256_broadcast_sd(reinterpret_cast<const double*>(zr)));
+      const __m256 a = _mm256_blend_ps(_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_loadu_ps(zr + 2 * (W - 4))), 0x39)), head, 0xC0);
+      __m256 c = Cross4(a, Mirror4(zm, W, kx));
+      if (kSlot == 1) {
+        const __m256 old = _mm256_blend_ps(_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(tail_old), 0x39)), head_old, 0xC0);
+        c = _mm256_addsub_ps(old, _mm256_permute_ps(c, 0xB1));
+      }
+      // (column W - 4 from the block before, then W - 3, W - 2, W - 1); column 0 apart.
+      const __m256 r = _mm256_blend_ps(_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(c), 0x93)),
+                                       _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(last), 0xFF)), 0x03);
+      _mm256_storeu_ps(o + 2 * (W - 4), r);
+      _mm_storeh_pi(reinterpret_cast<__m64*>(o), _mm256_extractf128_ps(c, 1));
+      continue;
     }
     for (; kx < W; ++kx)
       CrossOne<kSlot>(zr[2 * kx], zr[2 * kx + 1], zm[2 * (W - kx)], zm[2 * (W - kx) + 1], o + 2 * kx);
