@@ -159,9 +159,17 @@ __attribute__((target("avx2,fma"))) bool LoadPairAvx2(const float* im0, const fl
 }
 
 // Largest of row[c], c in [lo, hi) (any bounds), as a vector maximum.
+// The last values (fewer than 8): one vector ending at hi, the lanes before them set to -inf,
+// when the row has 8 values up to hi (small windows: most of their rows' ranges).
 __attribute__((target("avx2,fma"))) inline __m256 MaxRange(const float* row, int lo, int hi, __m256 m) {
   int c = lo;
   for (; c + 8 <= hi; c += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(row + c));
+  if (c < hi && hi >= 8) {
+    const __m256i keep = _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(c - (hi - 8) - 1));
+    const __m256 v = _mm256_blendv_ps(_mm256_set1_ps(-std::numeric_limits<float>::infinity()), _mm256_loadu_ps(row + hi - 8),
+                                      _mm256_castsi256_ps(keep));
+    return _mm256_max_ps(m, v);
+  }
   for (; c < hi; ++c) m = _mm256_max_ps(m, _mm256_set1_ps(row[c]));
   return m;
 }
