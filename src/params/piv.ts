@@ -110,7 +110,7 @@ export const pivSchema = group('Parameters of the PIV topology', {
     smoothing_coef: num(5.0, 'TPS smoothing coefficient', { min: 0 }),
     threshold_tps: num(1.5, 'TPS: replace vectors differing from the smoothed field by more than this (pixels)', { above: 0 }),
     deform: bool(true, 'Passes after the first deform both images along the previous field (B-spline interpolation) and measure the residual; false: whole-pixel window shift as Fluidimage'),
-    spline_degree: custom<number>(7, 'Degree of the B-splines that resample the images in the deformation: 7 (8x8 taps, least bias) or 5 (6x6 taps)', (v, k) => {
+    spline_degree: custom<number>(7, 'Degree of the B-splines that resample the images in the deformation of the last pass (the passes before it: predictor_spline_degree): 7 (8x8 taps, least bias) or 5 (6x6 taps)', (v, k) => {
       if (v === 5 || v === 7) return v;
       throw invalid(k, '5 or 7', v);
     }),
