@@ -545,15 +545,20 @@ export class WorkPIV {
     const padY = Math.floor((h1 - h0) / 2);
     const padX = Math.floor((w1 - w0) / 2);
     const deformed = pass.deform && prev !== undefined;
+    // Without a whole-pixel shift (first pass, deformed passes) a window's offsets depend on
+    // its row or its column only: computed once per row and per column.
+    const shifted = predX !== undefined && predY !== undefined && !deformed;
+    const rowOff = shifted ? undefined : Int32Array.from(grid.startsY, (y) => shiftOffset(y, h0, 0, height));
+    const colOff = shifted ? undefined : Int32Array.from(grid.startsX, (x) => shiftOffset(x, w0, 0, width));
     for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
       const k = j * nx + i;
-      const sy = predY && !deformed ? roundHalfEven(predY[k]) : 0;
-      const sx = predX && !deformed ? roundHalfEven(predX[k]) : 0;
+      const sy = shifted ? roundHalfEven(predY[k]) : 0;
+      const sx = shifted ? roundHalfEven(predX[k]) : 0;
       // Window 0 moves back by floor(s/2), window 1 forward by the rest, unless that
       // pushes a window out of the image: then both slide (as Fluidimage) so that they
       // stay inside. The vector is located midway between the two window centres.
-      const offY0 = shiftOffset(grid.startsY[j], h0, sy, height);
-      const offX0 = shiftOffset(grid.startsX[i], w0, sx, width);
+      const offY0 = rowOff ? rowOff[j] : shiftOffset(grid.startsY[j], h0, sy, height);
+      const offX0 = colOff ? colOff[i] : shiftOffset(grid.startsX[i], w0, sx, width);
       starts0[2 * k] = grid.startsY[j] + offY0;
       starts0[2 * k + 1] = grid.startsX[i] + offX0;
       starts1[2 * k] = grid.startsY[j] - padY + offY0 + sy;
