@@ -26,9 +26,10 @@ Napi::Float32Array OutputArray(Napi::Object args, const char* name, size_t n) {
 
 int GetSplineDegree(Napi::Object o) {
   const double d = GetNumber(o, "degree", true, 5);
-  if (!fi::ValidSplineDegree(static_cast<int>(d)) || d != static_cast<int>(d)) ThrowArg(o.Env(), "degree", "5 or 7");
+  if (!fi::ValidSplineDegree(static_cast<int>(d)) || d != static_cast<int>(d)) ThrowArg(o.Env(), "degree", "3, 5 or 7");
   return static_cast<int>(d);
 }
+
 
 // Runs fn(k) for k = 0, 1 (the two images of a pair), on two threads when allowed.
 template <typename F>

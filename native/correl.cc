@@ -159,9 +159,17 @@ __attribute__((target("avx2,fma"))) bool LoadPairAvx2(const float* im0, const fl
 }
 
 // Largest of row[c], c in [lo, hi) (any bounds), as a vector maximum.
+// The last values (fewer than 8): one vector ending at hi, the lanes before them set to -inf,
+// when the row has 8 values up to hi (small windows: most of their rows' ranges).
 __attribute__((target("avx2,fma"))) inline __m256 MaxRange(const float* row, int lo, int hi, __m256 m) {
   int c = lo;
   for (; c + 8 <= hi; c += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(row + c));
+  if (c < hi && hi >= 8) {
+    const __m256i keep = _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(c - (hi - 8) - 1));
+    const __m256 v = _mm256_blendv_ps(_mm256_set1_ps(-std::numeric_limits<float>::infinity()), _mm256_loadu_ps(row + hi - 8),
+                                      _mm256_castsi256_ps(keep));
+    return _mm256_max_ps(m, v);
+  }
   for (; c < hi; ++c) m = _mm256_max_ps(m, _mm256_set1_ps(row[c]));
   return m;
 }
@@ -431,31 +439,64 @@ FI_CLONES void CrossRows(const fftwf_complex* z, fftwf_complex* out, int H, int 
 #if FI_X86_SIMD
 // CrossRows with AVX2: 4 frequencies a vector, their mirrors -kx one load reversed. In lanes: sum = Z[k] + Z[-k], diff = Z[-k] - Z[k] (as pairs of
 // floats), 2 conj(A) = (sum.re, diff.im), 2 B = (sum.im, diff.re), C = conj(A) B.
+// C at 4 frequencies from Z there (a) and at their mirrors (m, in the same order).
+__attribute__((target("avx2,fma"))) inline __m256 Cross4(__m256 a, __m256 m) {
+  const __m256 sum = _mm256_add_ps(a, m), diff = _mm256_sub_ps(m, a);
+  const __m256 ca = _mm256_blend_ps(sum, diff, 0xAA);                      // (sum.re, diff.im)
+  const __m256 b = _mm256_permute_ps(_mm256_blend_ps(diff, sum, 0xAA), 0xB1);  // (sum.im, diff.re)
+  return _mm256_mul_ps(_mm256_set1_ps(0.25f), _mm256_fmaddsub_ps(_mm256_moveldup_ps(ca), b,
+                                                                 _mm256_mul_ps(_mm256_movehdup_ps(ca), _mm256_permute_ps(b, 0xB1))));
+}
+
+// Z[-kx .. -(kx + 3)] of the mirror row zm: columns W - kx - 3 .. W - kx, reversed (complex = 64 bits).
+__attribute__((target("avx2,fma"))) inline __m256 Mirror4(const float* zm, int W, int kx) {
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_loadu_ps(zm + 2 * (W - kx - 3))), 0x1B));
+}
+
 template <int kSlot>
 __attribute__((target("avx2,fma"))) void CrossRowsAvx2(const fftwf_complex* z, fftwf_complex* out, int H, int W) {
-  const __m256 quarter = _mm256_set1_ps(0.25f);
   for (int ky = 0; ky < H; ++ky) {
     const int my = ky == 0 ? 0 : H - ky;
     const float* zr = &z[static_cast<size_t>(ky) * W][0];
     const float* zm = &z[static_cast<size_t>(my) * W][0];
     float* o = &out[static_cast<size_t>(ky) * W][0];
-    CrossOne<kSlot>(zr[0], zr[1], zm[0], zm[1], o);
+    // Rows of a multiple of 4 columns (8 or more): the last block wraps round to column 0
+    // (columns W - 3, W - 2, W - 1, 0, mirrors 3, 2, 1, 0): no column left to scalar code.
+    // Its values are assembled in registers (a partial reload of what was just stored would
+    // stall): the old outputs are read before this row's stores, and the store of columns
+    // W - 4 .. W - 1 repeats column W - 4 from the block before.
+    const bool wrap = W % 4 == 0 && W >= 8;
+    __m256 tail_old = _mm256_setzero_ps(), head_old = _mm256_setzero_ps(), last = _mm256_setzero_ps();
+    if (wrap && kSlot == 1) {
+      tail_old = _mm256_loadu_ps(o + 2 * (W - 4));
+      head_old = _mm256_castpd_ps(_mm256_broadcast_sd(reinterpret_cast<const double*>(o)));
+    }
+    if (!wrap) CrossOne<kSlot>(zr[0], zr[1], zm[0], zm[1], o);
     int kx = 1;
     for (; kx + 4 <= W; kx += 4) {
-      const __m256 a = _mm256_loadu_ps(zr + 2 * kx);
-      // Z[-kx .. -(kx + 3)]: columns W - kx - 3 .. W - kx, reversed (complex = 64 bits).
-      const __m256 m = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_loadu_ps(zm + 2 * (W - kx - 3))), 0x1B));
-      const __m256 sum = _mm256_add_ps(a, m), diff = _mm256_sub_ps(m, a);
-      const __m256 ca = _mm256_blend_ps(sum, diff, 0xAA);                      // (sum.re, diff.im)
-      const __m256 b = _mm256_permute_ps(_mm256_blend_ps(diff, sum, 0xAA), 0xB1);  // (sum.im, diff.re)
-      const __m256 c = _mm256_mul_ps(quarter, _mm256_fmaddsub_ps(_mm256_moveldup_ps(ca), b,
-                                                                 _mm256_mul_ps(_mm256_movehdup_ps(ca), _mm256_permute_ps(b, 0xB1))));
+      const __m256 c = Cross4(_mm256_loadu_ps(zr + 2 * kx), Mirror4(zm, W, kx));
       if (kSlot == 0) {
-        _mm256_storeu_ps(o + 2 * kx, c);
+        last = c;
       } else {
         // out += i C: (re - ci, im + cr).
-        _mm256_storeu_ps(o + 2 * kx, _mm256_addsub_ps(_mm256_loadu_ps(o + 2 * kx), _mm256_permute_ps(c, 0xB1)));
+        last = _mm256_addsub_ps(_mm256_loadu_ps(o + 2 * kx), _mm256_permute_ps(c, 0xB1));
       }
+      _mm256_storeu_ps(o + 2 * kx, last);
+    }
+    if (wrap) {
+      const __m256 head = _mm256_castpd_ps(_mm256_broadcast_sd(reinterpret_cast<const double*>(zr)));
+      const __m256 a = _mm256_blend_ps(_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_loadu_ps(zr + 2 * (W - 4))), 0x39)), head, 0xC0);
+      __m256 c = Cross4(a, Mirror4(zm, W, kx));
+      if (kSlot == 1) {
+        const __m256 old = _mm256_blend_ps(_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(tail_old), 0x39)), head_old, 0xC0);
+        c = _mm256_addsub_ps(old, _mm256_permute_ps(c, 0xB1));
+      }
+      // (column W - 4 from the block before, then W - 3, W - 2, W - 1); column 0 apart.
+      const __m256 r = _mm256_blend_ps(_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(c), 0x93)),
+                                       _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(last), 0xFF)), 0x03);
+      _mm256_storeu_ps(o + 2 * (W - 4), r);
+      _mm_storeh_pi(reinterpret_cast<__m64*>(o), _mm256_extractf128_ps(c, 1));
+      continue;
     }
     for (; kx < W; ++kx)
       CrossOne<kSlot>(zr[2 * kx], zr[2 * kx + 1], zm[2 * (W - kx)], zm[2 * (W - kx) + 1], o + 2 * kx);
@@ -564,7 +605,9 @@ class PassCorrelator {
         weighted_(in.window_sigma > 0),
         // The vector load: windows of one size filling the box, rows of whole vectors, no weights.
         fast_load_(UseAvx2() && !weighted_ && in.h0 == in.h1 && in.w0 == in.w1 && W_ % 8 == 0 &&
-                   in.min_valid_fraction <= 1.0) {
+                   in.min_valid_fraction <= 1.0),
+        pair_load_(!weighted_ && in.h0 == in.h1 && in.w0 == in.w1),
+        rowa_(W_), rowb_(W_) {
     // Largest |lx| searched on each row ly (-1: none), the same for every window.
     span_of_.assign(2 * ly_max_ + 1, -1);
     for (int ly = -ly_max_; ly <= ly_max_; ++ly)
@@ -604,6 +647,8 @@ class PassCorrelator {
       bool loaded;
       if (fast_load_ && LoadFast(k, &pd)) {
         loaded = true;
+      } else if (pair_load_) {
+        loaded = LoadPair(k, npending_, &pd);
       } else {
         loaded = Load(k, npending_, &pd);
         if (loaded) Interleave(a_.p, b_.p, z_.p, nr_);
@@ -677,6 +722,106 @@ class PassCorrelator {
       count += 2 * span + 1;
     }
     return count > 0 ? sum / count : 0.0;
+  }
+
+  // Load for windows of one size filling the box, without weights (every deformed pass), in
+  // two passes over the pixels straight into the transform's input: the same decisions and
+  // values as Load (a window's valid pixels: inside the image and not NaN; too few of them:
+  // outside; missing pixels: both windows keep those valid in both, and the slot's masks say
+  // which), without its separate windows, masks and reloads.
+  FI_CLONES bool LoadPair(int k, int slot, Pending* pd) {
+    const int r0 = in_.starts0[2 * k], c0 = in_.starts0[2 * k + 1];
+    const int r1 = in_.starts1[2 * k], c1 = in_.starts1[2 * k + 1];
+    const float nan = kNaN;
+    float* z = &z_.p[0][0];
+    float* ra = rowa_.data();
+    float* rb = rowb_.data();
+    size_t count0 = 0, count1 = 0, both = 0;
+    double s0 = 0, s1 = 0;
+    for (int r = 0; r < H_; ++r) {
+      // The row of each window, NaN outside the image.
+      auto fill = [&](const float* im, int y, int c, float* row) {
+        const int ca = std::max(0, -c), cb = std::min(W_, in_.nx - c);
+        if (y < 0 || y >= in_.ny || ca >= cb) {
+          std::fill(row, row + W_, nan);
+          return;
+        }
+        std::fill(row, row + ca, nan);
+        std::memcpy(row + ca, im + static_cast<size_t>(y) * in_.nx + c + ca, sizeof(float) * (cb - ca));
+        std::fill(row + cb, row + W_, nan);
+      };
+      fill(in_.im0, r0 + r, c0, ra);
+      fill(in_.im1, r1 + r, c1, rb);
+      float* o = z + static_cast<size_t>(r) * 2 * W_;
+      float sa = 0, sb = 0;
+      int na = 0, nb = 0, nab = 0;
+#pragma omp simd reduction(+ : sa, sb, na, nb, nab)
+      for (int c = 0; c < W_; ++c) {
+        const float a = ra[c], b = rb[c];
+        const bool oa = a == a, ob = b == b;
+        na += oa;
+        nb += ob;
+        nab += oa && ob;
+        sa += oa && ob ? a : 0.f;
+        sb += oa && ob ? b : 0.f;
+        o[2 * c] = a;
+        o[2 * c + 1] = b;
+      }
+      count0 += na;
+      count1 += nb;
+      both += nab;
+      s0 += sa;
+      s1 += sb;
+    }
+    const double npx = static_cast<double>(nr_);
+    const double f0 = count0 / npx, f1 = count1 / npx;
+    // Too little of a window inside the image or the mask: its peak is unreliable.
+    if (count0 == 0 || count1 == 0 || f0 < in_.min_valid_fraction || f1 < in_.min_valid_fraction || both == 0) {
+      Reject(k, kOutside);
+      return false;
+    }
+    const bool partial = count0 < nr_ || count1 < nr_;
+    // Mean over the pixels kept (all, or those valid in both windows); the others become 0.
+    const float ma = static_cast<float>(s0 / static_cast<double>(both)), mb = static_cast<float>(s1 / static_cast<double>(both));
+    float* m0 = mask0_[slot].p;
+    float* m1 = mask1_[slot].p;
+    double e0 = 0, e1 = 0;
+    for (int r = 0; r < H_; ++r) {
+      float* o = z + static_cast<size_t>(r) * 2 * W_;
+      float ea = 0, eb = 0;
+      if (partial) {
+        float* ma_row = m0 + static_cast<size_t>(r) * W_;
+        float* mb_row = m1 + static_cast<size_t>(r) * W_;
+#pragma omp simd reduction(+ : ea, eb)
+        for (int c = 0; c < W_; ++c) {
+          const float a = o[2 * c], b = o[2 * c + 1];
+          const bool ok = a == a && b == b;
+          const float da = ok ? a - ma : 0.f, db = ok ? b - mb : 0.f;
+          o[2 * c] = da;
+          o[2 * c + 1] = db;
+          ea += da * da;
+          eb += db * db;
+          ma_row[c] = mb_row[c] = ok ? 1.f : 0.f;
+        }
+      } else {
+#pragma omp simd reduction(+ : ea, eb)
+        for (int c = 0; c < W_; ++c) {
+          const float da = o[2 * c] - ma, db = o[2 * c + 1] - mb;
+          o[2 * c] = da;
+          o[2 * c + 1] = db;
+          ea += da * da;
+          eb += db * db;
+        }
+      }
+      e0 += ea;
+      e1 += eb;
+    }
+    if (!(e0 > 0 && e1 > 0)) {
+      Reject(k, kNoTexture);
+      return false;
+    }
+    *pd = {k, static_cast<float>(1.0 / (npx * std::sqrt(e0 * e1))), static_cast<double>(r1 - r0), static_cast<double>(c1 - c0), partial};
+    return true;
   }
 
   // Loads both windows of k into a_ and b_ (and the masks of `slot` for windows missing
@@ -890,6 +1035,8 @@ class PassCorrelator {
   AlignedCBuf z_, spec_, cross_;
   const bool weighted_;
   const bool fast_load_;
+  const bool pair_load_;      // windows of one size filling the box, no weights: LoadPair
+  std::vector<float> rowa_, rowb_;  // a row of each window, NaN outside the image
   std::vector<float> weight0_, weight1_;
   std::vector<double> lag_weight_;
   Pending pending_[2];

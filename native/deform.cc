@@ -25,6 +25,16 @@ namespace {
 template <int D>
 struct Spline;
 
+// Cubic: the cheapest prefilter (one pole) and 4x4 taps, for the passes whose field is only
+// the next pass's predictor (its bias is measured, and removed, by the next pass).
+template <>
+struct Spline<3> {
+  static constexpr int kTaps = 4, kFirst = -1, kPoles = 1;
+  static constexpr double kPole[1] = {-0.26794919243112270};  // sqrt(3) - 2
+  static constexpr float kScale = 1.f / 6.f;
+  static constexpr float kBasis[4][4] = {{1, -3, 3, -1}, {4, 0, -6, 3}, {1, 3, 3, -3}, {0, 0, 0, 1}};
+};
+
 template <>
 struct Spline<5> {
   static constexpr int kTaps = 6, kFirst = -2, kPoles = 2;
@@ -213,24 +223,28 @@ __attribute__((target("avx2,fma"))) void BufferToRows(const float* buf, float* d
 }
 #endif
 
-// Rows [y0, y0 + nb): transposed into a small buffer (one vector per step), filtered, back.
-void FilterRows(float* data, int nx, int y0, int nb, const double* poles, int npoles, std::vector<float>& buf) {
-  buf.assign(static_cast<size_t>(nx) * kRowBlock, 0.f);
+// Rows [y0, y0 + nb) of `src`: transposed into a small buffer (one vector per step), filtered,
+// written to the same rows of `dst` (which may be `src`).
+void FilterRows(const float* src, float* dst, int nx, int y0, int nb, const double* poles, int npoles, std::vector<float>& buf) {
+  // Every lane is overwritten but those of a last, partial block: zeroed then (no garbage
+  // through the filter, such as denormals).
+  buf.resize(static_cast<size_t>(nx) * kRowBlock);
+  if (nb < kRowBlock) std::fill(buf.begin(), buf.end(), 0.f);
 #if FI_X86_SIMD
   if (UseAvx2()) {
-    RowsToBuffer(data, nx, y0, nb, buf.data());
+    RowsToBuffer(src, nx, y0, nb, buf.data());
     FilterLines(buf.data(), nx, kRowBlock, kRowBlock, poles, npoles);
-    BufferToRows(buf.data(), data, nx, y0, nb);
+    BufferToRows(buf.data(), dst, nx, y0, nb);
     return;
   }
 #endif
   for (int b = 0; b < nb; ++b) {
-    const float* row = data + static_cast<size_t>(y0 + b) * nx;
+    const float* row = src + static_cast<size_t>(y0 + b) * nx;
     for (int x = 0; x < nx; ++x) buf[static_cast<size_t>(x) * kRowBlock + b] = row[x];
   }
   FilterLines(buf.data(), nx, kRowBlock, kRowBlock, poles, npoles);
   for (int b = 0; b < nb; ++b) {
-    float* row = data + static_cast<size_t>(y0 + b) * nx;
+    float* row = dst + static_cast<size_t>(y0 + b) * nx;
     for (int x = 0; x < nx; ++x) row[x] = buf[static_cast<size_t>(x) * kRowBlock + b];
   }
 }
@@ -294,33 +308,32 @@ inline float SampleMirrored(const RowJob& j, int ix, int iy, const float* wx, co
   return acc;
 }
 
+// One output pixel by the general path (any degree, borders mirrored, NaN where no data).
+template <int D>
+inline float PixelGeneric(const RowJob& j, int x) {
+  using S = Spline<D>;
+  const float sx = j.sx[x], sy = j.sy[x];
+  if (NoData(j, sx, sy)) return std::numeric_limits<float>::quiet_NaN();
+  const int ix = FastFloor(sx), iy = FastFloor(sy);
+  float wx[S::kTaps], wy[S::kTaps];
+  Weights<D>(sx - ix, wx);
+  Weights<D>(sy - iy, wy);
+  if (ix + S::kFirst >= 0 && iy + S::kFirst >= 0 && ix + S::kFirst + S::kTaps <= j.nx && iy + S::kFirst + S::kTaps <= j.ny) {
+    const float* p = j.coef + static_cast<size_t>(iy + S::kFirst) * j.nx + (ix + S::kFirst);
+    float acc = 0;
+    for (int b = 0; b < S::kTaps; ++b, p += j.nx) {
+      float r = 0;
+      for (int a = 0; a < S::kTaps; ++a) r += wx[a] * p[a];
+      acc += wy[b] * r;
+    }
+    return acc;
+  }
+  return SampleMirrored<D>(j, ix, iy, wx, wy);
+}
+
 template <int D>
 void RowGeneric(const RowJob& j) {
-  using S = Spline<D>;
-  const float nan = std::numeric_limits<float>::quiet_NaN();
-  for (int x = 0; x < j.nx; ++x) {
-    const float sx = j.sx[x], sy = j.sy[x];
-    if (NoData(j, sx, sy)) {
-      j.dst[x] = nan;
-      continue;
-    }
-    const int ix = FastFloor(sx), iy = FastFloor(sy);
-    float wx[S::kTaps], wy[S::kTaps];
-    Weights<D>(sx - ix, wx);
-    Weights<D>(sy - iy, wy);
-    if (ix + S::kFirst >= 0 && iy + S::kFirst >= 0 && ix + S::kFirst + S::kTaps <= j.nx && iy + S::kFirst + S::kTaps <= j.ny) {
-      const float* p = j.coef + static_cast<size_t>(iy + S::kFirst) * j.nx + (ix + S::kFirst);
-      float acc = 0;
-      for (int b = 0; b < S::kTaps; ++b, p += j.nx) {
-        float r = 0;
-        for (int a = 0; a < S::kTaps; ++a) r += wx[a] * p[a];
-        acc += wy[b] * r;
-      }
-      j.dst[x] = acc;
-    } else {
-      j.dst[x] = SampleMirrored<D>(j, ix, iy, wx, wy);
-    }
-  }
+  for (int x = 0; x < j.nx; ++x) j.dst[x] = PixelGeneric<D>(j, x);
 }
 
 #if FI_X86_SIMD
@@ -514,6 +527,7 @@ __attribute__((target("avx2,fma"))) void RowAvx2(const RowJob& j) {
   }
   for (; x < j.nx; ++x) j.dst[x] = PixelAvx2<D>(j, table, x);
 }
+
 #endif
 
 bool UseAvx2() {
@@ -561,20 +575,35 @@ bool FillInvalid(float* data, size_t n, std::vector<uint8_t>* valid) {
   return true;
 }
 
-void BSplinePrefilter(float* data, int ny, int nx, int degree) {
-  const double* poles = degree == 7 ? Spline<7>::kPole : Spline<5>::kPole;
-  const int npoles = degree == 7 ? Spline<7>::kPoles : Spline<5>::kPoles;
+// The coefficients of `src` into `dst` (which may be `src`): rows read from src, columns in dst.
+void BSplinePrefilterInto(const float* src, float* dst, int ny, int nx, int degree) {
+  const double* poles = degree == 7 ? Spline<7>::kPole : degree == 5 ? Spline<5>::kPole : Spline<3>::kPole;
+  const int npoles = degree == 7 ? Spline<7>::kPoles : degree == 5 ? Spline<5>::kPoles : Spline<3>::kPoles;
   std::vector<float> buf;
   if (nx >= 2)
-    for (int y = 0; y < ny; y += kRowBlock) FilterRows(data, nx, y, std::min(kRowBlock, ny - y), poles, npoles, buf);
+    for (int y = 0; y < ny; y += kRowBlock) FilterRows(src, dst, nx, y, std::min(kRowBlock, ny - y), poles, npoles, buf);
+  else if (src != dst)
+    std::copy(src, src + static_cast<size_t>(ny) * nx, dst);
   // Columns in place, a band of them at a time (the band stays in cache for all poles).
   if (ny >= 2)
-    for (int x = 0; x < nx; x += kColumnBlock) FilterLines(data + x, ny, nx, std::min(kColumnBlock, nx - x), poles, npoles);
+    for (int x = 0; x < nx; x += kColumnBlock) FilterLines(dst + x, ny, nx, std::min(kColumnBlock, nx - x), poles, npoles);
 }
+
+void BSplinePrefilter(float* data, int ny, int nx, int degree) { BSplinePrefilterInto(data, data, ny, nx, degree); }
 
 bool SplineCoefficients(const float* image, int ny, int nx, int degree, float* coef, std::vector<uint8_t>* valid) {
   const size_t npix = static_cast<size_t>(ny) * nx;
-  if (coef != image) std::copy(image, image + npix, coef);
+  if (coef != image) {
+    // No NaN (the usual case): the row pass reads the image itself, no copy first.
+    size_t count = 0;
+#pragma omp simd reduction(+ : count)
+    for (size_t i = 0; i < npix; ++i) count += image[i] == image[i];
+    if (count == npix) {
+      BSplinePrefilterInto(image, coef, ny, nx, degree);
+      return false;
+    }
+    std::copy(image, image + npix, coef);
+  }
   const bool masked = FillInvalid(coef, npix, valid);
   BSplinePrefilter(coef, ny, nx, degree);
   return masked;
@@ -591,6 +620,11 @@ void DeformRows(const DeformInput& in, const float* coef, float* out, int row_be
     cx[x] = Cell(in.xs, gx, xc);
     tx[x] = gx > 1 ? static_cast<float>((xc - in.xs[cx[x]]) / (in.xs[cx[x] + 1] - in.xs[cx[x]])) : 0.f;
   }
+  // Runs of pixels in one grid cell (equal cx): the same for every row.
+  std::vector<int> runs;  // starts, then nx
+  for (int x = 0; x < nx; ++x)
+    if (x == 0 || cx[x] != cx[x - 1]) runs.push_back(x);
+  runs.push_back(nx);
   std::vector<float> rowDx(gx), rowDy(gx), sxs(nx), sys(nx);
   RowJob job{coef, in.ny, nx, sxs.data(), sys.data(), in.valid, nullptr};
   for (int y = row_begin; y < row_end; ++y) {
@@ -604,23 +638,23 @@ void DeformRows(const DeformInput& in, const float* coef, float* out, int row_be
       rowDy[i] = in.dy[j * gx + i] * (1 - ty) + in.dy[j1 * gx + i] * ty;
     }
     // Cell by cell (runs of equal cx): the two grid values are constants of a loop that vectorises.
-    for (int x0 = 0; x0 < nx;) {
+    for (size_t r = 0; r + 1 < runs.size(); ++r) {
+      const int x0 = runs[r], x1 = runs[r + 1];
       const int i = cx[x0], i1 = std::min(i + 1, gx - 1);
-      int x1 = x0 + 1;
-      while (x1 < nx && cx[x1] == i) ++x1;
       const float ax = rowDx[i], bx = rowDx[i1], ay = rowDy[i], by = rowDy[i1];
       for (int x = x0; x < x1; ++x) {
         const float t = tx[x];
         sxs[x] = x + in.factor * (ax * (1 - t) + bx * t);
         sys[x] = y + in.factor * (ay * (1 - t) + by * t);
       }
-      x0 = x1;
     }
     job.dst = out + static_cast<size_t>(y) * nx;
     if (in.degree == 7)
       Row<7>(job);
-    else
+    else if (in.degree == 5)
       Row<5>(job);
+    else
+      Row<3>(job);
   }
 }
 

@@ -1,6 +1,6 @@
 // Image deformation for iterative multigrid PIV: both images are resampled along a
 // displacement field (image 0 at x - d/2, image 1 at x + d/2) with B-spline
-// interpolation (quintic or septic), so that the correlation of the deformed windows
+// interpolation (cubic, quintic or septic), so that the correlation of the deformed windows
 // measures a residual.
 #pragma once
 #include <cstddef>
@@ -10,7 +10,7 @@
 namespace fi {
 
 // Spline degrees the deformation supports.
-inline bool ValidSplineDegree(int degree) { return degree == 5 || degree == 7; }
+inline bool ValidSplineDegree(int degree) { return degree == 3 || degree == 5 || degree == 7; }
 
 struct DeformInput {
   int ny = 0, nx = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <map>
@@ -441,16 +442,27 @@ FactorCache& Factors() {
   return cache;
 }
 
-}  // namespace
+// The boxes of a set of points (members, lattice coordinates, local origins) grouped by
+// layout, the lattice and the length unit: what depends only on the positions, the subdomain
+// size and the smoothing. Vectors on one grid come back pair after pair: kept from call to call.
+struct Layout {
+  std::vector<double> x, y;
+  int subdom_size = 0;
+  double smoothing_coef = 0;
+  double scale = 1;
+  Lattice lattice;
+  std::vector<Box> boxes;
+  std::vector<std::vector<int>> groups;
+  std::vector<std::string> keys;
+};
 
-void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, double* un, double* vn,
-               TpsOutput* out, int threads) {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  out->u_smooth.assign(in.n, nan);
-  out->v_smooth.assign(in.n, nan);
-  std::fill(un, un + m, nan);
-  std::fill(vn, vn + m, nan);
-  if (in.n < 4) return;
+std::shared_ptr<const Layout> BuildLayout(const TpsInput& in) {
+  auto out = std::make_shared<Layout>();
+  Layout& L = *out;
+  L.x.assign(in.x, in.x + in.n);
+  L.y.assign(in.y, in.y + in.n);
+  L.subdom_size = in.subdom_size;
+  L.smoothing_coef = in.smoothing_coef;
   double xmin = in.x[0], xmax = in.x[0], ymin = in.y[0], ymax = in.y[0];
   for (int i = 1; i < in.n; ++i) {
     xmin = std::min(xmin, in.x[i]);
@@ -465,8 +477,9 @@ void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, do
   int nby = std::max(1, static_cast<int>(std::ceil(std::sqrt(nsub * aspect))));
   double bw = rx / nbx, bh = ry / nby;
   // Typical spacing of the points: the kernel's length unit.
-  const double scale = std::max(1e-6, std::sqrt(rx * ry / in.n));
-  const Lattice lattice = MakeLattice(in.x, in.y, in.n, scale, 1.6 * std::max(bw, bh) + 2 * scale);
+  const double scale = L.scale = std::max(1e-6, std::sqrt(rx * ry / in.n));
+  L.lattice = MakeLattice(in.x, in.y, in.n, scale, 1.6 * std::max(bw, bh) + 2 * scale);
+  const Lattice& lattice = L.lattice;
   // On a lattice, box sizes are made whole numbers of steps: the boxes then hold the same
   // pattern of points and share one factorisation (the box count may change by one).
   if (lattice.hx > 0 && lattice.hy > 0) {
@@ -476,7 +489,7 @@ void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, do
     nby = std::max(1, static_cast<int>(std::ceil(ry / bh - 1e-9)));
   }
   // Boxes enlarged by a quarter of their size on every side, so that neighbours overlap.
-  std::vector<Box> boxes;
+  std::vector<Box>& boxes = L.boxes;
   for (int bx = 0; bx < nbx; ++bx)
     for (int by = 0; by < nby; ++by) {
       Box b;
@@ -513,8 +526,8 @@ void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, do
   }
   // Boxes grouped by layout (one system each), in order of first appearance.
   std::map<std::string, int> group_of;
-  std::vector<std::vector<int>> groups;
-  std::vector<std::string> keys;
+  std::vector<std::vector<int>>& groups = L.groups;
+  std::vector<std::string>& keys = L.keys;
   for (int k = 0; k < static_cast<int>(boxes.size()); ++k) {
     if (boxes[k].members.size() < 4) continue;
     std::string key = LayoutKey(in, boxes[k], scale);
@@ -526,6 +539,55 @@ void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, do
     }
     groups[it->second].push_back(k);
   }
+  return out;
+}
+
+// The layouts of the last point sets (a few: the grids of the passes, of other workers).
+class LayoutCache {
+ public:
+  std::shared_ptr<const Layout> Get(const TpsInput& in) {
+    const size_t bytes = sizeof(double) * static_cast<size_t>(in.n);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const auto& l : layouts_)
+        if (static_cast<int>(l->x.size()) == in.n && l->subdom_size == in.subdom_size && l->smoothing_coef == in.smoothing_coef &&
+            std::memcmp(l->x.data(), in.x, bytes) == 0 && std::memcmp(l->y.data(), in.y, bytes) == 0)
+          return l;
+    }
+    std::shared_ptr<const Layout> l = BuildLayout(in);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (layouts_.size() >= kMax) layouts_.erase(layouts_.begin());
+    layouts_.push_back(l);
+    return l;
+  }
+
+ private:
+  static constexpr size_t kMax = 8;
+  std::mutex mutex_;
+  std::vector<std::shared_ptr<const Layout>> layouts_;
+};
+
+LayoutCache& Layouts() {
+  static LayoutCache cache;
+  return cache;
+}
+
+}  // namespace
+
+void TpsSmooth(const TpsInput& in, const double* xn, const double* yn, int m, double* un, double* vn,
+               TpsOutput* out, int threads) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  out->u_smooth.assign(in.n, nan);
+  out->v_smooth.assign(in.n, nan);
+  std::fill(un, un + m, nan);
+  std::fill(vn, vn + m, nan);
+  if (in.n < 4) return;
+  const std::shared_ptr<const Layout> layout = Layouts().Get(in);
+  const double scale = layout->scale;
+  const Lattice& lattice = layout->lattice;
+  std::vector<Box> boxes = layout->boxes;  // the solutions go into this call's copies
+  const std::vector<std::vector<int>>& groups = layout->groups;
+  const std::vector<std::string>& keys = layout->keys;
   // Work items: slices of at most kSlice boxes of one group (threads share the big groups).
   constexpr int kSlice = 32;
   std::vector<std::pair<int, std::vector<int>>> items;

@@ -133,8 +133,8 @@ export interface UncertaintyOut {
 }
 
 /** A displacement field on a rectilinear grid, to deform a pair of images with. */
-/** B-spline degree of the deformation's image interpolation. */
-export type SplineDegree = 5 | 7;
+/** B-spline degree of the deformation's image interpolation (3: predictor passes). */
+export type SplineDegree = 3 | 5 | 7;
 
 /** B-spline coefficients of both images of a pair (`splinePair`), reused by every deformation. */
 export interface SplineImages {
@@ -247,7 +247,7 @@ export interface NativeCore {
    */
   peaksOnPlanes(args: PlanesArgs, threads?: number): Promise<PassOut>;
   /**
-   * Resamples image 0 at x - d(x)/2 and image 1 at x + d(x)/2 (B-splines of degree 5 or 7,
+   * Resamples image 0 at x - d(x)/2 and image 1 at x + d(x)/2 (B-splines of degree 3, 5 or 7,
    * d interpolated bilinearly from the grid; NaN outside the image and on NaN pixels):
    * correlating the results measures the residual displacement.
    */

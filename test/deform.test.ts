@@ -43,7 +43,7 @@ describe('image deformation (B-splines)', () => {
   const pos = randomPositions(n, 300, 7);
   const im = particles(n, pos);
 
-  for (const degree of [5, 7] as SplineDegree[]) {
+  for (const degree of [3, 5, 7] as SplineDegree[]) {
     it(`degree ${degree}: resamples a particle image at a sub-pixel shift like the analytic image`, async () => {
       // Particles 2.4 px wide (sigma 0.6 px, as in PIV recordings) are not band-limited and no
       // interpolation recovers them to better than some percent; with sigma 1 px it can.
@@ -53,7 +53,7 @@ describe('image deformation (B-splines)', () => {
       const out = await native().deformPair({ im0: wide, im1: wide, height: n, width: n, degree, ...uniformGrid(n, dx, dy) });
       const e0 = interiorError(out.im0, particles(n, pos, dx / 2, dy / 2, 1), n, 8);
       const e1 = interiorError(out.im1, particles(n, pos, -dx / 2, -dy / 2, 1), n, 8);
-      const bound = degree === 7 ? 0.01 : 0.015;
+      const bound = degree === 7 ? 0.01 : degree === 5 ? 0.015 : 0.04;
       assert.ok(e0 < bound && e1 < bound, `relative errors ${e0}, ${e1}`);
     });
   }
@@ -104,7 +104,7 @@ describe('image deformation (B-splines)', () => {
       const dx = Float32Array.from({ length: 16 }, (_, k) => Math.sin(k) * 3);
       const dy = Float32Array.from({ length: 16 }, (_, k) => Math.cos(k) * 2);
       const out = [];
-      for (const degree of [5, 7]) {
+      for (const degree of [3, 5, 7]) {
         const r = await native().deformPair({ im0: im, im1: im, height: n, width: n, degree, xs: axis, ys: axis, dx, dy });
         out.push(Array.from(r.im0), Array.from(r.im1));
       }

@@ -47,6 +47,10 @@ describe('parameters', () => {
     assert.throws(() => applySets(pivSchema, d, ['saving.how=ask']), isParamError('saving.how', /"complete", "recompute", "new_dir"/));
     assert.equal((applySets(pivSchema, d, ['multipass.spline_degree=5']).multipass as ParamTree).spline_degree, 5);
     assert.throws(() => applySets(pivSchema, d, ['multipass.spline_degree=6']), isParamError('multipass.spline_degree', /Expected 5 or 7 .* received 6/));
+    assert.equal((d.multipass as ParamTree).predictor_spline_degree, 3);
+    assert.equal((applySets(pivSchema, d, ['multipass.predictor_spline_degree=null']).multipass as ParamTree).predictor_spline_degree, null);
+    assert.throws(() => applySets(pivSchema, d, ['multipass.predictor_spline_degree=4']),
+      isParamError('multipass.predictor_spline_degree', /Expected 3, 5, 7 or null .* received 4/));
   });
 
   it('prints a params file that loads back to the same tree (YAML and JSON)', async () => {

@@ -465,6 +465,25 @@ describe('PIV work on synthetic images', () => {
     assert.deepEqual(three.passes[2].extra, one.passes[2].extra);
   });
 
+  it('predictor passes deformed with cubic splines (predictor_spline_degree 3): the last pass agrees with spline_degree everywhere', async () => {
+    const { pair } = synthPair({ kind: 'vortex', peak: 3, core: 20 }, 128, 5);
+    const run = (degree: number | null) => new WorkPIV(params({
+      'piv0.shape_crop_im0': 32, 'multipass.number': 3, 'multipass.predictor_spline_degree': degree,
+    }), 1).calcul(pair);
+    const [cubic, septic] = [await run(3), await run(null)];
+    // The second pass measured on cubic-deformed images: not the same numbers.
+    assert.notDeepEqual(cubic.passes[1].deltaxs, septic.passes[1].deltaxs);
+    const [a, b] = [cubic.passes[2], septic.passes[2]];
+    let sum = 0;
+    let n = 0;
+    for (let k = 0; k < a.deltaxs.length; k++) {
+      if (Number.isNaN(a.deltaxs[k]) || Number.isNaN(b.deltaxs[k])) continue;
+      sum += (a.deltaxs[k] - b.deltaxs[k]) ** 2 + (a.deltays[k] - b.deltays[k]) ** 2;
+      n++;
+    }
+    assert.ok(n > 0.9 * a.deltaxs.length && Math.sqrt(sum / n) < 0.02, `RMS difference ${Math.sqrt(sum / n)} over ${n} vectors`);
+  });
+
   it('random configurations run, repeat bit for bit and give finite final fields (two pairs of different sizes at once)', async function () {
     this.timeout(60_000);
     let state = 11;
@@ -478,6 +497,7 @@ describe('PIV work on synthetic images', () => {
         'piv0.window_sigma': rnd() < 0.5 ? null : 0.3 + rnd() * 0.4, 'multipass.spline_degree': pick([5, 7]),
         'piv0.grid.overlap': pick([0, 0.5, 0.75]), 'multipass.iterations_last': Math.floor(rnd() * 2),
         'piv0.method_subpix': pick(['2d_gaussian2', '2d_gaussian', 'centroid']), 'mask.strcrop': rnd() < 0.2 ? '6:-6, 4:-4' : null,
+        'multipass.predictor_spline_degree': it % 2 ? 3 : null,
       };
       if (rnd() < 0.3) sets['piv0.shape_crop_im1'] = (sets['piv0.shape_crop_im0'] as number) + 8;
       const work = new WorkPIV(params(sets), 1 + Math.floor(rnd() * 2));

@@ -110,9 +110,13 @@ export const pivSchema = group('Parameters of the PIV topology', {
     smoothing_coef: num(5.0, 'TPS smoothing coefficient', { min: 0 }),
     threshold_tps: num(1.5, 'TPS: replace vectors differing from the smoothed field by more than this (pixels)', { above: 0 }),
     deform: bool(true, 'Passes after the first deform both images along the previous field (B-spline interpolation) and measure the residual; false: whole-pixel window shift as Fluidimage'),
-    spline_degree: custom<number>(7, 'Degree of the B-splines that resample the images in the deformation: 7 (8x8 taps, least bias) or 5 (6x6 taps)', (v, k) => {
+    spline_degree: custom<number>(7, 'Degree of the B-splines that resample the images in the deformation of the last pass (the passes before it: predictor_spline_degree): 7 (8x8 taps, least bias) or 5 (6x6 taps)', (v, k) => {
       if (v === 5 || v === 7) return v;
       throw invalid(k, '5 or 7', v);
+    }),
+    predictor_spline_degree: custom<number | null>(3, 'Degree of the B-splines that deform the images for the passes whose field is only the next pass\'s predictor (all but the last): 3 (4x4 taps, a cheaper prefilter; the last pass measures, and removes, what it leaves: same accuracy in bench:accuracy), 5 or 7; null: spline_degree (one prefilter for all passes)', (v, k) => {
+      if (v === null || v === 3 || v === 5 || v === 7) return v;
+      throw invalid(k, '3, 5, 7 or null', v);
     }),
     smooth_predictor: bool(true, 'Deform with the previous field smoothed by a 3x3 binomial filter (the residual is measured against that same field): noise is not fed back into the images'),
     iterations_last: num(0, 'Extra deformation iterations at the final window size (each one more pass in the results)', { integer: true, min: 0, max: 5 }),

@@ -136,6 +136,8 @@ export class WorkPIV {
   private readonly windowSigma: number;
   private readonly smoothPredictor: boolean;
   private readonly splineDegree: SplineDegree;
+  /** Spline degree of the predictor passes (all but the last; multipass.predictor_spline_degree). */
+  private readonly predictorDegree: SplineDegree;
   /** Time per stage over all calls of this work (correlation, deformation, TPS, validation; the rest is JS glue). */
   readonly stages: StageSeconds = { correlation: 0, deformation: 0, tps: 0, validation: 0, uncertainty: 0, total: 0 };
   /**
@@ -229,6 +231,8 @@ export class WorkPIV {
     this.windowSigma = piv0.window_sigma ?? 0;
     this.smoothPredictor = mp.smooth_predictor;
     this.splineDegree = mp.spline_degree as SplineDegree;
+    // Trees written before the key (older params files): every pass with spline_degree.
+    this.predictorDegree = ((mp as Partial<PivParams['multipass']>).predictor_spline_degree ?? this.splineDegree) as SplineDegree;
     this.useTps = mp.use_tps;
     this.withUncertainty = piv0.uncertainty ?? false;
     this.tpsParams = {
@@ -299,7 +303,7 @@ export class WorkPIV {
     const results: PassResult[] = [];
     let prev: Field | undefined;
     // Spline coefficients of the pair: computed at the first deformation, reused by the next.
-    const splines: { value?: SplineImages; scratch?: Scratch } = {};
+    const splines: { value?: SplineImages; predictor?: SplineImages; scratch?: Scratch } = {};
     try {
       for (const [k, pass] of this.passes.entries()) {
         const grid = makeGrid(region, pass.shape0, this.overlap);
@@ -394,9 +398,9 @@ export class WorkPIV {
     const pair = mask ? applyMask(input, mask) : input;
     const pass = this.passes[k];
     const grid = makeGrid(parseStrcrop(this.strcrop, [height, width]), pass.shape0, this.overlap);
-    const splines: { value?: SplineImages; scratch?: Scratch } = {};
+    const splines: { value?: SplineImages; predictor?: SplineImages; scratch?: Scratch } = {};
     try {
-      await this.onePass(pair, pass, grid, field, splines, { planes });
+      await this.onePass(pair, pass, grid, field, splines, { planes, isLast: k === this.passes.length - 1 });
     } finally {
       if (splines.scratch) this.spare.push(splines.scratch);
     }
@@ -541,15 +545,20 @@ export class WorkPIV {
     const padY = Math.floor((h1 - h0) / 2);
     const padX = Math.floor((w1 - w0) / 2);
     const deformed = pass.deform && prev !== undefined;
+    // Without a whole-pixel shift (first pass, deformed passes) a window's offsets depend on
+    // its row or its column only: computed once per row and per column.
+    const shifted = predX !== undefined && predY !== undefined && !deformed;
+    const rowOff = shifted ? undefined : Int32Array.from(grid.startsY, (y) => shiftOffset(y, h0, 0, height));
+    const colOff = shifted ? undefined : Int32Array.from(grid.startsX, (x) => shiftOffset(x, w0, 0, width));
     for (let j = 0; j < ny; j++) for (let i = 0; i < nx; i++) {
       const k = j * nx + i;
-      const sy = predY && !deformed ? roundHalfEven(predY[k]) : 0;
-      const sx = predX && !deformed ? roundHalfEven(predX[k]) : 0;
+      const sy = shifted ? roundHalfEven(predY[k]) : 0;
+      const sx = shifted ? roundHalfEven(predX[k]) : 0;
       // Window 0 moves back by floor(s/2), window 1 forward by the rest, unless that
       // pushes a window out of the image: then both slide (as Fluidimage) so that they
       // stay inside. The vector is located midway between the two window centres.
-      const offY0 = shiftOffset(grid.startsY[j], h0, sy, height);
-      const offX0 = shiftOffset(grid.startsX[i], w0, sx, width);
+      const offY0 = rowOff ? rowOff[j] : shiftOffset(grid.startsY[j], h0, sy, height);
+      const offX0 = colOff ? colOff[i] : shiftOffset(grid.startsX[i], w0, sx, width);
       starts0[2 * k] = grid.startsY[j] + offY0;
       starts0[2 * k + 1] = grid.startsX[i] + offX0;
       starts1[2 * k] = grid.startsY[j] - padY + offY0 + sy;
@@ -561,7 +570,7 @@ export class WorkPIV {
   }
 
   private async onePass(pair: PairImages, pass: PassConfig, grid: Grid, prev: Field | undefined,
-    splines: { value?: SplineImages; scratch?: Scratch }, opts: { isLast?: boolean; planes?: EnsemblePlanes } = {}) {
+    splines: { value?: SplineImages; predictor?: SplineImages; scratch?: Scratch }, opts: { isLast?: boolean; planes?: EnsemblePlanes } = {}) {
     const { planes } = opts;
     const placed = this.placeWindows(pass, grid, prev, pair.height, pair.width);
     const [h0, w0] = pass.shape0;
@@ -574,6 +583,19 @@ export class WorkPIV {
       images = await this.timed('deformation', async () => {
         const npix = pair.height * pair.width;
         const scratch = splines.scratch ??= this.takeScratch(npix);
+        const grid = { xs: Float32Array.from(field.grid.xs), ys: Float32Array.from(field.grid.ys), dx: field.dx, dy: field.dy };
+        if (!opts.isLast && this.predictorDegree !== this.splineDegree) {
+          // A predictor pass: its field only places the next pass's windows, which measure
+          // (and remove) what a cheaper spline leaves. Its coefficients go to the scratch
+          // buffers: the images stay for the last pass's (which may take them in place).
+          splines.predictor ??= await native().splinePair({
+            im0: pair.im0, im1: pair.im1, height: pair.height, width: pair.width, degree: this.predictorDegree,
+            coef0: scratch.coef0 ??= new Float32Array(npix), coef1: scratch.coef1 ??= new Float32Array(npix),
+          }, this.threads);
+          return native().deformPair({
+            spline: splines.predictor, height: pair.height, width: pair.width, out0: scratch.out0, out1: scratch.out1, ...grid,
+          }, this.threads);
+        }
         if (!splines.value) {
           // Images that are ours take their coefficients in place (they are not read again:
           // later passes correlate deformed images).
@@ -584,8 +606,7 @@ export class WorkPIV {
           }, this.threads);
         }
         return native().deformPair({
-          spline: splines.value, height: pair.height, width: pair.width, out0: scratch.out0, out1: scratch.out1,
-          xs: Float32Array.from(field.grid.xs), ys: Float32Array.from(field.grid.ys), dx: field.dx, dy: field.dy,
+          spline: splines.value, height: pair.height, width: pair.width, out0: scratch.out0, out1: scratch.out1, ...grid,
         }, this.threads);
       });
     }
