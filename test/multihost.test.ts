@@ -319,8 +319,10 @@ describe('multi-host test bed: nothing outlives the process that made it', funct
     it(`a bed not stopped is removed when its process ends (${code})`, async () => {
       const script = `const m = await import(${JSON.stringify(HOSTS_JS)}); const b = await m.startHosts(2);
         b.spawn(b.names[0], ['sleep', '60'], { stdio: 'ignore' });
-        console.log(JSON.stringify({ names: b.names, bridge: b.bridge, veths: b.veths, dir: b.dir })); ${how}`;
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+        console.log(JSON.stringify({ names: b.names, bridge: b.bridge, veths: b.veths, dir: b.dir }));
+        await new Promise((r) => process.stdin.once('data', r)); ${how}`;
+      // The child ends its own way only once told (a line on stdin): the bed is checked up before.
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
@@ -332,6 +334,7 @@ describe('multi-host test bed: nothing outlives the process that made it', funct
         child.on('exit', () => (out.includes('\n') ? undefined : reject(new Error(`no bed made:\n${err}`))));
       });
       assert.ok(made.names.every((n) => namespaces().includes(n)) && linkExists(made.bridge), 'the bed was up');
+      child.stdin.end('go\n');
       if (code === 'SIGTERM' || code === 'SIGINT') child.kill(code);
       const status = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.once('close', (c, s) => r([c, s])));
       // Its own fate is unchanged: killed by the signal, status 1 after an exception.
