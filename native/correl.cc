@@ -88,17 +88,6 @@ inline int Wrap(int i, int n) {
   return ((i % n) + n) % n;
 }
 
-bool UseAvx2() {
-#if FI_X86_SIMD
-  static const bool use = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return use;
-#else
-  return false;
-#endif
-}
 
 #if FI_X86_SIMD
 __attribute__((target("avx2,fma"))) inline double HSum(__m256d v) {

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -130,7 +128,6 @@ __attribute__((target("avx2,fma"))) void FilterLinesAvx2(float* buf, int n, size
 }
 #endif
 
-bool UseAvx2();
 
 FI_CLONES
 void FilterLinesGeneric(float* buf, int n, size_t stride, int width, const double* poles, int npoles);
@@ -186,7 +183,6 @@ void FilterLinesGeneric(float* buf, int n, size_t stride, int width, const doubl
 constexpr int kRowBlock = 32;     // rows filtered together through a transposed buffer (4 vectors a step)
 constexpr int kColumnBlock = 64;  // columns filtered together, in place
 
-bool UseAvx2();
 
 #if FI_X86_SIMD
 __attribute__((target("avx2,fma"))) void Transpose8(__m256* r);
@@ -530,19 +526,6 @@ __attribute__((target("avx2,fma"))) void RowAvx2(const RowJob& j) {
 
 #endif
 
-bool UseAvx2() {
-#if FI_X86_SIMD
-  static const bool use = [] {
-    const char* env = std::getenv("FLUIDIMAGE_SIMD");
-    if (env && std::strcmp(env, "generic") == 0) return false;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return use;
-#else
-  return false;
-#endif
-}
 
 template <int D>
 void Row(const RowJob& j) {

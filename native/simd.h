@@ -15,3 +15,26 @@
 #define FI_X86_SIMD 0
 #define FI_CLONES
 #endif
+
+#include <cstdlib>
+#include <cstring>
+
+namespace fi {
+
+// Whether the explicit AVX2+FMA kernels run (decided once): the CPU has both, and
+// FLUIDIMAGE_SIMD=generic does not ask for the baseline kernels (for comparisons).
+inline bool UseAvx2() {
+#if FI_X86_SIMD
+  static const bool use = [] {
+    const char* env = std::getenv("FLUIDIMAGE_SIMD");
+    if (env && std::strcmp(env, "generic") == 0) return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return use;
+#else
+  return false;
+#endif
+}
+
+}  // namespace fi

@@ -87,14 +87,6 @@ void LuSolveManyGeneric(const std::vector<double>& a, int m, const std::vector<i
 }
 
 #if FI_X86_SIMD
-bool UseAvx2() {
-  static const bool use = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return use;
-}
-
 // NB rows [i0, i0 + NB) of x (columns [c, c + 8)) minus sum over j in [j0, j1) of a[i][j] x_j:
 // the rows' accumulators stay in registers while the x_j stream by, each read once for NB rows.
 template <int NB>
