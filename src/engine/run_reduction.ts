@@ -18,6 +18,7 @@ import type { ReducePlan, ReduceTopologySpec, Reduction } from '../topologies/sp
 import { local } from '../executors/local.js';
 import { sequential } from '../executors/sequential.js';
 import { runDispatched } from '../executors/dispatch.js';
+import type { Job } from '../executors/types.js';
 import { installStopSignals, StopRequest } from '../executors/stop.js';
 import { messenger } from './messenger.js';
 import { endIfLost, endTogether, gatherHosts, liveness, planTogether, rankTimeoutSeconds, stopTogether, underDeadline } from './liveness.js';
@@ -61,6 +62,11 @@ class Sweeps {
   /** Names of the items that failed (left out of the following sweeps and of the result). */
   get failedNames(): Set<string> {
     return new Set(this.failed.keys());
+  }
+
+  /** The job without the items that failed in an earlier sweep. */
+  leftOf<J extends Job<I, D, void>, I, D>(job: J): J {
+    return this.failed.size === 0 ? job : { ...job, items: job.items.filter((it) => !this.failed.has(job.name(it))) };
   }
 
   summary(stop: StopRequest): Summary {
@@ -131,11 +137,9 @@ async function runLocal<I, D>(spec: ReduceTopologySpec<I, D>, params: ParamTree,
       formatParams(spec.schema, params, 'yaml'));
     const sweeps = new Sweeps(spec.name, plan.items.length, reduction.rounds, o.quiet);
     for (let round = 0; round < reduction.rounds && !stop.requested; round++) {
-      const failed = sweeps.failedNames;
-      const job = reduction.job(round, []);
-      const items = plan.items.filter((it) => !failed.has(job.name(it)));
-      sweeps.start(round, items.length);
-      await (executor === 'sequential' ? sequential : local)(reduction.job(round, items), {
+      const job = sweeps.leftOf(reduction.job(round, plan.items));
+      sweeps.start(round, job.items.length);
+      await (executor === 'sequential' ? sequential : local)(job, {
         workers: lanes, stop, onItem: (r) => {
           jobDir.record(r);
           sweeps.record(r);
@@ -211,14 +215,11 @@ async function runMpi<I, D>(spec: ReduceTopologySpec<I, D>, params: ParamTree, o
       if (comm.rank !== 0) OutputLock.removeIfJob(message.outputDir, message.jobDir, message.scope);
     };
     for (let round = 0; round < reduction.rounds; round++) {
-      let items: I[] = [];
-      if (plan && sweeps) {
-        const failed = sweeps.failedNames;
-        const named = reduction.job(round, []);
-        items = plan.items.filter((it) => !failed.has(named.name(it)));
-        sweeps.start(round, items.length);
-      }
-      const run = await runDispatched(messenger(comm, mpi.ANY_SOURCE), reduction.job(round, items), {
+      // Rank 0 hands out the items; the others start with none.
+      const all = reduction.job(round, plan?.items ?? []);
+      const job = sweeps ? sweeps.leftOf(all) : all;
+      sweeps?.start(round, job.items.length);
+      const run = await runDispatched(messenger(comm, mpi.ANY_SOURCE), job, {
         lanes, stop,
         onItem: (r) => sweeps?.record(r),
         onLocalItem: (r) => jobDir.record(r),
