@@ -95,8 +95,21 @@ export async function runReduction<I, D>(spec: ReduceTopologySpec<I, D>, o: RunO
   }
 }
 
-/** Rank 0 or local: the end of a reduction, with the summary; writes the result when every item was swept. */
-async function finishResult<I, D>(spec: ReduceTopologySpec<I, D>, plan: ReducePlan<I, D>, summary: Summary, say: (m: string) => void): Promise<number> {
+/**
+ * Rank 0 or local, the end of a reduction (its summary written): the result when every item
+ * was swept, the results record closed, the output path printed; returns the exit status.
+ */
+async function finishReduction<I, D>(spec: ReduceTopologySpec<I, D>, plan: ReducePlan<I, D>, summary: Summary, o: RunOptions,
+  say: (m: string) => void, finish: (ok: boolean) => Promise<void>): Promise<number> {
+  o.onSummary?.(summary, plan.outputDir);
+  const status = await writeResult(spec, plan, summary, say);
+  await finish(status === EXIT_OK);
+  if (status !== EXIT_STOPPED && summary.failed.length < plan.items.length) process.stdout.write(`${plan.printed ?? plan.outputDir}\n`);
+  return status;
+}
+
+/** Writes the result when every item was swept (else says why not); the exit status. */
+async function writeResult<I, D>(spec: ReduceTopologySpec<I, D>, plan: ReducePlan<I, D>, summary: Summary, say: (m: string) => void): Promise<number> {
   if (summary.stoppedBy) {
     say(`stopped before the end (${summary.stoppedBy}): nothing written; run the same command again`);
     return EXIT_STOPPED;
@@ -152,11 +165,7 @@ async function runLocal<I, D>(spec: ReduceTopologySpec<I, D>, params: ParamTree,
     }
     const summary = sweeps.summary(stop);
     await jobDir.writeSummary(summary);
-    o.onSummary?.(summary, plan.outputDir);
-    const status = await finishResult(spec, plan, summary, say);
-    await finish(status === EXIT_OK);
-    if (status !== EXIT_STOPPED && summary.failed.length < plan.items.length) process.stdout.write(`${plan.printed ?? plan.outputDir}\n`);
-    return status;
+    return await finishReduction(spec, plan, summary, o, say, finish);
   } finally {
     lock.release();
   }
@@ -243,10 +252,7 @@ async function runMpi<I, D>(spec: ReduceTopologySpec<I, D>, params: ParamTree, o
     if (plan && sweeps) {
       const summary = sweeps.summary(stop);
       await jobDir.writeSummary(summary, { ranks: comm.size, lostRanks: [] });
-      o.onSummary?.(summary, plan.outputDir);
-      status = await finishResult(spec, plan, summary, say);
-      await opened!.finish(status === EXIT_OK);
-      if (status !== EXIT_STOPPED && summary.failed.length < plan.items.length) process.stdout.write(`${plan.printed ?? plan.outputDir}\n`);
+      status = await finishReduction(spec, plan, summary, o, say, opened!.finish);
     }
   } finally {
     opened?.lock.release();
