@@ -21,7 +21,7 @@ import type { PassResult } from '../results/piv_result.js';
 import type { ParamTree } from '../params/tree.js';
 import type { Job } from '../executors/types.js';
 import { seriesOutputDir, seriesParams } from './output.js';
-import { chainSteps, checkImageGeometry, checkMaskFolder, loadMask, pairFilter, pairItems, pairMasker, readPair, recyclePair, type PivItem } from './piv.js';
+import { chainSteps, checkImageGeometry, checkMaskFolder, loadMask, pairFilter, pairItems, pairMasker, pairName, readPair, recyclePair, type PivItem } from './piv.js';
 import type { PartialArray, ReducePlan, ReduceTopologySpec, Reduction } from './spec.js';
 
 const ENSEMBLE_FILE = 'ensemble.h5';
@@ -40,7 +40,6 @@ interface FieldMessage {
 
 type PairSteps = ((pair: PairImages) => Promise<PairImages>) | undefined;
 
-const pairName = (item: PivItem) => (item.frames ? `${item.names[0]} (frames ${item.frames.join(', ')})` : item.names.join(' + '));
 
 class EnsembleReduction implements Reduction<PivItem, PairImages> {
   readonly rounds: number;

@@ -237,6 +237,11 @@ export async function checkImageGeometry(work: WorkPIV, items: Item[]): Promise<
   }
 }
 
+/** A pair's name in messages and logs: its two files, or the file and its two frames. */
+export function pairName(item: PivItem): string {
+  return item.frames ? `${item.names[0]} (frames ${item.frames.join(', ')})` : item.names.join(' + ');
+}
+
 /** Where the result of an item goes. */
 function resultPathFor(outputDir: string, postfix: string): (item: PivItem) => string {
   return (item) => join(outputDir, resultName(item.frames ? { ...item, names: [item.names[0]] } : item, postfix));
@@ -258,7 +263,7 @@ function pivJob(work: WorkPIV, outputDir: string, postfix: string, items: PivIte
   const outPath = resultPathFor(outputDir, postfix);
   return {
     items,
-    name: (item) => (item.frames ? `${item.names[0]} (frames ${item.frames.join(', ')})` : item.names.join(' + ')),
+    name: pairName,
     read: filter ? async (item) => filter(await readPair(item)) : readPair,
     compute: (pair) => work.calcul(pair),
     recycle: recyclePair,
